@@ -1,0 +1,36 @@
+"""runyard: train TensorFlow and Keras models the Azure ML SDK v1 way, on your own machines.
+
+The v1 names are importable from here and from runyard.core. They load on first use, so
+`import runyard` stays fast (no MLflow, no TensorFlow).
+"""
+
+from __future__ import annotations
+
+from runyard._version import __version__
+
+_EXPORTS = {
+    "Workspace": "runyard.workspace.workspace",
+    "Experiment": "runyard.runs.experiment",
+    "Run": "runyard.runs.run",
+    "ScriptRunConfig": "runyard.runs.config",
+    "RunConfiguration": "runyard.runs.config",
+    "LocalCompute": "runyard.compute",
+    "RunyardError": "runyard.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runyard' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,5 @@
+"""v1 `azureml.core.compute`."""
+
+from runyard.compute import LocalCompute
+
+__all__ = ["LocalCompute"]

@@ -1,0 +1,5 @@
+"""v1 `azureml.core.runconfig`."""
+
+from runyard.runs.config import RunConfiguration
+
+__all__ = ["RunConfiguration"]

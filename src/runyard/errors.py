@@ -1,0 +1,49 @@
+"""One exception root, with the v1 names users already catch as subclasses."""
+
+from __future__ import annotations
+
+
+class RunyardError(Exception):
+    """Root of every error runyard raises on purpose."""
+
+
+class UserErrorException(RunyardError, ValueError):
+    """The input is wrong: the message names it, the value received and what to change."""
+
+
+class RunEnvironmentException(RunyardError):
+    """Run.get_context(allow_offline=False) was called outside a submitted job."""
+
+
+class ActivityFailedException(RunyardError):
+    """A run ended in Failed (or with an error); raised by wait_for_completion."""
+
+    def __init__(self, message: str, error_details: dict | None = None):
+        super().__init__(message)
+        self.error_details = error_details or {}
+
+
+class ExperimentExecutionException(RunyardError):
+    """Waiting on a run was interrupted; the run itself goes on."""
+
+
+class RunNotFoundError(UserErrorException, LookupError):
+    """No run with this id in the workspace."""
+
+
+class IllegalTransitionError(RunyardError):
+    """A run status change that the lifecycle does not allow."""
+
+
+class SnapshotException(UserErrorException):
+    """The source directory cannot be snapshotted (too big, too many files)."""
+
+
+class ComputeTargetException(RunyardError):
+    """A compute target is missing or cannot run the job."""
+
+
+def received(value: object) -> str:
+    """`Received: x=...` fragment in the Keras style, short enough for one line."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,1 @@
+"""Runs: configuration, submission, the client-side Run, in-job logging, metric ingest."""

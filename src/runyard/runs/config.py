@@ -1,0 +1,175 @@
+"""ScriptRunConfig and RunConfiguration (SDK v1 signatures), and their validation into a
+RunSpec that the supervisor executes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from runyard.errors import UserErrorException, received
+
+DEFAULT_MAX_RUN_DURATION_SECONDS = 2592000  # 30 days, as v1
+
+
+class RunSpec(BaseModel):
+    """What the supervisor needs to run a job; stored with the run (re-runs, restarts)."""
+
+    run_id: str
+    experiment: str
+    source_directory: str
+    snapshot_id: str
+    script: str | None = None
+    arguments: list[str] = Field(default_factory=list)
+    command: list[str] | None = None
+    compute_target: str = "local"
+    interpreter: str = Field(default_factory=lambda: sys.executable)
+    max_run_duration_seconds: float = DEFAULT_MAX_RUN_DURATION_SECONDS
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+
+
+class RunConfiguration:
+    """v1 RunConfiguration: the settings a ScriptRunConfig can carry as `run_config`."""
+
+    def __init__(self, script=None, arguments=None, framework=None, communicator=None,
+                 conda_dependencies=None, _history_enabled=None, _path=None, _name=None,
+                 command=None):
+        self.script = script
+        self.arguments = list(arguments or [])
+        self.command = command
+        self.framework = framework or "Python"
+        self.communicator = communicator or "None"
+        self.target = "local"
+        self.max_run_duration_seconds = DEFAULT_MAX_RUN_DURATION_SECONDS
+        self.node_count = 1
+        self.environment = None
+        self.environment_variables: dict[str, str] = {}
+        if conda_dependencies is not None:
+            raise UserErrorException(
+                "RunConfiguration(conda_dependencies=...) needs package-managed environments, "
+                "which this runyard version does not build yet. Install the packages in the "
+                "current interpreter (runs use it) and leave conda_dependencies out."
+            )
+
+
+class ScriptRunConfig:
+    """v1 ScriptRunConfig: a script (or command), its arguments and where to run it."""
+
+    def __init__(self, source_directory, script=None, arguments=None, run_config=None,
+                 _telemetry_values=None, compute_target=None, environment=None,
+                 distributed_job_config=None, resume_from=None,
+                 max_run_duration_seconds=DEFAULT_MAX_RUN_DURATION_SECONDS, command=None,
+                 docker_runtime_config=None):
+        self.source_directory = source_directory
+        self.script = script
+        self.arguments = list(arguments) if arguments is not None else []
+        self.command = command
+        self.run_config = run_config or RunConfiguration()
+        if run_config is not None:
+            if any(v is not None for v in (compute_target, environment, distributed_job_config)) or \
+                    max_run_duration_seconds != DEFAULT_MAX_RUN_DURATION_SECONDS:
+                warnings.warn(
+                    "ScriptRunConfig: run_config was given, so compute_target, environment, "
+                    "distributed_job_config and max_run_duration_seconds are ignored (as in v1); "
+                    "set them on the RunConfiguration instead.", stacklevel=2)
+        else:
+            self.run_config.target = compute_target if compute_target is not None else "local"
+            self.run_config.environment = environment
+            self.run_config.max_run_duration_seconds = max_run_duration_seconds
+        self.distributed_job_config = distributed_job_config if run_config is None else None
+        if resume_from is not None:
+            raise UserErrorException(
+                "ScriptRunConfig(resume_from=...) takes a datastore path, and datastores are not "
+                f"available in this runyard version. Received: resume_from={received(resume_from)}")
+        self.docker_runtime_config = docker_runtime_config
+
+    @property
+    def target(self):
+        return self.run_config.target
+
+    def __repr__(self) -> str:
+        return (f"ScriptRunConfig(source_directory={self.source_directory!r}, "
+                f"script={self.script!r}, arguments={self.arguments!r})")
+
+
+def coerce_arguments(arguments) -> list[str]:
+    """Script arguments as strings; v1 accepts strings and numbers."""
+    if isinstance(arguments, (str, bytes)):
+        raise UserErrorException(
+            "arguments must be a list of strings and numbers, one item per command-line token. "
+            f"Received: arguments={received(arguments)}")
+    out = []
+    for index, value in enumerate(arguments):
+        if isinstance(value, bool) or isinstance(value, (str, int, float)):
+            out.append(str(value))
+        elif isinstance(value, os.PathLike):
+            out.append(os.fspath(value))
+        else:
+            raise UserErrorException(
+                f"arguments[{index}] is a {type(value).__name__}; each argument must be a "
+                f"string or a number. Received: arguments[{index}]={received(value)}")
+    return out
+
+
+def validate(config: ScriptRunConfig) -> dict:
+    """Check a ScriptRunConfig before anything is created; returns the RunSpec fields."""
+    if not isinstance(config, ScriptRunConfig):
+        raise UserErrorException(
+            "Experiment.submit takes a ScriptRunConfig. "
+            f"Received: config={received(config)} ({type(config).__name__})")
+    if config.source_directory is None:
+        raise UserErrorException("ScriptRunConfig needs source_directory (the folder with the script).")
+    source = Path(config.source_directory).expanduser()
+    if not source.is_dir():
+        raise UserErrorException(
+            f"source_directory {str(source)!r} does not exist or is not a folder "
+            f"(resolved to {source.resolve()}). Pass the folder that holds the script.")
+    rc = config.run_config
+    script, command = config.script or rc.script, config.command or rc.command
+    if script and command:
+        raise UserErrorException("ScriptRunConfig takes either script (with arguments) or "
+                                 "command, not both. Received both.")
+    if not script and not command:
+        raise UserErrorException("ScriptRunConfig needs script='train.py' (relative to "
+                                 "source_directory) or command=[...].")
+    fields: dict = {"source_directory": str(source.resolve())}
+    if script:
+        script_path = Path(script)
+        if script_path.is_absolute():
+            try:
+                script_path = script_path.resolve().relative_to(source.resolve())
+            except ValueError:
+                raise UserErrorException(
+                    f"script {script!r} is not inside source_directory {str(source)!r}; only the "
+                    "source directory is copied to the compute.") from None
+        if not (source / script_path).is_file():
+            raise UserErrorException(
+                f"script {str(script_path)!r} was not found in source_directory "
+                f"{str(source.resolve())!r}. The script path is relative to source_directory.")
+        fields["script"] = script_path.as_posix()
+        fields["arguments"] = coerce_arguments(config.arguments or rc.arguments)
+    else:
+        tokens = command.split() if isinstance(command, str) else command
+        fields["command"] = coerce_arguments(tokens)
+        fields["arguments"] = []
+    if rc.environment is not None:
+        raise UserErrorException(
+            "This runyard version runs jobs in the current Python interpreter; package-managed "
+            "environments are not built yet. Leave environment out (install what the script "
+            f"needs in {sys.executable}). Received: environment={received(rc.environment)}")
+    if config.distributed_job_config is not None:
+        raise UserErrorException(
+            "Distributed jobs (MpiConfiguration, TensorflowConfiguration) are not available in "
+            "this runyard version. Leave distributed_job_config out. "
+            f"Received: distributed_job_config={received(config.distributed_job_config)}")
+    duration = rc.max_run_duration_seconds
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
+        raise UserErrorException(
+            "max_run_duration_seconds must be a positive number of seconds. "
+            f"Received: max_run_duration_seconds={received(duration)}")
+    fields["max_run_duration_seconds"] = float(duration)
+    fields["environment_variables"] = {str(k): str(v) for k, v in rc.environment_variables.items()}
+    return fields

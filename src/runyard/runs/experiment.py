@@ -1,0 +1,58 @@
+"""Experiment: a named group of runs (v1: azureml.core.Experiment)."""
+
+from __future__ import annotations
+
+import re
+
+from runyard.errors import UserErrorException, received
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+
+
+class Experiment:
+    """Example: run = Experiment(ws, "digits").submit(ScriptRunConfig(...))"""
+
+    def __init__(self, workspace, name: str, _skip_name_validation: bool = False, **kwargs):
+        if not _skip_name_validation and (not isinstance(name, str) or not _NAME_RE.match(name)):
+            raise UserErrorException(
+                "An experiment name is 1-255 letters, digits, dashes or underscores, starting "
+                f"with a letter or digit. Received: name={received(name)}")
+        self.workspace = workspace
+        self.name = name
+
+    def submit(self, config, tags: dict | None = None, **kwargs):
+        """Start the run in the background and return it at once."""
+        from runyard.runs.submit import submit
+
+        return submit(self, config, tags=tags)
+
+    def get_runs(self, type=None, tags=None, properties=None, include_children=False, status=None):
+        """The runs of this experiment, newest first (a generator, as in v1)."""
+        from runyard.runs.run import Run
+
+        for record in self.workspace._registry.list_runs(experiment=self.name):
+            if record.get("parent_run_id") and not include_children:
+                continue
+            if tags and not _matches(record["tags"], tags):
+                continue
+            if properties and not _matches(record["properties"], properties):
+                continue
+            if status and record["status"].value != status:
+                continue
+            yield Run(self, record["run_id"])
+
+    @staticmethod
+    def list(workspace, experiment_name=None, view_type=None, tags=None):
+        names = workspace._registry.experiments()
+        return [Experiment(workspace, n) for n in names if experiment_name in (None, n)]
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
+
+
+def _matches(have: dict, want) -> bool:
+    if isinstance(want, str):
+        return want in have
+    if isinstance(want, (list, tuple)):
+        return all(key in have for key in want)
+    return all(str(have.get(k)) == str(v) for k, v in want.items())

@@ -1,0 +1,55 @@
+"""The files of one run inside a workspace: runs/<run_id>/..."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, ws, run_id: str) -> RunPaths:
+        return cls(ws.runs_dir / run_id)
+
+    @property
+    def user_logs(self) -> Path:
+        return self.root / "user_logs"
+
+    @property
+    def std_log(self) -> Path:
+        return self.user_logs / "std_log.txt"
+
+    @property
+    def system_logs(self) -> Path:
+        return self.root / "system_logs"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.system_logs / "supervisor.log"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.root / "uploads"
+
+    @property
+    def structured_metrics(self) -> Path:
+        return self.root / "structured_metrics.json"
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / "wd"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def create(self) -> None:
+        for folder in (self.user_logs, self.system_logs, self.metrics_dir, self.uploads_dir):
+            folder.mkdir(parents=True, exist_ok=True)

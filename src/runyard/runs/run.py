@@ -1,0 +1,337 @@
+"""Run: one submitted job, seen from the client and from inside the job (SDK v1 API)."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from runyard import settings
+from runyard.errors import (
+    ActivityFailedException,
+    ExperimentExecutionException,
+    RunEnvironmentException,
+    UserErrorException,
+    received,
+)
+from runyard.runs import liveness
+from runyard.runs.follow import follow, tail
+from runyard.runs.logging_api import LoggingMixin
+from runyard.runs.paths import RunPaths
+from runyard.runs.status import RunStatus
+
+_current_run: contextvars.ContextVar = contextvars.ContextVar("runyard_current_run", default=None)
+
+
+class Run(LoggingMixin):
+    """A run of an experiment (v1: azureml.core.Run).
+
+    Example:
+        run = Experiment(ws, "digits").submit(config)
+        run.wait_for_completion(show_output=True)
+        print(run.get_metrics())
+    """
+
+    def __init__(self, experiment, run_id: str, outputs=None, **kwargs):
+        self.experiment = experiment
+        self._ws = experiment.workspace
+        record = self._ws._registry.get_run(run_id)
+        if record["experiment"] != experiment.name:
+            raise UserErrorException(
+                f"Run {run_id!r} belongs to experiment {record['experiment']!r}, not "
+                f"{experiment.name!r}. Use Experiment(ws, {record['experiment']!r}).")
+        self._id = run_id
+        self._record = record
+        self._paths = RunPaths.of(self._ws, run_id)
+        self._sink = None
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def name(self) -> str:
+        return self._id
+
+    display_name = name
+
+    @property
+    def type(self) -> str:
+        return "azureml.scriptrun"
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    @property
+    def parent(self):
+        parent_id = self._record.get("parent_run_id")
+        return Run(self.experiment, parent_id) if parent_id else None
+
+    @property
+    def properties(self) -> dict:
+        return dict(self._refresh()["properties"])
+
+    @property
+    def tags(self) -> dict:
+        return dict(self._refresh()["tags"])
+
+    def __repr__(self) -> str:
+        return f"Run(experiment={self.experiment.name!r}, id={self._id!r}, status={self.get_status()!r})"
+
+    # -- v1 class methods ----------------------------------------------------------------------
+    @classmethod
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs):
+        """Inside a submitted job: its run. Outside: an offline run that prints what it logs."""
+        current = _current_run.get()
+        if current is not None:
+            return current
+        run_id = os.environ.get(settings.RUN_ID)
+        if run_id:
+            from runyard.runs.experiment import Experiment
+            from runyard.workspace import Workspace
+
+            ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
+                           location=os.environ[settings.WORKSPACE_DIR])
+            record = ws._registry.get_run(run_id)
+            current = cls(Experiment(ws, record["experiment"]), run_id)
+            from runyard.runs.sinks import FileSink
+
+            current._sink = FileSink(Path(os.environ[settings.METRICS_DIR]),
+                                     current._paths.uploads_dir)
+        elif allow_offline:
+            from runyard.runs.offline import OfflineRun
+
+            current = OfflineRun()
+        else:
+            raise RunEnvironmentException(
+                "Run.get_context(allow_offline=False) was called outside a submitted run. "
+                "Submit the script with Experiment.submit or `runyard run`.")
+        _current_run.set(current)
+        return current
+
+    @classmethod
+    def get(cls, workspace, run_id: str) -> Run:
+        from runyard.runs.experiment import Experiment
+
+        record = workspace._registry.get_run(run_id)
+        return cls(Experiment(workspace, record["experiment"]), run_id)
+
+    @classmethod
+    def list(cls, experiment, type=None, tags=None, properties=None, status=None,
+             include_children=False):
+        return experiment.get_runs(type=type, tags=tags, properties=properties,
+                                   include_children=include_children, status=status)
+
+    # -- status and details ----------------------------------------------------------------------
+    def _refresh(self) -> dict:
+        record = self._ws._registry.get_run(self._id)
+        self._record = liveness.check(self._ws, record)
+        return self._record
+
+    def get_status(self) -> str:
+        return self._refresh()["status"].value
+
+    def get_detailed_status(self) -> dict:
+        record = self._refresh()
+        return {"status": record["status"].value, "details": (record.get("error") or {}).get("message")}
+
+    def get_details(self) -> dict:
+        record = self._refresh()
+        spec = record["spec"]
+        details = {
+            "runId": self._id,
+            "target": record["target"],
+            "status": record["status"].value,
+            "startTimeUtc": _iso(record.get("start_time")),
+            "endTimeUtc": _iso(record.get("end_time")),
+            "properties": {"runyard.snapshotId": spec["snapshot_id"],
+                           "mlflow.runId": record.get("mlflow_run_id"),
+                           **record["properties"]},
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "runDefinition": {
+                "script": spec.get("script"),
+                "command": spec.get("command"),
+                "arguments": spec.get("arguments", []),
+                "sourceDirectory": spec["source_directory"],
+                "target": record["target"],
+                "maxRunDurationSeconds": spec["max_run_duration_seconds"],
+                "interpreter": spec.get("interpreter"),
+            },
+            "logFiles": {"user_logs/std_log.txt": str(self._paths.std_log),
+                         "system_logs/supervisor.log": str(self._paths.supervisor_log)},
+            "submittedBy": record["properties"].get("runyard.submittedBy", ""),
+        }
+        if record.get("exit_code") is not None:
+            details["exitCode"] = record["exit_code"]
+        if record.get("error"):
+            details["error"] = {"error": record["error"]}
+        return details
+
+    def get_details_with_logs(self) -> dict:
+        details = self.get_details()
+        details["logFiles"] = {name: tail(Path(path), 10_000)
+                               for name, path in details["logFiles"].items()}
+        return details
+
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
+                            raise_on_error: bool = True) -> dict:
+        """Block until the run ends; with show_output, stream its log, then a summary.
+        Ctrl-C stops waiting; the run goes on."""
+        try:
+            if show_output:
+                self._stream_output(sys.stdout)
+            else:
+                while not RunStatus(self.get_status()).is_terminal():
+                    time.sleep(0.25)
+        except KeyboardInterrupt:
+            raise ExperimentExecutionException(
+                f"Stopped waiting; run {self._id} is still executing. Follow it with "
+                f"`runyard runs logs -f {self._id}` or cancel it with run.cancel().") from None
+        details = self.get_details()
+        if show_output:
+            from runyard.runs.summary import execution_summary
+
+            print(execution_summary(self, details), flush=True)
+        if raise_on_error and details.get("error"):
+            raise ActivityFailedException(self._failure_message(details), details["error"])
+        return details
+
+    def _stream_output(self, out) -> None:
+        print(f"RunId: {self._id}\nWorkspace: {self._ws.location}\n", file=out)
+        print("Streaming user_logs/std_log.txt\n" + "=" * 31 + "\n", file=out, flush=True)
+        for text in follow(self._paths.std_log, self._is_done):
+            out.write(text)
+            out.flush()
+
+    def _is_done(self) -> bool:
+        return RunStatus(self.get_status()).is_terminal()
+
+    def _failure_message(self, details: dict) -> str:
+        error = details["error"]["error"]
+        parts = [f"Run {self._id} {details['status'].lower()}: {error.get('message', '')}"]
+        if error.get("logTail"):
+            parts.append("Last lines of user_logs/std_log.txt:\n" + error["logTail"])
+        return "\n".join(parts)
+
+    def cancel(self) -> None:
+        """Ask the supervisor to stop every process of the run; returns at once."""
+        registry = self._ws._registry
+        status = RunStatus(self.get_status())
+        if status.is_terminal():
+            return
+        if status == RunStatus.QUEUED and not self._record.get("supervisor_pid"):
+            if registry.transition(self._id, RunStatus.CANCELED, only_from={RunStatus.QUEUED}):
+                return
+        registry.transition(self._id, RunStatus.CANCEL_REQUESTED,
+                            only_from=liveness.ACTIVE - {RunStatus.CANCEL_REQUESTED})
+
+    # -- metrics and files -------------------------------------------------------------------------
+    def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,
+                    populate: bool = False) -> dict:
+        from runyard.runs.ingest import v1_metrics
+
+        record = self._refresh()
+        if recursive:
+            out = {self._id: self.get_metrics(name)}
+            for child in self.get_children(recursive=True):
+                out[child.id] = child.get_metrics(name)
+            return out
+        metrics = v1_metrics(self._ws.tracking_uri, record["mlflow_run_id"],
+                             self._paths.structured_metrics)
+        if name is not None:
+            return {name: metrics[name]} if name in metrics else {}
+        return metrics
+
+    def get_file_names(self) -> list[str]:
+        from runyard.stores import tracking
+
+        return tracking.list_files(self._ws.tracking_uri, self._refresh()["mlflow_run_id"])
+
+    def download_file(self, name: str, output_file_path: str | None = None,
+                      _validate_checksum: bool = False) -> None:
+        import tempfile
+
+        from runyard.stores import tracking
+
+        if name not in self.get_file_names():
+            raise UserErrorException(
+                f"Run {self._id} has no file {name!r}. See run.get_file_names() for its files.")
+        target = Path(output_file_path) if output_file_path else Path(Path(name).name)
+        if target.is_dir():
+            target = target / Path(name).name
+        with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+            got = tracking.download(self._ws.tracking_uri, self._record["mlflow_run_id"], name, Path(tmp))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(got), target)
+
+    def download_files(self, prefix: str | None = None, output_directory: str | None = None,
+                       output_paths=None, batch_size: int = 100, append_prefix: bool = True,
+                       timeout_seconds=None) -> list[str]:
+        """Download the run's files under `prefix` into `output_directory` (default: current
+        folder). With append_prefix=False the prefix is dropped from the local paths."""
+        from runyard.runs.download import download_files
+
+        return download_files(self, prefix, output_directory, output_paths, append_prefix)
+
+    def get_children(self, recursive: bool = False, tags=None, properties=None, type=None,
+                     status=None):
+        children = [Run.get(self._ws, r["run_id"])
+                    for r in self._ws._registry.list_runs(parent_run_id=self._id)]
+        if recursive:
+            for child in list(children):
+                children.extend(child.get_children(recursive=True))
+        return children
+
+    def get_tags(self) -> dict:
+        return self.tags
+
+    def get_properties(self) -> dict:
+        return self.properties
+
+    def get_snapshot_id(self) -> str:
+        return self._record["spec"]["snapshot_id"]
+
+    def restore_snapshot(self, snapshot_id: str | None = None, path: str | None = None) -> str:
+        from runyard.runs import snapshot
+
+        target = Path(path or f"snapshot_{self._id}")
+        snapshot.restore(self._ws.snapshots_dir, snapshot_id or self.get_snapshot_id(), target)
+        return str(target)
+
+    # -- logging sink ----------------------------------------------------------------------------
+    def _logging_sink(self):
+        if self._sink is not None:
+            return self._sink
+        record = self._refresh()
+        if not record["status"].is_terminal():
+            from runyard.runs.sinks import FileSink
+
+            # The supervisor ingests every file in the run's metrics folder while it runs.
+            if self.__dict__.get("_client_sink") is None:
+                self._client_sink = FileSink(self._paths.metrics_dir, self._paths.uploads_dir)
+            return self._client_sink
+        from runyard.runs.ingest import Ingestor
+        from runyard.runs.sinks import DirectSink
+
+        ingestor = Ingestor(self._ws.tracking_uri, record["mlflow_run_id"], self._ws._registry,
+                            self._id, self._paths.structured_metrics, self._paths.uploads_dir)
+        return DirectSink(ingestor, self._paths.uploads_dir)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def check_metric_name(name) -> None:
+    if not isinstance(name, str) or not name:
+        raise UserErrorException(f"A metric name must be a non-empty string. Received: name={received(name)}")

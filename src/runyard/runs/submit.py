@@ -1,0 +1,82 @@
+"""Experiment.submit: validate, snapshot, record the run, start its detached supervisor.
+
+Everything that can fail on bad input fails before anything is created; once the run is
+recorded, a failure to start the supervisor marks it Failed with the reason.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from runyard.compute import resolve_target
+from runyard.errors import UserErrorException, received
+from runyard.runs import config as run_config
+from runyard.runs import snapshot
+from runyard.runs.paths import RunPaths
+from runyard.runs.status import RunStatus
+
+
+def new_run_id(experiment: str) -> str:
+    return f"{experiment}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+
+
+def submit(experiment, config, tags: dict | None = None):
+    from runyard.runs.run import Run
+    from runyard.stores import tracking
+
+    ws = experiment.workspace
+    fields = run_config.validate(config)
+    fields["compute_target"] = resolve_target(ws, config.run_config.target)
+    if tags is not None and not isinstance(tags, dict):
+        raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
+    tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
+
+    run_id = new_run_id(experiment.name)
+    snapshot_id = snapshot.take(Path(fields["source_directory"]), ws.snapshots_dir)
+    spec = run_config.RunSpec(run_id=run_id, experiment=experiment.name,
+                              snapshot_id=snapshot_id, **fields)
+
+    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment.name, ws.artifacts_dir)
+    mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
+                   "mlflow.source.name": spec.script or " ".join(spec.command or []), **tags}
+    mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)
+    paths = RunPaths.of(ws, run_id)
+    paths.create()
+    ws._registry.insert_run(
+        run_id=run_id, experiment=experiment.name, status=RunStatus.QUEUED,
+        target=spec.compute_target, created_at=time.time(), mlflow_run_id=mlflow_run_id,
+        mlflow_experiment_id=experiment_id, spec=spec.model_dump(), tags=tags,
+        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": snapshot_id})
+    try:
+        start_supervisor(ws, run_id, paths)
+    except OSError as exc:
+        ws._registry.transition(run_id, RunStatus.FAILED, error={
+            "code": "ServiceError", "message": f"Could not start the run's supervisor: {exc}"})
+        tracking.set_terminated(ws.tracking_uri, mlflow_run_id, "Failed")
+        raise
+    return Run(experiment, run_id)
+
+
+def start_supervisor(ws, run_id: str, paths: RunPaths) -> None:
+    """Start the supervisor in its own session: it outlives this process and its terminal."""
+    env = dict(os.environ)
+    env["RUNYARD_WORKSPACE_NAME"] = ws.name
+    with open(paths.supervisor_log, "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "runyard.supervisor", str(ws.location), run_id],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env=env, cwd=str(ws.location))
+
+
+def _user() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # no user name in some containers
+        return socket.gethostname()

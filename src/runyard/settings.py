@@ -1,0 +1,56 @@
+"""Every environment variable runyard reads, declared in one place with its default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        from runyard.errors import UserErrorException
+
+        raise UserErrorException(
+            f"Environment variable {name} must be a number of seconds. Received: {name}={raw!r}"
+        ) from None
+
+
+def runyard_home() -> Path:
+    """RUNYARD_HOME: where the default workspace lives (default ~/.runyard)."""
+    return Path(os.environ.get("RUNYARD_HOME") or Path.home() / ".runyard").expanduser()
+
+
+def debug() -> bool:
+    """RUNYARD_DEBUG=1: the CLI prints tracebacks."""
+    return os.environ.get("RUNYARD_DEBUG", "") not in ("", "0", "false")
+
+
+def heartbeat_interval() -> float:
+    """RUNYARD_HEARTBEAT_INTERVAL: seconds between supervisor heartbeats (default 2)."""
+    return _float("RUNYARD_HEARTBEAT_INTERVAL", 2.0)
+
+
+def heartbeat_timeout() -> float:
+    """RUNYARD_HEARTBEAT_TIMEOUT: a heartbeat older than this marks a run NotResponding (default 30)."""
+    return _float("RUNYARD_HEARTBEAT_TIMEOUT", 30.0)
+
+
+def kill_grace() -> float:
+    """RUNYARD_KILL_GRACE: seconds between SIGTERM and SIGKILL when stopping a job (default 5)."""
+    return _float("RUNYARD_KILL_GRACE", 5.0)
+
+
+def ingest_interval() -> float:
+    """RUNYARD_INGEST_INTERVAL: seconds between metric ingests and ./logs uploads (default 1)."""
+    return _float("RUNYARD_INGEST_INTERVAL", 1.0)
+
+
+# Set by the supervisor in the environment of every job process.
+RUN_ID = "RUNYARD_RUN_ID"
+WORKSPACE_DIR = "RUNYARD_WORKSPACE_DIR"
+METRICS_DIR = "RUNYARD_METRICS_DIR"

@@ -1,0 +1,1 @@
+"""Stores: runyard's own registry (SQLAlchemy) and the MLflow tracking adapter."""

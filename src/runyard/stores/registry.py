@@ -1,0 +1,209 @@
+"""runyard's own registry: run supervision state (and, later, environments, datasets,
+compute targets and endpoints) in one small SQLAlchemy store.
+
+SQLite file in an embedded workspace (WAL, so readers never block the supervisors that
+write heartbeats); the same tables work on PostgreSQL in team mode.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from runyard.errors import RunNotFoundError
+from runyard.runs.status import RunStatus, check_transition
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("experiment", sa.String(255), nullable=False, index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False, default="local"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float),
+    sa.Column("end_time", sa.Float),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("host", sa.String(255)),
+    sa.Column("supervisor_pid", sa.Integer),
+    sa.Column("supervisor_started", sa.Float),  # process create time: tells a reused pid apart
+    sa.Column("job_pgid", sa.Integer),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("mlflow_run_id", sa.String(64)),
+    sa.Column("mlflow_experiment_id", sa.String(64)),
+    sa.Column("parent_run_id", sa.String(255), index=True),
+    sa.Column("spec", sa.Text, nullable=False),  # the validated RunSpec, as JSON
+    sa.Column("error", sa.Text),  # JSON: {"code", "message", ...}
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),
+    sa.Column("properties", sa.Text, nullable=False, default="{}"),
+)
+
+meta_table = sa.Table(
+    "registry_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+_JSON_FIELDS = ("spec", "error", "tags", "properties")
+
+
+def _set_sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Registry:
+    """Access to runyard.db. One instance per database URL and process (see `open_registry`)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = sa.create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
+            if row is None:
+                conn.execute(sa.insert(meta_table).values(key="schema", value=str(SCHEMA_VERSION)))
+
+    # -- runs -------------------------------------------------------------------------------
+    def insert_run(self, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(runs_table).values(**_encode(values)))
+
+    def delete_run(self, run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(runs_table).where(runs_table.c.run_id == run_id))
+
+    def find_run(self, run_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs_table).where(runs_table.c.run_id == run_id)).first()
+        return _decode(row._mapping) if row else None
+
+    def get_run(self, run_id: str) -> dict:
+        record = self.find_run(run_id)
+        if record is None:
+            raise RunNotFoundError(
+                f"No run with id {run_id!r} in this workspace. "
+                "List the runs with `runyard runs list` (or Experiment.get_runs())."
+            )
+        return record
+
+    def list_runs(
+        self, experiment: str | None = None, parent_run_id: str | None = None, limit: int | None = None
+    ) -> Iterator[dict]:
+        query = sa.select(runs_table).order_by(runs_table.c.created_at.desc())
+        if experiment is not None:
+            query = query.where(runs_table.c.experiment == experiment)
+        if parent_run_id is not None:
+            query = query.where(runs_table.c.parent_run_id == parent_run_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            yield _decode(row._mapping)
+
+    def experiments(self) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs_table.c.experiment).distinct()).all()
+        return sorted(r[0] for r in rows)
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(runs_table).where(runs_table.c.run_id == run_id).values(**_encode(values))
+            )
+
+    def merge_json(self, run_id: str, field: str, updates: dict) -> dict:
+        """Merge `updates` into a JSON dict column (tags, properties); returns the result."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(runs_table.c[field]).where(runs_table.c.run_id == run_id)
+            ).first()
+            if row is None:
+                raise RunNotFoundError(f"No run with id {run_id!r} in this workspace.")
+            merged = {**json.loads(row[0] or "{}"), **updates}
+            conn.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.run_id == run_id)
+                .values({field: json.dumps(merged)})
+            )
+        return merged
+
+    def transition(
+        self, run_id: str, new: RunStatus, *, only_from: set[RunStatus] | None = None, **values: Any
+    ) -> RunStatus | None:
+        """Move a run to `new` if the lifecycle allows it; returns the previous status.
+
+        Compare-and-set: concurrent writers (the supervisor, a client cancelling, a reader
+        that found the heartbeat stale) never overwrite each other's terminal state.
+        Returns None, without raising, when `only_from` is given and the current status is
+        not in it. Raises IllegalTransitionError for a step the lifecycle forbids.
+        """
+        for _ in range(20):
+            current = RunStatus(self.get_run(run_id)["status"])
+            if only_from is not None and current not in only_from:
+                return None
+            if current == new:
+                return current
+            check_transition(current, new)
+            if new.is_terminal() and "end_time" not in values:
+                values["end_time"] = time.time()
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    sa.update(runs_table)
+                    .where(runs_table.c.run_id == run_id, runs_table.c.status == current.value)
+                    .values(status=new.value, **_encode(values))
+                )
+            if result.rowcount == 1:
+                return current
+        raise RuntimeError(f"Could not change the status of run {run_id}: too much contention.")
+
+
+def _encode(values: dict) -> dict:
+    out = dict(values)
+    for key in _JSON_FIELDS:
+        if key in out and not isinstance(out[key], str) and out[key] is not None:
+            out[key] = json.dumps(out[key])
+    if isinstance(out.get("status"), RunStatus):
+        out["status"] = out["status"].value
+    return out
+
+
+def _decode(mapping) -> dict:
+    record = dict(mapping)
+    for key in _JSON_FIELDS:
+        if record.get(key):
+            record[key] = json.loads(record[key])
+    record["status"] = RunStatus(record["status"])
+    record.setdefault("tags", {})
+    record["tags"] = record["tags"] or {}
+    record["properties"] = record["properties"] or {}
+    return record
+
+
+_registries: dict[str, Registry] = {}
+_lock = threading.Lock()
+
+
+def open_registry(url: str) -> Registry:
+    """The process-wide Registry for a database URL (engines are costly; share them)."""
+    with _lock:
+        registry = _registries.get(url)
+        if registry is None:
+            registry = _registries[url] = Registry(url)
+        return registry

@@ -1,0 +1,109 @@
+"""The MLflow adapter: run history, metrics and artifacts of a workspace.
+
+MLflow is imported here only, and only when a call needs it (its import costs about a
+second); `import runyard` and most CLI commands never reach this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+# MLflow must never try to reach the internet from a workspace: no telemetry.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+_clients: dict[str, object] = {}
+_lock = threading.Lock()
+
+# v1 status -> MLflow RunStatus name for terminated runs.
+MLFLOW_END_STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
+
+
+def client(tracking_uri: str):
+    """A cached MlflowClient for this tracking URI (the store's engine is costly to open)."""
+    with _lock:
+        found = _clients.get(tracking_uri)
+        if found is None:
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            from mlflow.tracking import MlflowClient
+
+            found = _clients[tracking_uri] = MlflowClient(tracking_uri=tracking_uri)
+        return found
+
+
+def ensure_experiment(tracking_uri: str, name: str, artifact_root: Path) -> str:
+    """The MLflow experiment id for `name`, created on first use (race-safe)."""
+    c = client(tracking_uri)
+    found = c.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return c.create_experiment(name, artifact_location=(artifact_root / name).as_uri())
+    except MlflowException:  # another process created it first
+        return c.get_experiment_by_name(name).experiment_id
+
+
+def create_run(tracking_uri: str, experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
+    run = client(tracking_uri).create_run(experiment_id, run_name=run_name, tags=tags)
+    return run.info.run_id
+
+
+def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str) -> None:
+    client(tracking_uri).set_terminated(mlflow_run_id, status=MLFLOW_END_STATUS[v1_status])
+
+
+def artifact_dir(tracking_uri: str, mlflow_run_id: str) -> Path | None:
+    """The local folder of a run's artifacts, or None when they are not on a local disk."""
+    uri = client(tracking_uri).get_run(mlflow_run_id).info.artifact_uri
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    if "://" not in uri:
+        return Path(uri)
+    return None
+
+
+def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
+    """Every artifact path of a run, recursively, sorted."""
+    local = artifact_dir(tracking_uri, mlflow_run_id)
+    if local is not None:
+        if not local.exists():
+            return []
+        return sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+    c = client(tracking_uri)
+    found, pending = [], [None]
+    while pending:
+        for info in c.list_artifacts(mlflow_run_id, pending.pop()):
+            (pending if info.is_dir else found).append(info.path)
+    return sorted(found)
+
+
+def upload_dir(tracking_uri: str, mlflow_run_id: str, local_dir: Path, artifact_path: str) -> None:
+    client(tracking_uri).log_artifacts(mlflow_run_id, str(local_dir), artifact_path)
+
+
+def upload_file(tracking_uri: str, mlflow_run_id: str, local_file: Path, artifact_dir_: str | None) -> None:
+    client(tracking_uri).log_artifact(mlflow_run_id, str(local_file), artifact_dir_ or None)
+
+
+def download(tracking_uri: str, mlflow_run_id: str, path: str, dst_dir: Path) -> Path:
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    return Path(client(tracking_uri).download_artifacts(mlflow_run_id, path, str(dst_dir)))
+
+
+def metric_history(tracking_uri: str, mlflow_run_id: str) -> dict[str, list[float]]:
+    """Every numeric metric series of a run, in step order."""
+    c = client(tracking_uri)
+    run = c.get_run(mlflow_run_id)
+    series = {}
+    for key in run.data.metrics:
+        points = c.get_metric_history(mlflow_run_id, key)
+        points.sort(key=lambda m: (m.step, m.timestamp))
+        series[key] = [m.value for m in points]
+    return series

@@ -1,0 +1,24 @@
+"""How a failed job is described: exit code or signal, the Python error, the last lines."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+from runyard.runs.follow import tail
+
+_PY_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
+
+
+def describe_failure(exit_code: int | None, std_log: Path, lines: int = 20) -> dict:
+    last = tail(std_log, lines)
+    if exit_code is not None and exit_code < 0:
+        name = signal.Signals(-exit_code).name if -exit_code in signal.Signals._value2member_map_ else str(-exit_code)
+        cause = f"The script was killed by signal {name} ({-exit_code})"
+    else:
+        cause = f"The script exited with code {exit_code}"
+    python_error = next((line.strip() for line in reversed(last.splitlines())
+                         if _PY_ERROR.match(line.strip())), None)
+    message = f"{cause}: {python_error}" if python_error else f"{cause}."
+    return {"code": "UserError", "message": message, "exitCode": exit_code, "logTail": last}

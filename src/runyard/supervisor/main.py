@@ -1,0 +1,292 @@
+"""The supervisor of one run: Preparing -> Starting -> Running -> Finalizing -> an end state.
+
+It heartbeats, pumps the job's output into user_logs/std_log.txt, ingests metrics from the
+run's metrics folder into MLflow, uploads ./logs while the job runs and ./outputs at the end,
+and enforces cancel and max_run_duration_seconds on every process of the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import psutil
+
+from runyard import settings
+from runyard.errors import IllegalTransitionError
+from runyard.runs import snapshot
+from runyard.runs.config import RunSpec
+from runyard.runs.follow import tail
+from runyard.runs.paths import RunPaths
+from runyard.runs.records import RecordReader
+from runyard.runs.status import RunStatus
+from runyard.supervisor import processes
+from runyard.supervisor.errors import describe_failure
+from runyard.supervisor.sync import FolderSync
+from runyard.workspace import Workspace
+
+log = logging.getLogger("runyard.supervisor")
+S = RunStatus
+
+
+class RunEnded(Exception):
+    """The run reached an end state that someone else recorded (a reader failed it)."""
+
+
+class Supervisor:
+    def __init__(self, ws: Workspace, run_id: str):
+        self.ws = ws
+        self.run_id = run_id
+        self.registry = ws._registry
+        record = self.registry.get_run(run_id)
+        self.record = record
+        self.spec = RunSpec(**record["spec"])
+        self.paths = RunPaths.of(ws, run_id)
+        self.phase = S.QUEUED
+        self.stop_reason: str | None = None  # "cancel" | "deadline"
+        self._stop_heartbeat = threading.Event()
+        self.ingestor = None
+        self._ingest_lock = threading.Lock()
+        self.reader = RecordReader(self.paths.metrics_dir)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def run(self) -> int:
+        me = psutil.Process()
+        self.registry.update_run(self.run_id, supervisor_pid=me.pid, host=socket.gethostname(),
+                                 supervisor_started=me.create_time(), heartbeat_at=time.time())
+        heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        heartbeat.start()
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        exit_code = None
+        proc = None
+        try:
+            if not self._advance(S.PREPARING):
+                return self._finish(None)
+            self._prepare()
+            if not self._advance(S.STARTING):
+                return self._finish(None)
+            proc = self._spawn()
+            self._advance(S.RUNNING, start_time=time.time(), job_pgid=proc.pid)
+            exit_code = self._watch(proc)
+            return self._finish(exit_code)
+        except RunEnded:
+            log.warning("The run was ended by another process; stopping the job.")
+            if proc is not None:
+                processes.stop_group(proc.pid, settings.kill_grace())
+            return 1
+        except Exception as exc:  # a supervisor bug must still end the run, with its reason
+            log.error("Supervisor error:\n%s", traceback.format_exc())
+            if proc is not None:
+                processes.stop_group(proc.pid, settings.kill_grace())
+            self._fail_hard(f"runyard supervisor error: {type(exc).__name__}: {exc}")
+            return 1
+        finally:
+            self._stop_heartbeat.set()
+
+    def _advance(self, new: RunStatus, **values) -> bool:
+        """Move to the next phase; False when a cancel came first (the run then finishes as
+        Canceled); RunEnded when a reader already ended the run."""
+        try:
+            previous = self.registry.transition(self.run_id, new, only_from={self.phase, S.NOT_RESPONDING}, **values)
+        except IllegalTransitionError:
+            previous = None
+        if previous is not None:
+            self.phase = new
+            log.info("Status: %s", new.value)
+            return True
+        status = self.registry.get_run(self.run_id)["status"]
+        if status in (S.CANCEL_REQUESTED, S.CANCELED):
+            self.stop_reason = "cancel"
+            return False
+        raise RunEnded(status.value)
+
+    def _heartbeat(self) -> None:
+        interval = settings.heartbeat_interval()
+        while not self._stop_heartbeat.wait(interval):
+            try:
+                self.registry.update_run(self.run_id, heartbeat_at=time.time())
+                status = self.registry.get_run(self.run_id)["status"]
+                if status == S.NOT_RESPONDING:  # we are alive after all: take the run back
+                    self.registry.transition(self.run_id, self.phase, only_from={S.NOT_RESPONDING})
+            except Exception:
+                log.exception("Heartbeat failed")
+
+    def _on_sigterm(self, signum, frame) -> None:
+        log.warning("SIGTERM received: stopping the job.")
+        self.stop_reason = self.stop_reason or "terminated"
+
+    # -- phases --------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        self.paths.create()
+        wd = self.paths.workdir
+        snapshot.restore(self.ws.snapshots_dir, self.spec.snapshot_id, wd)
+        for sub in ("outputs", "logs"):
+            (wd / sub).mkdir(exist_ok=True)
+        self.paths.tmp.mkdir(exist_ok=True)
+
+    def _job_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.spec.environment_variables)
+        env.update({
+            settings.RUN_ID: self.run_id,
+            "AZUREML_RUN_ID": self.run_id,
+            settings.WORKSPACE_DIR: str(self.ws.location),
+            "RUNYARD_WORKSPACE_NAME": self.ws.name,
+            settings.METRICS_DIR: str(self.paths.metrics_dir),
+            "MLFLOW_TRACKING_URI": self.ws.tracking_uri,
+            "MLFLOW_RUN_ID": self.record["mlflow_run_id"],
+            "MLFLOW_EXPERIMENT_ID": self.record["mlflow_experiment_id"],
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PYTHONUNBUFFERED": "1",
+            "TMPDIR": str(self.paths.tmp),
+        })
+        return env
+
+    def _argv(self) -> list[str]:
+        if self.spec.command:
+            return list(self.spec.command)
+        return [self.spec.interpreter, self.spec.script, *self.spec.arguments]
+
+    def _spawn(self):
+        argv = self._argv()
+        log.info("Starting: %s (in %s)", " ".join(argv), self.paths.workdir)
+        try:
+            proc = processes.spawn(argv, self.paths.workdir, self._job_env())
+        except OSError as exc:
+            raise RuntimeError(f"cannot start {argv[0]!r}: {exc}") from exc
+        self.pump = processes.pump(proc, self.paths.std_log)
+        return proc
+
+    def _watch(self, proc) -> int:
+        deadline = time.monotonic() + self.spec.max_run_duration_seconds
+        logs_sync = FolderSync(self.paths.workdir / "logs", "logs", self._upload)
+        every = settings.ingest_interval()
+        next_ingest = time.monotonic()
+        threading.Thread(target=self._init_tracking, daemon=True).start()
+        while True:
+            code = proc.poll()
+            if code is not None:
+                break
+            if self.stop_reason is None:
+                status = self.registry.get_run(self.run_id)["status"]
+                if status == S.CANCEL_REQUESTED:
+                    self.stop_reason = "cancel"
+                elif status.is_terminal():
+                    raise RunEnded(status.value)
+                elif time.monotonic() > deadline:
+                    self.stop_reason = "deadline"
+            if self.stop_reason is not None:
+                log.info("Stopping the job (%s).", self.stop_reason)
+                processes.stop_group(proc.pid, settings.kill_grace(), processes.descendants(proc.pid))
+                code = proc.wait()
+                break
+            if time.monotonic() >= next_ingest:
+                self._ingest()
+                logs_sync.sync()
+                next_ingest = time.monotonic() + every
+            time.sleep(0.1)
+        # No process survives its run: anything the script left behind goes too.
+        processes.stop_group(proc.pid, min(settings.kill_grace(), 2.0))
+        self.pump.join(timeout=10)
+        logs_sync.sync()
+        return code
+
+    def _init_tracking(self) -> None:
+        with self._ingest_lock:
+            if self.ingestor is None:
+                from runyard.runs.ingest import Ingestor
+
+                self.ingestor = Ingestor(self.ws.tracking_uri, self.record["mlflow_run_id"],
+                                         self.registry, self.run_id,
+                                         self.paths.structured_metrics, self.paths.uploads_dir)
+
+    def _ingest(self) -> None:
+        if self.ingestor is None:
+            return  # MLflow is still loading; records wait in their files
+        with self._ingest_lock:
+            records = self.reader.read_new()
+            if records:
+                self.ingestor.apply(records)
+
+    def _upload(self, local: Path, artifact_dir: str) -> None:
+        from runyard.stores import tracking
+
+        tracking.upload_file(self.ws.tracking_uri, self.record["mlflow_run_id"], local, artifact_dir)
+
+    def _finish(self, exit_code: int | None) -> int:
+        """Finalizing: flush metrics, upload outputs and logs, record the end state."""
+        from runyard.stores import tracking
+
+        current = self.registry.get_run(self.run_id)["status"]
+        if current.is_terminal():  # canceled while still queued: nothing ran
+            return 0 if current == S.COMPLETED else 1
+        if self.registry.transition(self.run_id, S.FINALIZING, only_from={
+                S.RUNNING, S.CANCEL_REQUESTED, S.NOT_RESPONDING}) is None:
+            raise RunEnded(current.value)
+        self.phase = S.FINALIZING
+        log.info("Status: %s", S.FINALIZING.value)
+        self._init_tracking()
+        self._ingest()
+        wd = self.paths.workdir
+        if (wd / "outputs").is_dir() and any((wd / "outputs").iterdir()):
+            tracking.upload_dir(self.ws.tracking_uri, self.record["mlflow_run_id"], wd / "outputs", "outputs")
+        if self.paths.std_log.exists():
+            self._upload(self.paths.std_log, "user_logs")
+        end, error = self._outcome(exit_code)
+        self.registry.update_run(self.run_id, exit_code=exit_code)
+        if self.reader.bad_lines:
+            log.warning("%d unreadable metric lines were skipped.", self.reader.bad_lines)
+        log.info("Status: %s", end.value)
+        if self.paths.supervisor_log.exists():
+            self._upload(self.paths.supervisor_log, "system_logs")
+        self.registry.transition(self.run_id, end, only_from={S.FINALIZING}, error=error)
+        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
+        shutil.rmtree(wd, ignore_errors=True)
+        shutil.rmtree(self.paths.tmp, ignore_errors=True)
+        return 0 if end == S.COMPLETED else 1
+
+    def _outcome(self, exit_code: int | None) -> tuple[RunStatus, dict | None]:
+        if self.stop_reason == "cancel":
+            return S.CANCELED, None
+        if self.stop_reason == "deadline":
+            limit = self.spec.max_run_duration_seconds
+            return S.CANCELED, {
+                "code": "RunTimeout",
+                "message": f"The run exceeded max_run_duration_seconds={limit:g} and was stopped. "
+                           "Raise max_run_duration_seconds in the ScriptRunConfig if it needs longer.",
+                "logTail": tail(self.paths.std_log, 20)}
+        if self.stop_reason == "terminated":
+            return S.FAILED, {"code": "ServiceError",
+                              "message": "The run's supervisor was terminated (SIGTERM).",
+                              "logTail": tail(self.paths.std_log, 20)}
+        if exit_code == 0:
+            return S.COMPLETED, None
+        return S.FAILED, describe_failure(exit_code, self.paths.std_log)
+
+    def _fail_hard(self, message: str) -> None:
+        from runyard.stores import tracking
+
+        try:
+            status = self.registry.get_run(self.run_id)["status"]
+            if not status.is_terminal():
+                self.registry.transition(self.run_id, S.FAILED, only_from={status},
+                                         error={"code": "ServiceError", "message": message})
+                tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
+        except Exception:
+            log.exception("Could not record the failure")
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    workspace_dir, run_id = argv
+    ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
+                   location=workspace_dir)
+    return Supervisor(ws, run_id).run()

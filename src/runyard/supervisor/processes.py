@@ -1,0 +1,107 @@
+"""Spawning a job's processes in their own process group, pumping their output to a log file,
+and stopping every one of them (SIGTERM, a grace period, then SIGKILL)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the supervisor is killed (even with
+    # SIGKILL) the kernel kills the job's main process too.
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start a job process as the leader of a new process group, output on one pipe."""
+    return subprocess.Popen(
+        argv, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+        close_fds=True)
+
+
+def pump(proc: subprocess.Popen, log_path: Path, prefix: bytes = b"") -> threading.Thread:
+    """Copy the process's output to `log_path` as it comes (readers follow that file)."""
+
+    def _copy() -> None:
+        fd = proc.stdout.fileno()
+        with open(log_path, "ab", buffering=0) as out:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                out.write(chunk)
+
+    thread = threading.Thread(target=_copy, name="output-pump", daemon=True)
+    thread.start()
+    return thread
+
+
+def group_members(pgid: int, extra: list[psutil.Process] = ()) -> list[psutil.Process]:
+    """Live processes of the group plus known descendants that left it (setsid)."""
+    found = {p.pid: p for p in extra}
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                found[proc.pid] = proc
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return [p for p in found.values() if _alive(p)]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def stop_group(pgid: int, grace: float, known: list[psutil.Process] = ()) -> None:
+    """SIGTERM every process of the group (and known descendants), SIGKILL what is left after
+    `grace` seconds. TensorFlow catches SIGTERM and keeps going, hence the short grace."""
+    members = group_members(pgid, list(known))
+    if not members:
+        return
+    _signal_all(pgid, members, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        members = [p for p in members if _alive(p)]
+        if not members:
+            return
+        time.sleep(0.05)
+    _signal_all(pgid, members, signal.SIGKILL)
+    psutil.wait_procs(members, timeout=5)
+
+
+def _signal_all(pgid: int, members: list[psutil.Process], sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for proc in members:
+        try:
+            proc.send_signal(sig)
+        except psutil.Error:
+            pass

@@ -1,0 +1,179 @@
+"""The Workspace: one folder holding the run history (MLflow), artifacts, snapshots and
+runyard's own registry. Zero set-up: without a config file the default workspace under
+$RUNYARD_HOME is used, and created on first use."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+import warnings
+from functools import cached_property
+from pathlib import Path
+
+from runyard import settings
+from runyard.errors import UserErrorException, received
+from runyard.workspace.config import AZURE_ONLY_KEYS, find_config, read_config
+
+DEFAULT_NAME = "default"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,32}$")
+
+
+def _validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise UserErrorException(
+            "A workspace name is 1-33 letters, digits, dashes or underscores, starting with a "
+            f"letter or digit. Received: name={received(name)}"
+        )
+    return name
+
+
+class Workspace:
+    """A runyard workspace (v1: azureml.core.Workspace).
+
+    Example:
+        ws = Workspace.from_config()          # nearest config.json, else the default workspace
+        ws = Workspace.create("team", path="/data/team-ws", exist_ok=True)
+    """
+
+    def __init__(self, subscription_id=None, resource_group=None, workspace_name=None, *,
+                 location: str | Path | None = None, **_azure_kwargs):
+        # v1 signature: Workspace(subscription_id, resource_group, workspace_name, ...).
+        # Azure identifiers have no meaning here; the workspace is a local folder.
+        name = workspace_name or DEFAULT_NAME
+        self.name = _validate_name(name)
+        if location is None:
+            location = _default_location(name)
+        self.location = Path(location).expanduser().resolve()
+        self._ensure_exists()
+
+    # -- v1 constructors -----------------------------------------------------------------
+    @classmethod
+    def from_config(cls, path: str | Path | None = None, auth=None, _logger=None,
+                    _file_name: str | None = None) -> Workspace:
+        """The workspace named by the nearest config.json (searched upward from `path` or the
+        current folder: .runyard/config.json, config.json, .azureml/config.json).
+        Without one, the default workspace under $RUNYARD_HOME."""
+        start = Path(path).expanduser() if path else Path.cwd()
+        if start.is_file():
+            config_path: Path | None = start
+        else:
+            config_path = find_config(start.resolve(), _file_name)
+        if config_path is None:
+            return cls.default()
+        data = read_config(config_path)
+        if data.get("location"):
+            location = Path(data["location"]).expanduser()
+            if not location.is_absolute():
+                location = (config_path.parent / location).resolve()
+            return cls(workspace_name=data.get("workspace_name") or location.name,
+                       location=location)
+        if any(k in data for k in AZURE_ONLY_KEYS):
+            warnings.warn(
+                f"{config_path} is an Azure ML config: subscription_id and resource_group are "
+                f"ignored; using the local workspace {data['workspace_name']!r} under "
+                f"{settings.runyard_home()}.", stacklevel=2)
+        return cls(workspace_name=data["workspace_name"])
+
+    @classmethod
+    def default(cls) -> Workspace:
+        return cls(workspace_name=DEFAULT_NAME)
+
+    @classmethod
+    def create(cls, name: str, auth=None, subscription_id=None, resource_group=None,
+               location=None, *, path: str | Path | None = None, exist_ok: bool = False,
+               show_output: bool = True, **_azure_kwargs) -> Workspace:
+        """Create a workspace folder at `path` (default $RUNYARD_HOME/workspaces/<name>)."""
+        _validate_name(name)
+        folder = Path(path).expanduser().resolve() if path else _default_location(name)
+        if (folder / "workspace.json").exists() and not exist_ok:
+            raise UserErrorException(
+                f"A workspace already exists at {folder}. Pass exist_ok=True to use it, or "
+                "choose another path."
+            )
+        ws = cls(workspace_name=name, location=folder)
+        if show_output:
+            print(f"Workspace {name!r} at {folder}")
+        return ws
+
+    @classmethod
+    def get(cls, name: str, auth=None, subscription_id=None, resource_group=None, **_kwargs) -> Workspace:
+        folder = _default_location(_validate_name(name))
+        if not (folder / "workspace.json").exists():
+            raise UserErrorException(
+                f"No workspace named {name!r} under {folder.parent}. Create it with "
+                f"Workspace.create({name!r}) or use Workspace.from_config()."
+            )
+        return cls(workspace_name=name, location=folder)
+
+    def write_config(self, path: str | Path | None = None, file_name: str | None = None) -> Path:
+        """Write .runyard/config.json under `path` (default: the current folder)."""
+        target = Path(path or ".").expanduser().resolve() / ".runyard" / (file_name or "config.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(
+            {"workspace_name": self.name, "location": str(self.location)}, indent=2) + "\n")
+        return target
+
+    # -- properties --------------------------------------------------------------------------
+    @property
+    def experiments(self) -> dict:
+        from runyard.runs.experiment import Experiment
+
+        return {name: Experiment(self, name) for name in self._registry.experiments()}
+
+    @property
+    def compute_targets(self) -> dict:
+        from runyard.compute import list_targets
+
+        return list_targets(self)
+
+    def get_mlflow_tracking_uri(self) -> str:
+        return self.tracking_uri
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.location / 'mlflow.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.location / "artifacts"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.location / "runs"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.location / "snapshots"
+
+    @cached_property
+    def _registry(self):
+        from runyard.stores.registry import open_registry
+
+        return open_registry(f"sqlite:///{self.location / 'runyard.db'}")
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, location={str(self.location)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Workspace) and other.location == self.location
+
+    def __hash__(self) -> int:
+        return hash(self.location)
+
+    def _ensure_exists(self) -> None:
+        marker = self.location / "workspace.json"
+        if marker.exists():
+            return
+        for sub in ("artifacts", "runs", "snapshots"):
+            (self.location / sub).mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".workspace.json.{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(
+            {"name": self.name, "id": uuid.uuid4().hex, "created": time.time()}, indent=2))
+        tmp.replace(marker)
+
+
+def _default_location(name: str) -> Path:
+    home = settings.runyard_home()
+    return home / "workspaces" / name
