@@ -71,7 +71,7 @@ class Ingestor:
                 table = self.doc.setdefault(name, {"kind": "table", "value": {}})["value"]
                 row = rec["v"]
                 length = max((len(col) for col in table.values()), default=0)
-                for col in set(table) | set(row):
+                for col in [*table, *(c for c in row if c not in table)]:
                     table.setdefault(col, [None] * length).append(row.get(col))
                 doc_changed = True
             elif kind == "tb":

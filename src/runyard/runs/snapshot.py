@@ -32,14 +32,14 @@ class SnapshotFile:
     mode: int
 
 
-def ignore_spec(source_dir: Path) -> tuple[pathspec.PathSpec, str | None]:
+def ignore_spec(source_dir: Path) -> tuple[pathspec.GitIgnoreSpec, str | None]:
     """The ignore rules of a source directory and the name of the file they came from."""
     for name in IGNORE_FILES:
         candidate = source_dir / name
         if candidate.is_file():
             lines = candidate.read_text().splitlines()
-            return pathspec.PathSpec.from_lines("gitwildmatch", ALWAYS_IGNORED + lines), name
-    return pathspec.PathSpec.from_lines("gitwildmatch", ALWAYS_IGNORED), None
+            return pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED + lines), name
+    return pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED), None
 
 
 def collect(source_dir: Path) -> list[SnapshotFile]:

@@ -26,10 +26,11 @@ def client(tracking_uri: str):
     with _lock:
         found = _clients.get(tracking_uri)
         if found is None:
-            logging.getLogger("mlflow").setLevel(logging.WARNING)
-            logging.getLogger("alembic").setLevel(logging.WARNING)
             from mlflow.tracking import MlflowClient
 
+            # mlflow configures its loggers at import; quiet them afterwards.
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
+            logging.getLogger("alembic").setLevel(logging.WARNING)
             found = _clients[tracking_uri] = MlflowClient(tracking_uri=tracking_uri)
         return found
 

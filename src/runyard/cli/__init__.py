@@ -1,0 +1,69 @@
+"""The `runyard` command. Command groups load on first use so `runyard --help` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from runyard._version import __version__
+
+# command name -> (module, attribute, one-line help shown by --help without importing it)
+COMMANDS = {
+    "run": ("runyard.cli.run_cmd", "run", "Run a script as a tracked run (streams its output)."),
+    "runs": ("runyard.cli.runs_cmd", "runs", "List, show, follow, cancel and download runs."),
+    "ui": ("runyard.cli.ui_cmd", "ui", "Browse runs, metrics and artifacts in the MLflow UI."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runyard")
+def cli() -> None:
+    """runyard: train TensorFlow and Keras models with the Azure ML SDK v1 workflow,
+    on this machine, with zero set-up.
+
+    \b
+    runyard run train.py --epochs 3      run a script as a tracked run
+    runyard runs list                    recent runs
+    runyard runs logs -f RUN_ID          follow a run's output
+    runyard ui                           browse runs in the MLflow UI
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    from runyard import settings
+
+    try:
+        cli.main(args=argv, prog_name="runyard", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        from runyard.errors import RunyardError
+
+        if settings.debug() or not isinstance(exc, RunyardError):
+            raise
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(2)

@@ -1,0 +1,86 @@
+"""`runyard run`: submit a script as a tracked run and stream it."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from runyard.cli.common import console, workspace, workspace_option
+
+
+def _experiment_name(source_dir: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", source_dir.resolve().name).strip("-_")
+    return name or "default"
+
+
+def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"tags are KEY=VALUE. Received: {tag!r}", param_hint="--tag")
+        parsed[key] = value
+    return parsed
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("script")
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--experiment", "-e", default=None,
+              help="Experiment name (default: the source folder's name).")
+@click.option("--source-dir", "-s", default=None, metavar="DIR",
+              help="Folder snapshotted and copied to the compute (default: the script's folder).")
+@click.option("--compute", "-c", default="local", show_default=True, help="Compute target name.")
+@click.option("--max-duration", type=float, default=None, metavar="SECONDS",
+              help="Stop the run after this many seconds (max_run_duration_seconds).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@click.option("--detach", "-d", is_flag=True, help="Return at once; follow with `runyard runs logs -f`.")
+@workspace_option
+def run(script, script_args, experiment, source_dir, compute, max_duration, tags, detach,
+        workspace_config):
+    """Run SCRIPT with ARGS as a tracked run; options after SCRIPT go to the script.
+
+    \b
+    runyard run train.py --epochs 3
+    runyard run --detach -e digits examples/digits/tf_mnist.py --data-folder data
+    """
+    from runyard.errors import ExperimentExecutionException, UserErrorException
+    from runyard.runs.config import DEFAULT_MAX_RUN_DURATION_SECONDS, ScriptRunConfig
+    from runyard.runs.experiment import Experiment
+
+    script_path = Path(script)
+    source = Path(source_dir) if source_dir else script_path.parent
+    if source_dir:
+        try:
+            script_rel = script_path.resolve().relative_to(source.resolve())
+        except ValueError:
+            script_rel = script_path  # taken as relative to the source folder
+    else:
+        script_rel = Path(script_path.name)
+    if not source.is_dir():
+        raise UserErrorException(f"--source-dir {str(source)!r} is not a folder.")
+    ws = workspace(workspace_config)
+    config = ScriptRunConfig(
+        source_directory=str(source), script=script_rel.as_posix(), arguments=list(script_args),
+        compute_target=compute,
+        max_run_duration_seconds=max_duration or DEFAULT_MAX_RUN_DURATION_SECONDS)
+    exp = Experiment(ws, experiment or _experiment_name(source))
+    out = console(stderr=True)
+    submitted = exp.submit(config, tags=_parse_tags(tags))
+    if detach:
+        click.echo(submitted.id)
+        out.print(f"[dim]Submitted to experiment {exp.name}. Follow it with: "
+                  f"runyard runs logs -f {submitted.id}[/]")
+        return
+    try:
+        details = submitted.wait_for_completion(show_output=True, raise_on_error=False)
+    except ExperimentExecutionException as exc:
+        out.print(f"[yellow]{exc}[/]")
+        sys.exit(130)
+    if details["status"] != "Completed":
+        error = details.get("error", {}).get("error", {})
+        out.print(f"[red]Run {submitted.id} {details['status']}: {error.get('message', '')}[/]")
+        sys.exit(1)

@@ -1,0 +1,35 @@
+"""The v1 import paths re-export real objects, and importing runyard stays light."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+V1_MODULES = ["runyard", "runyard.core", "runyard.core.run", "runyard.core.experiment",
+              "runyard.core.workspace", "runyard.core.script_run_config",
+              "runyard.core.runconfig", "runyard.core.compute", "runyard.core.compute_target",
+              "runyard.exceptions"]
+
+
+@pytest.mark.parametrize("module_name", V1_MODULES)
+def test_all_names_resolve(module_name):
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+
+
+def test_import_runyard_loads_no_heavy_dependency():
+    code = ("import sys, runyard, runyard.core; "
+            "heavy = [m for m in ('mlflow', 'tensorflow', 'ray', 'keras') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_help_loads_no_heavy_dependency():
+    code = ("import sys\nfrom runyard.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('mlflow', 'sqlalchemy', 'tensorflow', 'rich') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
