@@ -65,7 +65,7 @@ class ScriptRunConfig:
                  docker_runtime_config=None):
         self.source_directory = source_directory
         self.script = script
-        self.arguments = list(arguments) if arguments is not None else []
+        self.arguments = arguments if arguments is not None else []
         self.command = command
         self.run_config = run_config or RunConfiguration()
         if run_config is not None:

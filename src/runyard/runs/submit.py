@@ -53,7 +53,8 @@ def submit(experiment, config, tags: dict | None = None):
         run_id=run_id, experiment=experiment.name, status=RunStatus.QUEUED,
         target=spec.compute_target, created_at=time.time(), mlflow_run_id=mlflow_run_id,
         mlflow_experiment_id=experiment_id, spec=spec.model_dump(), tags=tags,
-        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": snapshot_id})
+        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": snapshot_id},
+        history=[[RunStatus.QUEUED.value, time.time()]])
     try:
         start_supervisor(ws, run_id, paths)
     except OSError as exc:

@@ -45,6 +45,7 @@ runs_table = sa.Table(
     sa.Column("error", sa.Text),  # JSON: {"code", "message", ...}
     sa.Column("tags", sa.Text, nullable=False, default="{}"),
     sa.Column("properties", sa.Text, nullable=False, default="{}"),
+    sa.Column("history", sa.Text, nullable=False, default="[]"),  # JSON: [[status, time], ...]
 )
 
 meta_table = sa.Table(
@@ -54,7 +55,7 @@ meta_table = sa.Table(
     sa.Column("value", sa.String(255), nullable=False),
 )
 
-_JSON_FIELDS = ("spec", "error", "tags", "properties")
+_JSON_FIELDS = ("spec", "error", "tags", "properties", "history")
 
 
 def _set_sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -155,19 +156,22 @@ class Registry:
         not in it. Raises IllegalTransitionError for a step the lifecycle forbids.
         """
         for _ in range(20):
-            current = RunStatus(self.get_run(run_id)["status"])
+            record = self.get_run(run_id)
+            current = record["status"]
             if only_from is not None and current not in only_from:
                 return None
             if current == new:
                 return current
             check_transition(current, new)
+            now = time.time()
             if new.is_terminal() and "end_time" not in values:
-                values["end_time"] = time.time()
+                values["end_time"] = now
+            history = [*record["history"], [new.value, now]]
             with self.engine.begin() as conn:
                 result = conn.execute(
                     sa.update(runs_table)
                     .where(runs_table.c.run_id == run_id, runs_table.c.status == current.value)
-                    .values(status=new.value, **_encode(values))
+                    .values(status=new.value, **_encode({**values, "history": history}))
                 )
             if result.rowcount == 1:
                 return current
@@ -193,6 +197,7 @@ def _decode(mapping) -> dict:
     record.setdefault("tags", {})
     record["tags"] = record["tags"] or {}
     record["properties"] = record["properties"] or {}
+    record["history"] = record.get("history") or []
     return record
 
 
