@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 from conftest import pid_alive, wait_until
-
 from runyard.core import Experiment, Run, ScriptRunConfig
 
 WAIT_FOR_FLAG = """

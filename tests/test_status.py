@@ -6,7 +6,7 @@ from runyard.runs.status import ALLOWED, TERMINAL, RunStatus, check_transition
 
 def test_happy_path_is_legal():
     path = ["Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed"]
-    for current, new in zip(path, path[1:]):
+    for current, new in zip(path, path[1:], strict=False):
         check_transition(RunStatus(current), RunStatus(new))
 
 

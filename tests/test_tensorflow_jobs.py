@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 from conftest import REPO, runyard_cli
-
 from runyard.core import Experiment, Run, ScriptRunConfig
 
 DEMO = REPO / "examples" / "digits"

@@ -79,7 +79,7 @@ class LoggingMixin:
                      datastore_name=None):
         if len(names) != len(paths):
             raise UserErrorException("upload_files: names and paths must have the same length.")
-        for name, path in zip(names, paths):
+        for name, path in zip(names, paths, strict=True):
             self.upload_file(name, path)
 
     def upload_folder(self, name: str, path, datastore_name=None):

@@ -147,6 +147,8 @@ class Supervisor:
             "PYTHONUNBUFFERED": "1",
             "TMPDIR": str(self.paths.tmp),
         })
+        # Keras writes keras.json (and dataset caches) under KERAS_HOME: keep it in the run.
+        env.setdefault("KERAS_HOME", str(self.paths.tmp / "keras"))
         return env
 
     def _argv(self) -> list[str]:

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up this checkout on a fresh machine: a virtual environment in .venv with runyard
+# (editable), the MLflow UI, TensorFlow (CPU) + tf-keras, and the test tools.
+# Idempotent: a second call with nothing changed returns in about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${RUNYARD_PYTHON:-$(command -v python3.11 || command -v python3)}
+stamp=.venv/.bootstrap-stamp
+want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/runyard ]; then
+  exit 0
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  echo "[bootstrap] installing uv"
+  "$python" -m pip install --quiet uv
+fi
+uv=$(command -v uv || echo "$("$python" -m site --user-base)/bin/uv")
+
+[ -x .venv/bin/python ] || "$uv" venv --quiet --python "$python" .venv
+echo "[bootstrap] installing runyard and its dependencies into .venv"
+"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev]"
+# tf-keras (Keras 2, for distributed TensorFlow jobs) must match TensorFlow's minor version,
+# and is installed without its dependencies: they would pull the full `tensorflow` package.
+tf_minor=$(.venv/bin/python -c "import importlib.metadata as m; print('.'.join(m.version('tensorflow-cpu').split('.')[:2]))")
+"$uv" pip install --quiet --python .venv/bin/python --no-deps "tf-keras~=${tf_minor}.0"
+# Byte-compile once: imports stay fast even where PYTHONDONTWRITEBYTECODE is set.
+echo "[bootstrap] byte-compiling"
+.venv/bin/python -m compileall -q -j 0 .venv/lib/python*/site-packages src >/dev/null 2>&1 || true
+echo "$want" > "$stamp"
+echo "[bootstrap] done: $(.venv/bin/runyard --version)"
