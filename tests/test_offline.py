@@ -15,6 +15,16 @@ def test_outside_a_job_get_context_prints_what_it_would_log(capsys):
 def test_allow_offline_false_raises(monkeypatch):
     import runyard.runs.run as run_module
 
-    monkeypatch.setattr(run_module, "_current_run", run_module.contextvars.ContextVar("x", default=None))
+    monkeypatch.setattr(run_module, "_context_run", None)
     with pytest.raises(RunEnvironmentException, match="outside a submitted run"):
         Run.get_context(allow_offline=False)
+
+
+def test_one_context_run_per_process_across_threads():
+    import threading
+
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(Run.get_context()))
+    thread.start()
+    thread.join()
+    assert seen[0] is Run.get_context()

@@ -1,5 +1,5 @@
-"""ScriptRunConfig and RunConfiguration (SDK v1 signatures), and their validation into a
-RunSpec that the supervisor executes."""
+"""ScriptRunConfig and RunConfiguration (SDK v1 signatures), and their validation into the
+fields of a RunSpec (runs/spec.py) that the supervisor executes."""
 
 from __future__ import annotations
 
@@ -8,27 +8,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from runyard.errors import UserErrorException, received
 
 DEFAULT_MAX_RUN_DURATION_SECONDS = 2592000  # 30 days, as v1
-
-
-class RunSpec(BaseModel):
-    """What the supervisor needs to run a job; stored with the run (re-runs, restarts)."""
-
-    run_id: str
-    experiment: str
-    source_directory: str
-    snapshot_id: str
-    script: str | None = None
-    arguments: list[str] = Field(default_factory=list)
-    command: list[str] | None = None
-    compute_target: str = "local"
-    interpreter: str = Field(default_factory=lambda: sys.executable)
-    max_run_duration_seconds: float = DEFAULT_MAX_RUN_DURATION_SECONDS
-    environment_variables: dict[str, str] = Field(default_factory=dict)
 
 
 class RunConfiguration:

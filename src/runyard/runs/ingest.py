@@ -10,11 +10,11 @@ import re
 import uuid
 from pathlib import Path
 
-from runyard.stores import tracking
+from runyard.stores import bulk_metrics, tracking
 
 log = logging.getLogger("runyard.ingest")
 
-MLFLOW_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch
+MLFLOW_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch; also our bulk size
 _UNSAFE_KEY = re.compile(r"[^\w\-. /:]")
 
 
@@ -106,6 +106,13 @@ class Ingestor:
 
     def _log_metrics(self, batch: list) -> None:
         client = tracking.client(self.tracking_uri)
+        store = client._tracking_client.store
+        if bulk_metrics.supported(store):
+            try:
+                bulk_metrics.insert(store, self.mlflow_run_id, batch)
+                return
+            except Exception as exc:  # e.g. a schema this version does not know: the slow path
+                log.warning("Bulk metric insert failed (%s); using MLflow's log_batch.", exc)
         try:
             client.log_batch(self.mlflow_run_id, metrics=batch)
         except Exception as exc:  # one bad point must not cost the others

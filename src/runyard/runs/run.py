@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +23,10 @@ from runyard.runs.logging_api import LoggingMixin
 from runyard.runs.paths import RunPaths
 from runyard.runs.status import RunStatus
 
-_current_run: contextvars.ContextVar = contextvars.ContextVar("runyard_current_run", default=None)
+# The run of this job process. One per process, shared by all threads: a Keras callback on
+# another thread must log into the same run, with the same step counters.
+_context_run = None
+_context_lock = threading.Lock()
 
 
 class Run(LoggingMixin):
@@ -87,32 +90,36 @@ class Run(LoggingMixin):
     @classmethod
     def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs):
         """Inside a submitted job: its run. Outside: an offline run that prints what it logs."""
-        current = _current_run.get()
-        if current is not None:
-            return current
-        run_id = os.environ.get(settings.RUN_ID)
-        if run_id:
-            from runyard.runs.experiment import Experiment
-            from runyard.workspace import Workspace
+        global _context_run
+        with _context_lock:
+            run_id = os.environ.get(settings.RUN_ID)
+            if _context_run is not None and getattr(_context_run, "_job_run_id", None) == run_id:
+                return _context_run
+            if run_id:
+                _context_run = cls._from_job_environment(run_id)
+            elif allow_offline:
+                from runyard.runs.offline import OfflineRun
 
-            ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
-                           location=os.environ[settings.WORKSPACE_DIR])
-            record = ws._registry.get_run(run_id)
-            current = cls(Experiment(ws, record["experiment"]), run_id)
-            from runyard.runs.sinks import FileSink
+                _context_run = OfflineRun()
+            else:
+                raise RunEnvironmentException(
+                    "Run.get_context(allow_offline=False) was called outside a submitted run. "
+                    "Submit the script with Experiment.submit or `runyard run`.")
+            _context_run._job_run_id = run_id
+            return _context_run
 
-            current._sink = FileSink(Path(os.environ[settings.METRICS_DIR]),
-                                     current._paths.uploads_dir)
-        elif allow_offline:
-            from runyard.runs.offline import OfflineRun
+    @classmethod
+    def _from_job_environment(cls, run_id: str) -> Run:
+        from runyard.runs.experiment import Experiment
+        from runyard.runs.sinks import FileSink
+        from runyard.workspace import Workspace
 
-            current = OfflineRun()
-        else:
-            raise RunEnvironmentException(
-                "Run.get_context(allow_offline=False) was called outside a submitted run. "
-                "Submit the script with Experiment.submit or `runyard run`.")
-        _current_run.set(current)
-        return current
+        ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
+                       location=os.environ[settings.WORKSPACE_DIR])
+        record = ws._registry.get_run(run_id)
+        run = cls(Experiment(ws, record["experiment"]), run_id)
+        run._sink = FileSink(Path(os.environ[settings.METRICS_DIR]), run._paths.uploads_dir)
+        return run
 
     @classmethod
     def get(cls, workspace, run_id: str) -> Run:

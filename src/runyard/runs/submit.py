@@ -20,6 +20,7 @@ from runyard.errors import UserErrorException, received
 from runyard.runs import config as run_config
 from runyard.runs import snapshot
 from runyard.runs.paths import RunPaths
+from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
 
 
@@ -40,7 +41,7 @@ def submit(experiment, config, tags: dict | None = None):
 
     run_id = new_run_id(experiment.name)
     snapshot_id = snapshot.take(Path(fields["source_directory"]), ws.snapshots_dir)
-    spec = run_config.RunSpec(run_id=run_id, experiment=experiment.name,
+    spec = RunSpec(run_id=run_id, experiment=experiment.name,
                               snapshot_id=snapshot_id, **fields)
 
     experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment.name, ws.artifacts_dir)

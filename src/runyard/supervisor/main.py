@@ -22,10 +22,10 @@ import psutil
 from runyard import settings
 from runyard.errors import IllegalTransitionError
 from runyard.runs import snapshot
-from runyard.runs.config import RunSpec
 from runyard.runs.follow import tail
 from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
+from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
 from runyard.supervisor import processes
 from runyard.supervisor.errors import describe_failure
@@ -203,11 +203,16 @@ class Supervisor:
     def _init_tracking(self) -> None:
         with self._ingest_lock:
             if self.ingestor is None:
+                started = time.monotonic()
                 from runyard.runs.ingest import Ingestor
+                from runyard.stores import tracking
+
+                tracking.client(self.ws.tracking_uri).get_run(self.record["mlflow_run_id"])
 
                 self.ingestor = Ingestor(self.ws.tracking_uri, self.record["mlflow_run_id"],
                                          self.registry, self.run_id,
                                          self.paths.structured_metrics, self.paths.uploads_dir)
+                log.info("MLflow loaded in %.2f s", time.monotonic() - started)
 
     def _ingest(self) -> None:
         if self.ingestor is None:
@@ -234,8 +239,11 @@ class Supervisor:
             raise RunEnded(current.value)
         self.phase = S.FINALIZING
         log.info("Status: %s", S.FINALIZING.value)
+        started = time.monotonic()
         self._init_tracking()
+        log.info("MLflow ready after %.2f s of finalizing", time.monotonic() - started)
         self._ingest()
+        log.info("Metrics flushed (%d points in all)", self.ingestor.points)
         wd = self.paths.workdir
         if (wd / "outputs").is_dir() and any((wd / "outputs").iterdir()):
             tracking.upload_dir(self.ws.tracking_uri, self.record["mlflow_run_id"], wd / "outputs", "outputs")
