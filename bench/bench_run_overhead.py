@@ -34,10 +34,9 @@ print("done", x)
 
 def calibrate(seconds: float) -> float:
     """The `work` argument that makes the script run about `seconds` bare."""
-    start = time.perf_counter()
-    bare(1.0, 0)
-    one = time.perf_counter() - start
-    return seconds / one
+    probe = 10.0
+    took = bare(probe, 0)
+    return probe * seconds / took
 
 
 def bare(work: float, n_points: int, log: str = "off") -> float:

@@ -23,8 +23,7 @@ def _points(n, key="loss"):
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["bulk-insert", "mlflow-log-batch"])
 def test_many_points_are_all_stored_once(ws, mlflow_run, tmp_path, monkeypatch, fast_path):
-    if not fast_path:
-        monkeypatch.setattr(bulk_metrics, "supported", lambda store: False)
+    _choose_path(ws, monkeypatch, fast_path)
     ingestor = Ingestor(ws.tracking_uri, mlflow_run, ws._registry, "r",
                         tmp_path / "structured.json", tmp_path / "uploads")
     records = _points(5000)
@@ -39,8 +38,7 @@ def test_many_points_are_all_stored_once(ws, mlflow_run, tmp_path, monkeypatch, 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["bulk-insert", "mlflow-log-batch"])
 def test_latest_value_follows_mlflow_rule_and_special_values(ws, mlflow_run, tmp_path,
                                                              monkeypatch, fast_path):
-    if not fast_path:
-        monkeypatch.setattr(bulk_metrics, "supported", lambda store: False)
+    _choose_path(ws, monkeypatch, fast_path)
     ingestor = Ingestor(ws.tracking_uri, mlflow_run, ws._registry, "r",
                         tmp_path / "structured.json", tmp_path / "uploads")
     now = time.time()
@@ -55,5 +53,15 @@ def test_latest_value_follows_mlflow_rule_and_special_values(ws, mlflow_run, tmp
     assert data["big"] > 1e300
 
 
-def test_fast_path_is_used_for_the_sql_store(ws, mlflow_run):
-    assert bulk_metrics.supported(tracking.client(ws.tracking_uri)._tracking_client.store)
+def _choose_path(ws, monkeypatch, fast_path: bool) -> None:
+    """Force one of the two write paths; the other one fails loudly if it is taken."""
+    client = tracking.client(ws.tracking_uri)
+    if fast_path:
+        assert bulk_metrics.supported(client._tracking_client.store)
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("MLflow's log_batch was used instead of the bulk insert")
+
+        monkeypatch.setattr(client, "log_batch", refuse)
+    else:
+        monkeypatch.setattr(bulk_metrics, "supported", lambda store: False)

@@ -14,7 +14,8 @@ from runyard.stores import bulk_metrics, tracking
 
 log = logging.getLogger("runyard.ingest")
 
-MLFLOW_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch; also our bulk size
+MLFLOW_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch
+BULK_BATCH = 20_000  # points per transaction on the bulk path
 _UNSAFE_KEY = re.compile(r"[^\w\-. /:]")
 
 
@@ -47,9 +48,9 @@ class Ingestor:
         self.points = 0
 
     def apply(self, records: list[dict]) -> None:
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import RunTag
 
-        metrics: list = []
+        metrics: list[tuple[str, float, int, int]] = []  # (key, value, timestamp ms, step)
         tags: dict[str, str] = {}
         properties: dict = {}
         doc_changed = False
@@ -58,8 +59,8 @@ class Ingestor:
             if kind == "m":
                 value = rec["v"]
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    metrics.append(Metric(mlflow_key(name), float(value),
-                                          int(rec["t"] * 1000), int(rec.get("s") or 0)))
+                    metrics.append((mlflow_key(name), float(value), int(rec["t"] * 1000),
+                                    int(rec.get("s") or 0)))
                 else:
                     entry = self.doc.setdefault(name, {"kind": "scalar", "value": []})
                     entry["value"].append(value)
@@ -90,8 +91,8 @@ class Ingestor:
                 tags[str(name)] = "" if rec.get("v") is None else str(rec["v"])
             elif kind == "prop":
                 properties.update(rec["v"])
-        for start in range(0, len(metrics), MLFLOW_BATCH):
-            self._log_metrics(metrics[start:start + MLFLOW_BATCH])
+        if metrics:
+            self._log_metrics(metrics)
         self.points += len(metrics)
         if tags:
             self.registry.merge_json(self.run_id, "tags", tags)
@@ -104,24 +105,29 @@ class Ingestor:
             tmp.write_text(json.dumps(self.doc))
             tmp.replace(self.structured_path)
 
-    def _log_metrics(self, batch: list) -> None:
+    def _log_metrics(self, points: list[tuple[str, float, int, int]]) -> None:
         client = tracking.client(self.tracking_uri)
         store = client._tracking_client.store
         if bulk_metrics.supported(store):
             try:
-                bulk_metrics.insert(store, self.mlflow_run_id, batch)
+                for start in range(0, len(points), BULK_BATCH):
+                    bulk_metrics.insert(store, self.mlflow_run_id, points[start:start + BULK_BATCH])
                 return
             except Exception as exc:  # e.g. a schema this version does not know: the slow path
                 log.warning("Bulk metric insert failed (%s); using MLflow's log_batch.", exc)
-        try:
-            client.log_batch(self.mlflow_run_id, metrics=batch)
-        except Exception as exc:  # one bad point must not cost the others
-            log.warning("A metric batch was refused (%s); logging its points one by one.", exc)
-            for metric in batch:
-                try:
-                    client.log_batch(self.mlflow_run_id, metrics=[metric])
-                except Exception as point_exc:
-                    log.warning("Metric %r step %s dropped: %s", metric.key, metric.step, point_exc)
+        from mlflow.entities import Metric
+
+        for start in range(0, len(points), MLFLOW_BATCH):
+            batch = [Metric(*point) for point in points[start:start + MLFLOW_BATCH]]
+            try:
+                client.log_batch(self.mlflow_run_id, metrics=batch)
+            except Exception as exc:  # one bad point must not cost the others
+                log.warning("A metric batch was refused (%s); logging its points one by one.", exc)
+                for metric in batch:
+                    try:
+                        client.log_batch(self.mlflow_run_id, metrics=[metric])
+                    except Exception as point_exc:
+                        log.warning("Metric %r step %s dropped: %s", metric.key, metric.step, point_exc)
 
 
 def v1_metrics(tracking_uri: str, mlflow_run_id: str, structured_path: Path) -> dict:

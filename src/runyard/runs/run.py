@@ -15,7 +15,6 @@ from runyard.errors import (
     ExperimentExecutionException,
     RunEnvironmentException,
     UserErrorException,
-    received,
 )
 from runyard.runs import liveness
 from runyard.runs.follow import follow, tail
@@ -338,7 +337,3 @@ def _iso(timestamp: float | None) -> str | None:
 
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
 
-
-def check_metric_name(name) -> None:
-    if not isinstance(name, str) or not name:
-        raise UserErrorException(f"A metric name must be a non-empty string. Received: name={received(name)}")

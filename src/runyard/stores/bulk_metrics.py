@@ -19,7 +19,8 @@ def supported(store) -> bool:
 
 
 def insert(store, run_uuid: str, metrics) -> None:
-    """Write `metrics` (mlflow.entities.Metric) of one run; raises on any database error."""
+    """Write `metrics` of one run: (key, value, timestamp ms, step) tuples. Raises on any
+    database error (nothing is written then)."""
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
     if store.engine.dialect.name == "sqlite":
@@ -28,19 +29,19 @@ def insert(store, run_uuid: str, metrics) -> None:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
 
     rows, seen, latest = [], set(), {}
-    for metric in metrics:
-        is_nan, value = store.sanitize_metric_value(metric.value)
-        row = {"key": metric.key, "value": value, "timestamp": metric.timestamp,
-               "step": metric.step, "is_nan": is_nan, "run_uuid": run_uuid}
-        identity = (metric.key, value, metric.timestamp, metric.step, is_nan)
+    for key, raw, timestamp, step in metrics:
+        is_nan, value = store.sanitize_metric_value(raw)
+        row = {"key": key, "value": value, "timestamp": timestamp, "step": step,
+               "is_nan": is_nan, "run_uuid": run_uuid}
+        identity = (key, value, timestamp, step, is_nan)
         if identity in seen:
             continue
         seen.add(identity)
         rows.append(row)
-        best = latest.get(metric.key)
+        best = latest.get(key)
         if best is None or (row["step"], row["timestamp"], row["value"]) > \
                 (best["step"], best["timestamp"], best["value"]):
-            latest[metric.key] = row
+            latest[key] = row
     if not rows:
         return
     table, latest_table = SqlMetric.__table__, SqlLatestMetric.__table__
