@@ -19,6 +19,14 @@ def isolated_home() -> Path:
     return root
 
 
+def source_folder(root: Path, script_name: str, body: str) -> Path:
+    """A source directory under `root` holding one script."""
+    src = root / "src"
+    src.mkdir(exist_ok=True)
+    (src / script_name).write_text(body)
+    return src
+
+
 def median(values) -> float:
     return statistics.median(values)
 

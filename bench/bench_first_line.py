@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import isolated_home, median, report
+from _common import isolated_home, median, report, source_folder
 
 TRIVIAL = "print('first line', flush=True)\n"
 
@@ -45,10 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    root = isolated_home()
-    src = root / "src"
-    src.mkdir()
-    (src / "trivial.py").write_text(TRIVIAL)
+    src = source_folder(isolated_home(), "trivial.py", TRIVIAL)
     from runyard.core import Workspace
 
     ws = Workspace.from_config()

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import isolated_home, median, report
+from _common import isolated_home, median, report, source_folder
 
 CPU_BOUND = """
 import sys, time
@@ -62,10 +62,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--points", type=int, default=100_000)
     args = parser.parse_args()
-    root = isolated_home()
-    src = root / "src"
-    src.mkdir()
-    (src / "cpu.py").write_text(CPU_BOUND)
+    src = source_folder(isolated_home(), "cpu.py", CPU_BOUND)
     os.chdir(src)
     from runyard.core import Workspace
 
@@ -74,9 +71,14 @@ def main() -> None:
     through_runyard(ws, src, 0.01, 0, "off")  # warm-up: MLflow database and imports
 
     ratios, bare_times, ours = [], [], []
-    for _ in range(args.pairs):
-        b = bare(work, 0)
-        r, _run = through_runyard(ws, src, work, 0, "off")
+    for index in range(args.pairs):
+        # Alternate which one goes first: this machine's speed drifts between runs.
+        if index % 2:
+            r, _run = through_runyard(ws, src, work, 0, "off")
+            b = bare(work, 0)
+        else:
+            b = bare(work, 0)
+            r, _run = through_runyard(ws, src, work, 0, "off")
         bare_times.append(b)
         ours.append(r)
         ratios.append(r / b)
@@ -87,9 +89,13 @@ def main() -> None:
     ])
 
     off_times, on_times, log_ratios, stored = [], [], [], []
-    for _ in range(max(1, args.pairs - 1)):
-        off, _ = through_runyard(ws, src, work, args.points, "off")
-        on, run = through_runyard(ws, src, work, args.points, "on")
+    for index in range(args.pairs):
+        if index % 2:
+            on, run = through_runyard(ws, src, work, args.points, "on")
+            off, _ = through_runyard(ws, src, work, args.points, "off")
+        else:
+            off, _ = through_runyard(ws, src, work, args.points, "off")
+            on, run = through_runyard(ws, src, work, args.points, "on")
         off_times.append(off)
         on_times.append(on)
         log_ratios.append(on / off)
