@@ -14,6 +14,8 @@ _EXPORTS = {
     "Run": "runyard.runs.run",
     "ScriptRunConfig": "runyard.runs.config",
     "RunConfiguration": "runyard.runs.config",
+    "Environment": "runyard.environments.environment",
+    "CondaDependencies": "runyard.environments.conda",
     "LocalCompute": "runyard.compute",
     "RunyardError": "runyard.errors",
 }

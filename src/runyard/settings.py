@@ -25,6 +25,11 @@ def runyard_home() -> Path:
     return Path(os.environ.get("RUNYARD_HOME") or Path.home() / ".runyard").expanduser()
 
 
+def runyard_cache() -> Path:
+    """RUNYARD_CACHE: built environments and downloaded data (default ~/.cache/runyard)."""
+    return Path(os.environ.get("RUNYARD_CACHE") or Path.home() / ".cache" / "runyard").expanduser()
+
+
 def debug() -> bool:
     """RUNYARD_DEBUG=1: the CLI prints tracebacks."""
     return os.environ.get("RUNYARD_DEBUG", "") not in ("", "0", "false")

@@ -13,6 +13,7 @@ from runyard._version import __version__
 COMMANDS = {
     "run": ("runyard.cli.run_cmd", "run", "Run a script as a tracked run (streams its output)."),
     "runs": ("runyard.cli.runs_cmd", "runs", "List, show, follow, cancel and download runs."),
+    "env": ("runyard.cli.env_cmd", "env", "List, show, build and prune environments."),
     "ui": ("runyard.cli.ui_cmd", "ui", "Browse runs, metrics and artifacts in the MLflow UI."),
 }
 

@@ -27,8 +27,14 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("script")
+@click.argument("script", required=False)
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--env", "env_ref", default=None, metavar="NAME[:VERSION]",
+              help="A registered or curated environment (default: this interpreter).")
+@click.option("--requirements", "-r", default=None, metavar="FILE",
+              help="Run in an environment built from this pip requirements file.")
+@click.option("--rerun", default=None, metavar="RUN_ID",
+              help="Run again with RUN_ID's snapshot, environment, script and arguments.")
 @click.option("--experiment", "-e", default=None,
               help="Experiment name (default: the source folder's name).")
 @click.option("--source-dir", "-s", default=None, metavar="DIR",
@@ -39,8 +45,8 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
 @click.option("--detach", "-d", is_flag=True, help="Return at once; follow with `runyard runs logs -f`.")
 @workspace_option
-def run(script, script_args, experiment, source_dir, compute, max_duration, tags, detach,
-        workspace_config):
+def run(script, script_args, env_ref, requirements, rerun, experiment, source_dir, compute,
+        max_duration, tags, detach, workspace_config):
     """Run SCRIPT with ARGS as a tracked run; options after SCRIPT go to the script.
 
     \b
@@ -48,31 +54,25 @@ def run(script, script_args, experiment, source_dir, compute, max_duration, tags
     runyard run --detach -e digits examples/digits/tf_mnist.py --data-folder data
     """
     from runyard.errors import ExperimentExecutionException, UserErrorException
-    from runyard.runs.config import DEFAULT_MAX_RUN_DURATION_SECONDS, ScriptRunConfig
-    from runyard.runs.experiment import Experiment
 
-    script_path = Path(script)
-    source = Path(source_dir) if source_dir else script_path.parent
-    if source_dir:
-        try:
-            script_rel = script_path.resolve().relative_to(source.resolve())
-        except ValueError:
-            script_rel = script_path  # taken as relative to the source folder
-    else:
-        script_rel = Path(script_path.name)
-    if not source.is_dir():
-        raise UserErrorException(f"--source-dir {str(source)!r} is not a folder.")
     ws = workspace(workspace_config)
-    config = ScriptRunConfig(
-        source_directory=str(source), script=script_rel.as_posix(), arguments=list(script_args),
-        compute_target=compute,
-        max_run_duration_seconds=max_duration or DEFAULT_MAX_RUN_DURATION_SECONDS)
-    exp = Experiment(ws, experiment or _experiment_name(source))
+    if rerun:
+        if script or env_ref or requirements:
+            raise UserErrorException("--rerun takes the script, arguments and environment from "
+                                     "the earlier run; give no script or --env with it.")
+        from runyard.runs.rerun import rerun as rerun_run
+        from runyard.runs.run import Run
+
+        submitted = rerun_run(Run.get(ws, rerun), tags=_parse_tags(tags))
+    else:
+        if not script:
+            raise UserErrorException("Name the script to run: runyard run train.py [ARGS]...")
+        submitted = _submit_script(ws, script, script_args, env_ref, requirements, experiment,
+                                   source_dir, compute, max_duration, tags)
     out = console(stderr=True)
-    submitted = exp.submit(config, tags=_parse_tags(tags))
     if detach:
         click.echo(submitted.id)
-        out.print(f"[dim]Submitted to experiment {exp.name}. Follow it with: "
+        out.print(f"[dim]Submitted to experiment {submitted.experiment.name}. Follow it with: "
                   f"runyard runs logs -f {submitted.id}[/]")
         return
     try:
@@ -84,3 +84,29 @@ def run(script, script_args, experiment, source_dir, compute, max_duration, tags
         error = details.get("error", {}).get("error", {})
         out.print(f"[red]Run {submitted.id} {details['status']}: {error.get('message', '')}[/]")
         sys.exit(1)
+
+
+def _submit_script(ws, script, script_args, env_ref, requirements, experiment, source_dir,
+                   compute, max_duration, tags):
+    from runyard.cli.env_cmd import load_env
+    from runyard.errors import UserErrorException
+    from runyard.runs.config import DEFAULT_MAX_RUN_DURATION_SECONDS, ScriptRunConfig
+    from runyard.runs.experiment import Experiment
+
+    environment = load_env(ws, env_ref, None, requirements) if (env_ref or requirements) else None
+    script_path = Path(script)
+    source = Path(source_dir) if source_dir else script_path.parent
+    if source_dir:
+        try:
+            script_rel = script_path.resolve().relative_to(source.resolve())
+        except ValueError:
+            script_rel = script_path  # taken as relative to the source folder
+    else:
+        script_rel = Path(script_path.name)
+    if not source.is_dir():
+        raise UserErrorException(f"--source-dir {str(source)!r} is not a folder.")
+    config = ScriptRunConfig(
+        source_directory=str(source), script=script_rel.as_posix(), arguments=list(script_args),
+        compute_target=compute, environment=environment,
+        max_run_duration_seconds=max_duration or DEFAULT_MAX_RUN_DURATION_SECONDS)
+    return Experiment(ws, experiment or _experiment_name(source)).submit(config, tags=_parse_tags(tags))

@@ -104,8 +104,6 @@ def show(run_id, as_json, workspace_config):
 @workspace_option
 def logs(run_id, follow, workspace_config):
     """Print a run's output (user_logs/std_log.txt)."""
-    from runyard.runs.follow import follow as follow_file
-
     run = get_run(workspace(workspace_config), run_id)
     path = run._paths.std_log
     if not follow:
@@ -113,7 +111,7 @@ def logs(run_id, follow, workspace_config):
             sys.stdout.write(path.read_text(errors="replace"))
         return
     try:
-        for text in follow_file(path, run._is_done):
+        for text in run.follow_logs():
             sys.stdout.write(text)
             sys.stdout.flush()
     except KeyboardInterrupt:

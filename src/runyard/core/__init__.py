@@ -1,8 +1,9 @@
 """SDK v1 import path `azureml.core` -> `runyard.core`: re-exports only."""
 
+from runyard.environments.environment import Environment
 from runyard.runs.config import RunConfiguration, ScriptRunConfig
 from runyard.runs.experiment import Experiment
 from runyard.runs.run import Run
 from runyard.workspace.workspace import Workspace
 
-__all__ = ["Workspace", "Experiment", "Run", "ScriptRunConfig", "RunConfiguration"]
+__all__ = ["Workspace", "Experiment", "Run", "ScriptRunConfig", "RunConfiguration", "Environment"]

@@ -4,7 +4,6 @@ fields of a RunSpec (runs/spec.py) that the supervisor executes."""
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -30,11 +29,10 @@ class RunConfiguration:
         self.environment = None
         self.environment_variables: dict[str, str] = {}
         if conda_dependencies is not None:
-            raise UserErrorException(
-                "RunConfiguration(conda_dependencies=...) needs package-managed environments, "
-                "which this runyard version does not build yet. Install the packages in the "
-                "current interpreter (runs use it) and leave conda_dependencies out."
-            )
+            from runyard.environments.environment import Environment
+
+            self.environment = Environment("runconfig-environment")
+            self.environment.python.conda_dependencies = conda_dependencies
 
 
 class ScriptRunConfig:
@@ -137,11 +135,7 @@ def validate(config: ScriptRunConfig) -> dict:
         tokens = command.split() if isinstance(command, str) else command
         fields["command"] = coerce_arguments(tokens)
         fields["arguments"] = []
-    if rc.environment is not None:
-        raise UserErrorException(
-            "This runyard version runs jobs in the current Python interpreter; package-managed "
-            "environments are not built yet. Leave environment out (install what the script "
-            f"needs in {sys.executable}). Received: environment={received(rc.environment)}")
+    fields["environment"] = environment_definition(rc.environment)
     if config.distributed_job_config is not None:
         raise UserErrorException(
             "Distributed jobs (MpiConfiguration, TensorflowConfiguration) are not available in "
@@ -155,3 +149,35 @@ def validate(config: ScriptRunConfig) -> dict:
     fields["max_run_duration_seconds"] = float(duration)
     fields["environment_variables"] = {str(k): str(v) for k, v in rc.environment_variables.items()}
     return fields
+
+
+def environment_definition(env) -> dict | None:
+    """Check an Environment for this compute and return its definition (None: run in the
+    current interpreter)."""
+    if env is None:
+        return None
+    from runyard.environments.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, Environment
+
+    if isinstance(env, str):
+        raise UserErrorException(
+            "environment takes an Environment object; for a registered or curated one use "
+            f"Environment.get(ws, {env!r}). Received: environment={received(env)}")
+    if not isinstance(env, Environment):
+        raise UserErrorException(f"environment must be an Environment. Received: environment={received(env)}")
+    if env.docker.enabled:
+        raise UserErrorException(
+            f"Environment {env.name!r} has docker.enabled=True, but this compute has no container "
+            "engine. Set env.docker.enabled = False: the packages are then installed in a cached "
+            "virtual environment instead of an image.")
+    if env.docker.base_image not in (None, DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE) or env.docker.base_dockerfile:
+        warnings.warn(
+            f"Environment {env.name!r}: the Docker base image is recorded but not used; this "
+            "compute runs no containers (packages come from the environment's pip/conda lists).",
+            stacklevel=3)
+    definition = env.definition()
+    curated = env._curated_definition
+    if curated is not None and definition != curated:
+        raise UserErrorException(
+            f"The curated environment {env.name!r} was modified. Clone it under a new name "
+            f"first: env = env.clone('my-{env.name}'), then change it.")
+    return definition

@@ -31,6 +31,10 @@ class RunPaths:
         return self.system_logs / "supervisor.log"
 
     @property
+    def preparing_log(self) -> Path:
+        return self.system_logs / "preparing.log"
+
+    @property
     def metrics_dir(self) -> Path:
         return self.root / "metrics"
 

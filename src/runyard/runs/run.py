@@ -46,7 +46,7 @@ class Run(LoggingMixin):
                 f"Run {run_id!r} belongs to experiment {record['experiment']!r}, not "
                 f"{experiment.name!r}. Use Experiment(ws, {record['experiment']!r}).")
         self._id = run_id
-        self._record = record
+        self._loaded = record
         self._paths = RunPaths.of(self._ws, run_id)
         self._sink = None
 
@@ -109,16 +109,31 @@ class Run(LoggingMixin):
 
     @classmethod
     def _from_job_environment(cls, run_id: str) -> Run:
+        """The job's own run, built from its environment variables alone: no registry read,
+        so logging works in any job environment (runyard's dependencies need not be there)."""
         from runyard.runs.experiment import Experiment
         from runyard.runs.sinks import FileSink
         from runyard.workspace import Workspace
 
         ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
                        location=os.environ[settings.WORKSPACE_DIR])
-        record = ws._registry.get_run(run_id)
-        run = cls(Experiment(ws, record["experiment"]), run_id)
+        run = cls.__new__(cls)
+        run.experiment = Experiment(ws, os.environ.get("RUNYARD_EXPERIMENT") or "default",
+                                    _skip_name_validation=True)
+        run._ws, run._id, run._loaded = ws, run_id, None
+        run._paths = RunPaths.of(ws, run_id)
         run._sink = FileSink(Path(os.environ[settings.METRICS_DIR]), run._paths.uploads_dir)
         return run
+
+    @property
+    def _record(self) -> dict:
+        if self._loaded is None:
+            self._loaded = self._ws._registry.get_run(self._id)
+        return self._loaded
+
+    @_record.setter
+    def _record(self, record: dict) -> None:
+        self._loaded = record
 
     @classmethod
     def get(cls, workspace, run_id: str) -> Run:
@@ -168,8 +183,10 @@ class Run(LoggingMixin):
                 "target": record["target"],
                 "maxRunDurationSeconds": spec["max_run_duration_seconds"],
                 "interpreter": spec.get("interpreter"),
+                "environment": spec.get("environment"),
             },
             "logFiles": {"user_logs/std_log.txt": str(self._paths.std_log),
+                         "system_logs/preparing.log": str(self._paths.preparing_log),
                          "system_logs/supervisor.log": str(self._paths.supervisor_log)},
             "submittedBy": record["properties"].get("runyard.submittedBy", ""),
         }
@@ -209,11 +226,27 @@ class Run(LoggingMixin):
         return details
 
     def _stream_output(self, out) -> None:
-        print(f"RunId: {self._id}\nWorkspace: {self._ws.location}\n", file=out)
-        print("Streaming user_logs/std_log.txt\n" + "=" * 31 + "\n", file=out, flush=True)
-        for text in follow(self._paths.std_log, self._is_done):
+        print(f"RunId: {self._id}\nWorkspace: {self._ws.location}\n", file=out, flush=True)
+        for text in self.follow_logs(header=True):
             out.write(text)
             out.flush()
+
+    def follow_logs(self, header: bool = False):
+        """Yield the run's output as it is written: the Preparing progress while the
+        environment is made ready, then user_logs/std_log.txt, until the run ends."""
+        preparing = (RunStatus.QUEUED, RunStatus.PREPARING)
+
+        def past_preparing() -> bool:
+            return RunStatus(self.get_status()) not in preparing
+
+        if RunStatus(self.get_status()) in preparing or self._paths.preparing_log.exists():
+            for index, text in enumerate(follow(self._paths.preparing_log, past_preparing)):
+                if header and index == 0:
+                    yield "Preparing (system_logs/preparing.log)\n" + "=" * 37 + "\n"
+                yield text
+        if header:
+            yield "\nStreaming user_logs/std_log.txt\n" + "=" * 31 + "\n\n"
+        yield from follow(self._paths.std_log, self._is_done)
 
     def _is_done(self) -> bool:
         return RunStatus(self.get_status()).is_terminal()
@@ -293,6 +326,15 @@ class Run(LoggingMixin):
             for child in list(children):
                 children.extend(child.get_children(recursive=True))
         return children
+
+    def get_environment(self):
+        """The Environment the run used (None: the submitting interpreter)."""
+        definition = self._record["spec"].get("environment")
+        if definition is None:
+            return None
+        from runyard.environments.environment import Environment
+
+        return Environment.from_definition(definition)
 
     def get_tags(self) -> dict:
         return self.tags

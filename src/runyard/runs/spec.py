@@ -24,3 +24,5 @@ class RunSpec(BaseModel):
     interpreter: str = Field(default_factory=lambda: sys.executable)
     max_run_duration_seconds: float = DEFAULT_MAX_RUN_DURATION_SECONDS
     environment_variables: dict[str, str] = Field(default_factory=dict)
+    # Environment.definition(); None runs the job in the submitting interpreter.
+    environment: dict | None = None

@@ -29,9 +29,6 @@ def new_run_id(experiment: str) -> str:
 
 
 def submit(experiment, config, tags: dict | None = None):
-    from runyard.runs.run import Run
-    from runyard.stores import tracking
-
     ws = experiment.workspace
     fields = run_config.validate(config)
     fields["compute_target"] = resolve_target(ws, config.run_config.target)
@@ -39,10 +36,18 @@ def submit(experiment, config, tags: dict | None = None):
         raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
     tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
 
-    run_id = new_run_id(experiment.name)
     snapshot_id = snapshot.take(Path(fields["source_directory"]), ws.snapshots_dir)
-    spec = RunSpec(run_id=run_id, experiment=experiment.name,
-                              snapshot_id=snapshot_id, **fields)
+    return create_and_start(experiment, fields, snapshot_id, tags)
+
+
+def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str, str]):
+    """Record a validated run (Queued) with its MLflow run, and start its supervisor."""
+    from runyard.runs.run import Run
+    from runyard.stores import tracking
+
+    ws = experiment.workspace
+    run_id = new_run_id(experiment.name)
+    spec = RunSpec(run_id=run_id, experiment=experiment.name, snapshot_id=snapshot_id, **fields)
 
     experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment.name, ws.artifacts_dir)
     mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),

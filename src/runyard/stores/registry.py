@@ -48,6 +48,15 @@ runs_table = sa.Table(
     sa.Column("history", sa.Text, nullable=False, default="[]"),  # JSON: [[status, time], ...]
 )
 
+environments_table = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),  # Environment.definition(), as JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 meta_table = sa.Table(
     "registry_meta",
     metadata,

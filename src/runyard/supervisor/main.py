@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 from runyard import settings
-from runyard.errors import IllegalTransitionError
+from runyard.errors import IllegalTransitionError, UserErrorException
 from runyard.runs import snapshot
 from runyard.runs.follow import tail
 from runyard.runs.paths import RunPaths
@@ -76,6 +76,9 @@ class Supervisor:
             self._advance(S.RUNNING, start_time=time.time(), job_pgid=proc.pid)
             exit_code = self._watch(proc)
             return self._finish(exit_code)
+        except UserErrorException as exc:  # the environment cannot be prepared as defined
+            self._fail_preparing(str(exc))
+            return 1
         except RunEnded:
             log.warning("The run was ended by another process; stopping the job.")
             if proc is not None:
@@ -130,6 +133,27 @@ class Supervisor:
         for sub in ("outputs", "logs"):
             (wd / sub).mkdir(exist_ok=True)
         self.paths.tmp.mkdir(exist_ok=True)
+        self.interpreter = self.spec.interpreter
+        self.env_bin: Path | None = None
+        definition = self.spec.environment
+        if definition is None:
+            return
+        if definition["python"]["userManagedDependencies"]:
+            self.interpreter = definition["python"]["interpreterPath"] or self.spec.interpreter
+            self._preparing(f"Environment {definition['name']!r}: user-managed, using {self.interpreter}")
+            return
+        from runyard.environments import builder, plan
+
+        started = time.monotonic()
+        python = builder.materialize(plan.plan(definition), self._preparing)
+        self.interpreter, self.env_bin = str(python), python.parent
+        self._preparing(f"Preparing took {time.monotonic() - started:.2f} s")
+
+    def _preparing(self, line: str) -> None:
+        """A line of Preparing progress: in the run's live output and its system logs."""
+        log.info("%s", line)
+        with open(self.paths.preparing_log, "a") as fh:
+            fh.write(line + "\n")
 
     def _job_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -149,12 +173,21 @@ class Supervisor:
         })
         # Keras writes keras.json (and dataset caches) under KERAS_HOME: keep it in the run.
         env.setdefault("KERAS_HOME", str(self.paths.tmp / "keras"))
+        env["RUNYARD_EXPERIMENT"] = self.record["experiment"]
+        if self.env_bin is not None:
+            # A built environment: its bin first on PATH, and runyard's own package importable
+            # there without installing it (it needs only the standard library in a job).
+            env["VIRTUAL_ENV"] = str(self.env_bin.parent)
+            env["PATH"] = f"{self.env_bin}{os.pathsep}{env.get('PATH', '')}"
+            shim = job_shim()
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(shim), env.get("PYTHONPATH")) if p)
+            env.pop("PYTHONHOME", None)
         return env
 
     def _argv(self) -> list[str]:
         if self.spec.command:
             return list(self.spec.command)
-        return [self.spec.interpreter, self.spec.script, *self.spec.arguments]
+        return [self.interpreter, self.spec.script, *self.spec.arguments]
 
     def _spawn(self):
         argv = self._argv()
@@ -254,8 +287,9 @@ class Supervisor:
         if self.reader.bad_lines:
             log.warning("%d unreadable metric lines were skipped.", self.reader.bad_lines)
         log.info("Status: %s", end.value)
-        if self.paths.supervisor_log.exists():
-            self._upload(self.paths.supervisor_log, "system_logs")
+        for system_log in (self.paths.preparing_log, self.paths.supervisor_log):
+            if system_log.exists():
+                self._upload(system_log, "system_logs")
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING}, error=error)
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
         shutil.rmtree(wd, ignore_errors=True)
@@ -280,6 +314,20 @@ class Supervisor:
             return S.COMPLETED, None
         return S.FAILED, describe_failure(exit_code, self.paths.std_log)
 
+    def _fail_preparing(self, message: str) -> None:
+        from runyard.stores import tracking
+
+        self._preparing(f"Preparing failed: {message}")
+        try:
+            self._upload(self.paths.preparing_log, "system_logs")
+            self._upload(self.paths.supervisor_log, "system_logs")
+        except Exception:
+            log.exception("Could not upload the system logs")
+        self.registry.transition(self.run_id, S.FAILED, only_from={S.PREPARING, S.NOT_RESPONDING},
+                                 error={"code": "UserError", "message": message})
+        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
+        shutil.rmtree(self.paths.workdir, ignore_errors=True)
+
     def _fail_hard(self, message: str) -> None:
         from runyard.stores import tracking
 
@@ -291,6 +339,26 @@ class Supervisor:
                 tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         except Exception:
             log.exception("Could not record the failure")
+
+
+def job_shim() -> Path:
+    """A folder holding only a link to the runyard package, for a job's PYTHONPATH: the job
+    can `from runyard.core import Run` without the rest of this interpreter's packages."""
+    import hashlib
+
+    import runyard
+
+    package = Path(runyard.__file__).resolve().parent
+    key = hashlib.sha256(str(package).encode()).hexdigest()[:12]
+    shim = settings.runyard_cache() / "shim" / f"{runyard.__version__}-{key}"
+    link = shim / "runyard"
+    if not link.exists():
+        shim.mkdir(parents=True, exist_ok=True)
+        tmp = shim / f".runyard-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(package, target_is_directory=True)
+        tmp.replace(link)
+    return shim
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,41 @@
+"""Curated environments: usable by name without registering; their names say what they hold."""
+
+from __future__ import annotations
+
+from runyard.environments.conda import CondaDependencies
+from runyard.environments.environment import CURATED_PREFIX, Environment
+from runyard.errors import UserErrorException
+
+_TF = "2.21.0"
+CURATED: dict[str, dict] = {
+    # TensorFlow (CPU) with Keras 3 and tf-keras (Keras 2, for distributed TensorFlow jobs),
+    # and the packages a Keras training script usually needs.
+    f"runyard-tensorflow-{_TF.rsplit('.', 1)[0]}-cpu": {
+        "python": "3.11",
+        "pip": [f"tensorflow-cpu=={_TF}", f"tf-keras=={_TF}", f"tensorboard=={_TF}",
+                "numpy", "pandas", "matplotlib", "scikit-learn", "scipy", "mlflow-skinny>=3,<4"],
+    },
+    # Python alone: the quickest environment to build.
+    "runyard-python-3.11-minimal": {"python": "3.11", "pip": []},
+}
+
+
+def names() -> list[str]:
+    return sorted(CURATED)
+
+
+def is_curated(name: str) -> bool:
+    return name.lower().startswith(CURATED_PREFIX)
+
+
+def get(name: str) -> Environment:
+    spec = CURATED.get(name)
+    if spec is None:
+        raise UserErrorException(
+            f"No curated environment named {name!r}. Curated environments: {', '.join(names())}.")
+    env = Environment(name)
+    env.python.conda_dependencies = CondaDependencies.create(
+        pip_packages=spec["pip"], python_version=spec["python"])
+    env.version = "1"
+    env._curated_definition = env.definition()
+    return env

@@ -1,0 +1,82 @@
+"""From an environment definition to a build plan: interpreter, PyPI requirements, install
+settings, and the content hash that names the cached environment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from runyard.environments import interpreters, mapping
+from runyard.environments.conda import CondaDependencies
+from runyard.errors import UserErrorException
+
+RECIPE = 1  # bump when the way environments are built changes: every hash changes with it
+# Installed without their dependencies: tf-keras would otherwise pull the full `tensorflow`
+# package on top of `tensorflow-cpu`.
+NO_DEPS = {"tf-keras"}
+
+
+class EnvironmentBuildError(UserErrorException):
+    pass
+
+
+@dataclass
+class BuildPlan:
+    name: str
+    python: str  # interpreter executable the venv is made from
+    python_version: str
+    requirements: list[str]
+    no_deps: list[str]
+    pip_options: list[str]
+    install_env: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def hash(self) -> str:
+        key = {"recipe": RECIPE, "python": self.python_version, "requirements": sorted(self.requirements),
+               "no_deps": sorted(self.no_deps), "options": self.pip_options, "env": self.install_env}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def has_gpu() -> bool:
+    return bool(shutil.which("nvidia-smi")) or os.path.exists("/dev/nvidia0")
+
+
+def plan(definition: dict) -> BuildPlan:
+    """Raises EnvironmentBuildError (a conda package with no PyPI equivalent) or
+    InterpreterNotFound (no such Python here), each saying what to change."""
+    cd = CondaDependencies(_underlying_structure=definition["python"]["condaDependencies"])
+    notes: list[str] = []
+    requirements: list[str] = []
+    for spec in cd.conda_packages:
+        try:
+            mapped = mapping.conda_to_pip(spec)
+        except mapping.CondaMappingError as exc:
+            raise EnvironmentBuildError(f"Environment {definition['name']!r}: {exc}") from None
+        if mapped:
+            requirements.append(mapped)
+            notes.append(f"conda package {spec} -> PyPI {mapped}")
+    for package in cd.pip_packages:
+        if mapping.is_azureml_package(package):
+            notes.append(f"skipped {package}: runyard provides the Azure ML API in every job")
+            continue
+        requirements.append(package)
+    if not has_gpu():
+        requirements, warnings = mapping.substitute_gpu_packages(requirements)
+        notes += [f"warning: {w}" for w in warnings]
+    python, version = interpreters.find(cd.get_python_version() or interpreters_default())
+    install_env = {k: v for k, v in definition.get("environmentVariables", {}).items()
+                   if k.startswith(("PIP_", "UV_"))}
+    no_deps = [r for r in requirements if mapping.requirement_name(r) in NO_DEPS]
+    return BuildPlan(name=definition["name"], python=python, python_version=version,
+                     requirements=[r for r in requirements if r not in no_deps], no_deps=no_deps,
+                     pip_options=list(cd.pip_options), install_env=install_env, notes=notes)
+
+
+def interpreters_default() -> str:
+    import sys
+
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
