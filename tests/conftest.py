@@ -21,6 +21,7 @@ def isolated_env(tmp_path, monkeypatch):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("RUNYARD_HOME", str(home))
+    monkeypatch.setenv("RUNYARD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("RUNYARD_HEARTBEAT_INTERVAL", "0.5")

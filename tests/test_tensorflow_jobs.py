@@ -53,3 +53,26 @@ def test_mlflow_autolog_in_a_job_records_into_the_run(ws, src):
     assert run.wait_for_completion()["status"] == "Completed"
     metrics = Run.get(ws, run.id).get_metrics()
     assert len(metrics["loss"]) == 3 and len(metrics["accuracy"]) == 3
+
+
+def test_demo_in_the_curated_tensorflow_environment(ws, tmp_path):
+    project = tmp_path / "digits"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    subprocess.run([sys.executable, str(project / "make_data.py"), str(project / "data")],
+                   check=True, capture_output=True)
+    (project / "versions.py").write_text(
+        "import tensorflow as tf, tf_keras, sklearn\nprint('tf', tf.__version__, 'tf_keras', tf_keras.__version__)\n")
+    from runyard.core import Environment
+
+    env = Environment.get(ws, "runyard-tensorflow-2.21-cpu")
+    versions = Experiment(ws, "curated").submit(
+        ScriptRunConfig(str(project), script="versions.py", environment=env))
+    assert versions.wait_for_completion()["status"] == "Completed"
+    assert "tf 2.21.0 tf_keras 2.21.0" in versions._paths.std_log.read_text()
+    result = runyard_cli("run", "--env", "runyard-tensorflow-2.21-cpu", "-e", "curated",
+                         str(project / "tf_mnist.py"), "--epochs", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "reusing cached environment" in result.stdout
+    run = next(Experiment(ws, "curated").get_runs())
+    assert "outputs/model/saved_model.pb" in run.get_file_names()
+    assert len(run.get_metrics()["training_acc"]) == 2

@@ -56,7 +56,7 @@ def materialize(plan: BuildPlan, log: Callable[[str], None]) -> Path:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"Environment {plan.name!r}: another run is building {plan.hash}; waiting for it")
+            log(f"Environment {plan.name!r}: another run is making {plan.hash}; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if (env_dir / MARKER).exists():
             _touch(env_dir)
