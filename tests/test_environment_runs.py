@@ -85,14 +85,15 @@ def test_unmappable_conda_package_and_missing_python_fail_in_preparing(ws, src):
 
 
 def test_user_managed_dependencies_use_the_interpreter_without_a_build(ws, src):
-    src.write("which.py", "import sys\nprint(sys.executable)\n")
+    src.write("which.py", "import os, sys\nprint(sys.executable, os.environ['MY_SETTING'])\n")
     env = Environment("mine")
     env.python.user_managed_dependencies = True
+    env.environment_variables = {"MY_SETTING": "from-env"}
     run = _submit(ws, src, env, script="which.py")
     run.wait_for_completion()
     import sys
 
-    assert run._paths.std_log.read_text().strip() == sys.executable
+    assert run._paths.std_log.read_text().strip() == f"{sys.executable} from-env"
     assert builder.cached() == []
 
 
@@ -148,5 +149,8 @@ def test_cli_env_requirements_rerun_list_and_prune(ws, src, tmp_path):
     pruned = runyard_cli("env", "prune", "--all", check=True).stdout
     assert "Removed 1 environments" in pruned
     assert builder.cached() == []
+    built = runyard_cli("env", "build", "-r", str(tmp_path / "requirements.txt"), check=True).stdout
+    assert ": building" in built and "Interpreter: " in built
+    assert len(builder.cached()) == 1
     bad = runyard_cli("run", "--env", "no-such-env", str(src.path / "report.py"))
     assert bad.returncode == 2 and "No environment 'no-such-env'" in bad.stderr

@@ -157,6 +157,8 @@ class Supervisor:
 
     def _job_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        if self.spec.environment:
+            env.update(self.spec.environment.get("environmentVariables", {}))
         env.update(self.spec.environment_variables)
         env.update({
             settings.RUN_ID: self.run_id,
