@@ -60,7 +60,7 @@ def main() -> None:
         ("Preparing on a cache hit (plan + lookup), median of 20",
          f"{median(hits) * 1000:.1f} ms (target < 500 ms)"),
         (f"cold build of {CURATED} (uv cache warm)", f"{cold:.1f} s (target < 20 s)"),
-        ("first environment's blocks not shared with anything measured before",
+        ("first environment's size (files hardlinked from uv's cache, not extra disk)",
          f"{first_bytes / 1e6:.0f} MB"),
         ("second environment sharing TensorFlow adds", f"{added / 1e6:.1f} MB (target < 50 MB)"),
     ]
