@@ -33,6 +33,12 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
               help="A registered or curated environment (default: this interpreter).")
 @click.option("--requirements", "-r", default=None, metavar="FILE",
               help="Run in an environment built from this pip requirements file.")
+@click.option("--workers", type=int, default=None, metavar="N",
+              help="TensorFlow job with N worker processes (TensorflowConfiguration).")
+@click.option("--ps", "ps_count", type=int, default=0, show_default=True, metavar="N",
+              help="Parameter servers (with --workers).")
+@click.option("--chief", is_flag=True,
+              help="Add a chief task, which TF2's ParameterServerStrategy needs (with --workers).")
 @click.option("--rerun", default=None, metavar="RUN_ID",
               help="Run again with RUN_ID's snapshot, environment, script and arguments.")
 @click.option("--experiment", "-e", default=None,
@@ -45,8 +51,8 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
 @click.option("--detach", "-d", is_flag=True, help="Return at once; follow with `runyard runs logs -f`.")
 @workspace_option
-def run(script, script_args, env_ref, requirements, rerun, experiment, source_dir, compute,
-        max_duration, tags, detach, workspace_config):
+def run(script, script_args, env_ref, requirements, workers, ps_count, chief, rerun, experiment,
+        source_dir, compute, max_duration, tags, detach, workspace_config):
     """Run SCRIPT with ARGS as a tracked run; options after SCRIPT go to the script.
 
     \b
@@ -67,8 +73,15 @@ def run(script, script_args, env_ref, requirements, rerun, experiment, source_di
     else:
         if not script:
             raise UserErrorException("Name the script to run: runyard run train.py [ARGS]...")
+        distributed = None
+        if workers is not None:
+            from runyard.distributed.configs import TensorflowConfiguration
+
+            distributed = TensorflowConfiguration(workers, ps_count, chief=chief)
+        elif ps_count or chief:
+            raise UserErrorException("--ps and --chief go with --workers N.")
         submitted = _submit_script(ws, script, script_args, env_ref, requirements, experiment,
-                                   source_dir, compute, max_duration, tags)
+                                   source_dir, compute, max_duration, tags, distributed)
     out = console(stderr=True)
     if detach:
         click.echo(submitted.id)
@@ -87,7 +100,7 @@ def run(script, script_args, env_ref, requirements, rerun, experiment, source_di
 
 
 def _submit_script(ws, script, script_args, env_ref, requirements, experiment, source_dir,
-                   compute, max_duration, tags):
+                   compute, max_duration, tags, distributed):
     from runyard.cli.env_cmd import load_env
     from runyard.errors import UserErrorException
     from runyard.runs.config import DEFAULT_MAX_RUN_DURATION_SECONDS, ScriptRunConfig
@@ -107,6 +120,6 @@ def _submit_script(ws, script, script_args, env_ref, requirements, experiment, s
         raise UserErrorException(f"--source-dir {str(source)!r} is not a folder.")
     config = ScriptRunConfig(
         source_directory=str(source), script=script_rel.as_posix(), arguments=list(script_args),
-        compute_target=compute, environment=environment,
+        compute_target=compute, environment=environment, distributed_job_config=distributed,
         max_run_duration_seconds=max_duration or DEFAULT_MAX_RUN_DURATION_SECONDS)
     return Experiment(ws, experiment or _experiment_name(source)).submit(config, tags=_parse_tags(tags))

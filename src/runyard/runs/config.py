@@ -136,11 +136,7 @@ def validate(config: ScriptRunConfig) -> dict:
         fields["command"] = coerce_arguments(tokens)
         fields["arguments"] = []
     fields["environment"] = environment_definition(rc.environment)
-    if config.distributed_job_config is not None:
-        raise UserErrorException(
-            "Distributed jobs (MpiConfiguration, TensorflowConfiguration) are not available in "
-            "this runyard version. Leave distributed_job_config out. "
-            f"Received: distributed_job_config={received(config.distributed_job_config)}")
+    fields["distribution"] = distribution(config.distributed_job_config)
     duration = rc.max_run_duration_seconds
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
         raise UserErrorException(
@@ -181,3 +177,25 @@ def environment_definition(env) -> dict | None:
             f"The curated environment {env.name!r} was modified. Clone it under a new name "
             f"first: env = env.clone('my-{env.name}'), then change it.")
     return definition
+
+
+def distribution(config) -> dict | None:
+    """Check a distributed_job_config for the local compute; returns its plan settings."""
+    if config is None:
+        return None
+    from runyard.distributed.configs import MpiConfiguration, TensorflowConfiguration
+
+    if isinstance(config, MpiConfiguration):
+        raise UserErrorException(
+            "MPI jobs (MpiConfiguration) are not available in this runyard version; "
+            "TensorflowConfiguration jobs are. Received: distributed_job_config="
+            f"{received(config)}")
+    if not isinstance(config, TensorflowConfiguration):
+        raise UserErrorException(
+            "distributed_job_config takes a TensorflowConfiguration or MpiConfiguration. "
+            f"Received: distributed_job_config={received(config)}")
+    if config.node_count > 1:
+        raise UserErrorException(
+            f"node_count={config.node_count} needs a cluster compute target; the local target "
+            "runs every process on this machine (node_count=1).")
+    return config.as_dict()

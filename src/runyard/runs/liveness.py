@@ -71,8 +71,8 @@ def _kill_leftovers(record: dict) -> None:
             os.kill(record["supervisor_pid"], signal.SIGKILL)
         except ProcessLookupError:
             pass
-    if record.get("job_pgid"):
+    for pgid in record.get("job_pgids") or ([record["job_pgid"]] if record.get("job_pgid") else []):
         try:
-            os.killpg(record["job_pgid"], signal.SIGKILL)
+            os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass

@@ -26,3 +26,5 @@ class RunSpec(BaseModel):
     environment_variables: dict[str, str] = Field(default_factory=dict)
     # Environment.definition(); None runs the job in the submitting interpreter.
     environment: dict | None = None
+    # TensorflowConfiguration.as_dict() / MpiConfiguration.as_dict(); None: one process.
+    distribution: dict | None = None

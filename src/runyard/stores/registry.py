@@ -37,6 +37,7 @@ runs_table = sa.Table(
     sa.Column("supervisor_pid", sa.Integer),
     sa.Column("supervisor_started", sa.Float),  # process create time: tells a reused pid apart
     sa.Column("job_pgid", sa.Integer),
+    sa.Column("job_pgids", sa.Text),  # JSON list: one process group per process of the job
     sa.Column("exit_code", sa.Integer),
     sa.Column("mlflow_run_id", sa.String(64)),
     sa.Column("mlflow_experiment_id", sa.String(64)),
@@ -64,7 +65,7 @@ meta_table = sa.Table(
     sa.Column("value", sa.String(255), nullable=False),
 )
 
-_JSON_FIELDS = ("spec", "error", "tags", "properties", "history")
+_JSON_FIELDS = ("spec", "error", "tags", "properties", "history", "job_pgids")
 
 
 def _set_sqlite_pragmas(dbapi_conn, _record) -> None:

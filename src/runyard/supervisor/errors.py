@@ -11,14 +11,19 @@ from runyard.runs.follow import tail
 _PY_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
 
 
-def describe_failure(exit_code: int | None, std_log: Path, lines: int = 20) -> dict:
+def describe_failure(exit_code: int | None, std_log: Path, lines: int = 20,
+                     process: str | None = None, rank: int | None = None) -> dict:
     last = tail(std_log, lines)
     if exit_code is not None and exit_code < 0:
         name = signal.Signals(-exit_code).name if -exit_code in signal.Signals._value2member_map_ else str(-exit_code)
-        cause = f"The script was killed by signal {name} ({-exit_code})"
+        cause = f"was killed by signal {name} ({-exit_code})"
     else:
-        cause = f"The script exited with code {exit_code}"
+        cause = f"exited with code {exit_code}"
+    cause = (f"Process {process} (rank {rank}) {cause}" if process else f"The script {cause}")
     python_error = next((line.strip() for line in reversed(last.splitlines())
                          if _PY_ERROR.match(line.strip())), None)
     message = f"{cause}: {python_error}" if python_error else f"{cause}."
-    return {"code": "UserError", "message": message, "exitCode": exit_code, "logTail": last}
+    error = {"code": "UserError", "message": message, "exitCode": exit_code, "logTail": last}
+    if process:
+        error.update(process=process, rank=rank)
+    return error

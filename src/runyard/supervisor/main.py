@@ -20,6 +20,8 @@ from pathlib import Path
 import psutil
 
 from runyard import settings
+from runyard.distributed import plan, ports
+from runyard.distributed.plan import ProcessSpec
 from runyard.errors import IllegalTransitionError, UserErrorException
 from runyard.runs import snapshot
 from runyard.runs.follow import tail
@@ -27,8 +29,8 @@ from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
-from runyard.supervisor import processes
 from runyard.supervisor.errors import describe_failure
+from runyard.supervisor.job import Job
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
 
@@ -65,33 +67,36 @@ class Supervisor:
         heartbeat.start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         exit_code = None
-        proc = None
+        self.job = None
         try:
             if not self._advance(S.PREPARING):
                 return self._finish(None)
             self._prepare()
             if not self._advance(S.STARTING):
                 return self._finish(None)
-            proc = self._spawn()
-            self._advance(S.RUNNING, start_time=time.time(), job_pgid=proc.pid)
-            exit_code = self._watch(proc)
+            self.job = self._start_job()
+            self._advance(S.RUNNING, start_time=time.time(), job_pgid=self.job.pids[0],
+                          job_pgids=self.job.pids)
+            exit_code = self._watch(self.job)
             return self._finish(exit_code)
         except UserErrorException as exc:  # the environment cannot be prepared as defined
             self._fail_preparing(str(exc))
             return 1
         except RunEnded:
             log.warning("The run was ended by another process; stopping the job.")
-            if proc is not None:
-                processes.stop_group(proc.pid, settings.kill_grace())
+            if self.job is not None:
+                self.job.stop(settings.kill_grace())
             return 1
         except Exception as exc:  # a supervisor bug must still end the run, with its reason
             log.error("Supervisor error:\n%s", traceback.format_exc())
-            if proc is not None:
-                processes.stop_group(proc.pid, settings.kill_grace())
+            if self.job is not None:
+                self.job.stop(settings.kill_grace())
             self._fail_hard(f"runyard supervisor error: {type(exc).__name__}: {exc}")
             return 1
         finally:
             self._stop_heartbeat.set()
+            if self.spec.distribution:
+                ports.release(self.run_id)
 
     def _advance(self, new: RunStatus, **values) -> bool:
         """Move to the next phase; False when a cancel came first (the run then finishes as
@@ -142,10 +147,11 @@ class Supervisor:
             self.interpreter = definition["python"]["interpreterPath"] or self.spec.interpreter
             self._preparing(f"Environment {definition['name']!r}: user-managed, using {self.interpreter}")
             return
-        from runyard.environments import builder, plan
+        from runyard.environments import builder
+        from runyard.environments.plan import plan as build_plan
 
         started = time.monotonic()
-        python = builder.materialize(plan.plan(definition), self._preparing)
+        python = builder.materialize(build_plan(definition), self._preparing)
         self.interpreter, self.env_bin = str(python), python.parent
         self._preparing(f"Preparing took {time.monotonic() - started:.2f} s")
 
@@ -191,25 +197,52 @@ class Supervisor:
             return list(self.spec.command)
         return [self.interpreter, self.spec.script, *self.spec.arguments]
 
-    def _spawn(self):
-        argv = self._argv()
-        log.info("Starting: %s (in %s)", " ".join(argv), self.paths.workdir)
-        try:
-            proc = processes.spawn(argv, self.paths.workdir, self._job_env())
-        except OSError as exc:
-            raise RuntimeError(f"cannot start {argv[0]!r}: {exc}") from exc
-        self.pump = processes.pump(proc, self.paths.std_log)
-        return proc
+    def _process_specs(self) -> list[ProcessSpec]:
+        distribution = self.spec.distribution
+        if not distribution:
+            return plan.single()
+        if distribution["kind"] == "tensorflow":
+            reserved = ports.reserve(self.run_id, plan.port_count(distribution))
+            return plan.tensorflow(distribution, "127.0.0.1", reserved)
+        raise RuntimeError(f"unknown distribution {distribution['kind']!r}")
 
-    def _watch(self, proc) -> int:
+    def _start_job(self) -> Job:
+        argv = self._argv()
+        specs = self._process_specs()
+        env = self._job_env()
+        if self.spec.distribution and self.spec.distribution["kind"] == "tensorflow" and \
+                has_module(self.interpreter, "tf_keras"):
+            # Keras 3 cannot train under MultiWorkerMirrored or ParameterServer strategies.
+            env.setdefault("TF_USE_LEGACY_KERAS", "1")
+        log.info("Starting %d process(es): %s (in %s)", len(specs), " ".join(argv), self.paths.workdir)
+        job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs)
+        try:
+            job.start()
+        except OSError as exc:
+            job.stop(settings.kill_grace())
+            raise RuntimeError(f"cannot start {argv[0]!r}: {exc}") from exc
+        return job
+
+    def _watch(self, job: Job) -> int:
         deadline = time.monotonic() + self.spec.max_run_duration_seconds
         logs_sync = FolderSync(self.paths.workdir / "logs", "logs", self._upload)
         every = settings.ingest_interval()
         next_ingest = time.monotonic()
         threading.Thread(target=self._init_tracking, daemon=True).start()
+        self.failed_process = None
         while True:
-            code = proc.poll()
-            if code is not None:
+            failed = job.failed()
+            if failed is not None:
+                # One process down: stop the others at once (TensorFlow would wait on the
+                # dead peer for a long time) and remember who failed.
+                self.failed_process = failed
+                log.info("Process %s (rank %d) exited with %s; stopping the others.",
+                         failed.spec.name or "main", failed.spec.rank, failed.proc.returncode)
+                code = failed.proc.returncode
+                job.stop(settings.kill_grace())
+                break
+            if job.finished():
+                code = 0
                 break
             if self.stop_reason is None:
                 status = self.registry.get_run(self.run_id)["status"]
@@ -221,17 +254,17 @@ class Supervisor:
                     self.stop_reason = "deadline"
             if self.stop_reason is not None:
                 log.info("Stopping the job (%s).", self.stop_reason)
-                processes.stop_group(proc.pid, settings.kill_grace(), processes.descendants(proc.pid))
-                code = proc.wait()
+                job.stop(settings.kill_grace())
+                code = job.launched[0].proc.returncode
                 break
             if time.monotonic() >= next_ingest:
                 self._ingest()
                 logs_sync.sync()
                 next_ingest = time.monotonic() + every
             time.sleep(0.1)
-        # No process survives its run: anything the script left behind goes too.
-        processes.stop_group(proc.pid, min(settings.kill_grace(), 2.0))
-        self.pump.join(timeout=10)
+        # No process survives its run: parameter servers, and anything a script left behind.
+        job.stop(min(settings.kill_grace(), 2.0))
+        job.join_pumps()
         logs_sync.sync()
         return code
 
@@ -282,8 +315,8 @@ class Supervisor:
         wd = self.paths.workdir
         if (wd / "outputs").is_dir() and any((wd / "outputs").iterdir()):
             tracking.upload_dir(self.ws.tracking_uri, self.record["mlflow_run_id"], wd / "outputs", "outputs")
-        if self.paths.std_log.exists():
-            self._upload(self.paths.std_log, "user_logs")
+        for user_log in sorted(self.paths.user_logs.glob("std_log*.txt")):
+            self._upload(user_log, "user_logs")
         end, error = self._outcome(exit_code)
         self.registry.update_run(self.run_id, exit_code=exit_code)
         if self.reader.bad_lines:
@@ -314,6 +347,10 @@ class Supervisor:
                               "logTail": tail(self.paths.std_log, 20)}
         if exit_code == 0:
             return S.COMPLETED, None
+        failed = getattr(self, "failed_process", None)
+        if failed is not None and self.job.distributed:
+            return S.FAILED, describe_failure(exit_code, failed.log, process=failed.spec.name,
+                                              rank=failed.spec.rank)
         return S.FAILED, describe_failure(exit_code, self.paths.std_log)
 
     def _fail_preparing(self, message: str) -> None:
@@ -341,6 +378,17 @@ class Supervisor:
                 tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         except Exception:
             log.exception("Could not record the failure")
+
+
+def has_module(interpreter: str, module: str) -> bool:
+    """Whether `module` is importable by the job's interpreter (without importing it)."""
+    import subprocess
+
+    probe = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
+    try:
+        return subprocess.run([interpreter, "-c", probe], timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def job_shim() -> Path:

@@ -35,17 +35,34 @@ def spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
         close_fds=True)
 
 
-def pump(proc: subprocess.Popen, log_path: Path, prefix: bytes = b"") -> threading.Thread:
-    """Copy the process's output to `log_path` as it comes (readers follow that file)."""
+def pump(proc: subprocess.Popen, log_path: Path, combined: Path | None = None,
+         prefix: bytes = b"") -> threading.Thread:
+    """Copy the process's output to `log_path` as it comes (readers follow that file), and,
+    for a process of a distributed job, each complete line with `prefix` to `combined`."""
 
     def _copy() -> None:
         fd = proc.stdout.fileno()
+        pending = b""
         with open(log_path, "ab", buffering=0) as out:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                out.write(chunk)
+            shared = open(combined, "ab", buffering=0) if combined else None
+            try:
+                while True:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    if shared is not None:
+                        pending += chunk
+                        cut = pending.rfind(b"\n") + 1
+                        if cut:
+                            lines = pending[:cut].splitlines(keepends=True)
+                            shared.write(b"".join(prefix + line for line in lines))
+                            pending = pending[cut:]
+                if shared is not None and pending:
+                    shared.write(prefix + pending + b"\n")
+            finally:
+                if shared is not None:
+                    shared.close()
 
     thread = threading.Thread(target=_copy, name="output-pump", daemon=True)
     thread.start()
@@ -79,19 +96,26 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 
 def stop_group(pgid: int, grace: float, known: list[psutil.Process] = ()) -> None:
-    """SIGTERM every process of the group (and known descendants), SIGKILL what is left after
+    stop_groups([pgid], grace, known)
+
+
+def stop_groups(pgids: list[int], grace: float, known: list[psutil.Process] = ()) -> None:
+    """SIGTERM every process of the groups (and known descendants), SIGKILL what is left after
     `grace` seconds. TensorFlow catches SIGTERM and keeps going, hence the short grace."""
-    members = group_members(pgid, list(known))
+    members = {p.pid: p for pgid in pgids for p in group_members(pgid, list(known))}
+    members = list(members.values())
     if not members:
         return
-    _signal_all(pgid, members, signal.SIGTERM)
+    for pgid in pgids:
+        _signal_all(pgid, members, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         members = [p for p in members if _alive(p)]
         if not members:
             return
         time.sleep(0.05)
-    _signal_all(pgid, members, signal.SIGKILL)
+    for pgid in pgids:
+        _signal_all(pgid, members, signal.SIGKILL)
     psutil.wait_procs(members, timeout=5)
 
 

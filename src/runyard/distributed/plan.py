@@ -1,0 +1,52 @@
+"""The processes of a job: one for a plain job, one per task for TensorFlow, and which of them
+decide when the job is done."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ProcessSpec:
+    rank: int
+    name: str  # "worker 0", "ps 0", "chief 0"; "" for a single-process job
+    env: dict[str, str] = field(default_factory=dict)
+    decides_end: bool = True  # the job ends when every deciding process has exited
+
+
+def single() -> list[ProcessSpec]:
+    return [ProcessSpec(rank=0, name="")]
+
+
+def tensorflow(config: dict, host: str, ports: list[int]) -> list[ProcessSpec]:
+    """One process per task, each with its own TF_CONFIG. Ranks: chief, workers, then ps."""
+    tasks: list[tuple[str, int]] = []
+    if config["chief"]:
+        tasks.append(("chief", 0))
+    tasks += [("worker", i) for i in range(config["worker_count"])]
+    tasks += [("ps", i) for i in range(config["parameter_server_count"])]
+    addresses = iter(f"{host}:{port}" for port in ports)
+    cluster: dict[str, list[str]] = {}
+    for task_type, _ in tasks:
+        cluster.setdefault(task_type, []).append(next(addresses))
+    world = len(tasks)
+    specs = []
+    for rank, (task_type, index) in enumerate(tasks):
+        tf_config = {"cluster": cluster, "task": {"type": task_type, "index": index},
+                     "environment": "cloud"}
+        # PS-strategy workers and parameter servers serve until stopped: with a chief, the
+        # chief decides the end; without one, the workers do (ps never exit on their own).
+        if config["chief"]:
+            decides = task_type == "chief"
+        else:
+            decides = task_type == "worker"
+        specs.append(ProcessSpec(
+            rank=rank, name=f"{task_type} {index}", decides_end=decides,
+            env={"TF_CONFIG": json.dumps(tf_config), "RANK": str(rank), "WORLD_SIZE": str(world),
+                 "LOCAL_RANK": str(rank)}))
+    return specs
+
+
+def port_count(config: dict) -> int:
+    return config["worker_count"] + config["parameter_server_count"] + int(config["chief"])

@@ -1,0 +1,148 @@
+"""TensorFlow distributed jobs on the local compute: real processes, real TF_CONFIG."""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import REPO, pid_alive, runyard_cli
+from runyard.core import Experiment, ScriptRunConfig
+from runyard.core.runconfig import MpiConfiguration, TensorflowConfiguration
+from runyard.errors import UserErrorException
+
+EXAMPLES = REPO / "examples" / "distributed"
+
+SHOW_TF_CONFIG = """
+import json, os, time
+from runyard.core import Run
+config = json.loads(os.environ["TF_CONFIG"])
+print("TF_CONFIG", json.dumps(config), "PID", os.getpid(), flush=True)
+Run.get_context().log("rank_seen", int(os.environ["RANK"]))
+if config["task"]["type"] == "ps":
+    open("ps_ready", "w").close()  # the processes share the run's working folder
+    time.sleep(600)  # parameter servers serve until the job ends
+deadline = time.time() + 60
+while "ps" in config["cluster"] and not os.path.exists("ps_ready") and time.time() < deadline:
+    time.sleep(0.05)  # workers end the job: let the ps report first
+"""
+
+
+def _tf_configs(run):
+    configs = {}
+    for rank_file in sorted(run._paths.user_logs.glob("std_log_process_*.txt")):
+        for line in rank_file.read_text().splitlines():
+            if line.startswith("TF_CONFIG "):
+                config = json.loads(line.split(" ", 1)[1].rsplit(" PID", 1)[0])
+                configs[(config["task"]["type"], config["task"]["index"])] = config
+    return configs
+
+
+def test_tf_config_for_workers_and_parameter_servers(ws, src):
+    src.write("show.py", SHOW_TF_CONFIG)
+    run = Experiment(ws, "dist").submit(ScriptRunConfig(
+        str(src.path), script="show.py",
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1)))
+    assert run.wait_for_completion()["status"] == "Completed"  # ends when the workers end
+    configs = _tf_configs(run)
+    assert set(configs) == {("worker", 0), ("worker", 1), ("ps", 0)}
+    cluster = configs[("worker", 0)]["cluster"]
+    assert len(cluster["worker"]) == 2 and len(cluster["ps"]) == 1
+    addresses = cluster["worker"] + cluster["ps"]
+    assert len(set(addresses)) == 3 and all(a.startswith("127.0.0.1:") for a in addresses)
+    assert all(c["environment"] == "cloud" and c["cluster"] == cluster for c in configs.values())
+    combined = run._paths.std_log.read_text()
+    assert "[worker 0] TF_CONFIG" in combined and "[ps 0] TF_CONFIG" in combined
+    assert sorted(run.get_metrics()["rank_seen"]) == [0.0, 1.0, 2.0]  # metrics from every rank
+    files = run.get_file_names()
+    assert {f"user_logs/std_log_process_{r}.txt" for r in range(3)} <= set(files)
+
+
+def test_two_runs_at_once_get_different_ports(ws, src):
+    src.write("show.py", SHOW_TF_CONFIG)
+    config = TensorflowConfiguration(worker_count=2, parameter_server_count=0)
+    runs = [Experiment(ws, "ports").submit(ScriptRunConfig(str(src.path), script="show.py",
+                                                           distributed_job_config=config))
+            for _ in range(2)]
+    ports = []
+    for run in runs:
+        run.wait_for_completion()
+        ports += _tf_configs(run)[("worker", 0)]["cluster"]["worker"]
+    assert len(set(ports)) == 4
+
+
+def test_mwms_keras_job_trains_and_the_chief_saves(ws, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project)
+    result = runyard_cli("run", "--workers", "2", "-e", "mwms", str(project / "tf_mwms.py"),
+                         "--epochs", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "[worker 1] worker 1: 2 replicas" in result.stdout
+    run = next(Experiment(ws, "mwms").get_runs())
+    assert len(run.get_metrics()["loss"]) == 2
+    assert "outputs/model/saved_model.pb" in run.get_file_names()
+
+
+def test_parameter_server_job_with_a_chief(ws, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project)
+    run = Experiment(ws, "ps").submit(ScriptRunConfig(
+        str(project), script="tf_parameter_server.py", arguments=["--epochs", 2],
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1,
+                                                       chief=True)))
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert len(run.get_metrics()["loss"]) == 2
+    log = run._paths.std_log.read_text()
+    assert "[chief 0] chief: done" in log and "[ps 0] ps 0: serving" in log
+
+
+def test_a_rank_killed_mid_training_fails_the_run_and_stops_the_others(ws, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project)
+    run = Experiment(ws, "killed").submit(ScriptRunConfig(
+        str(project), script="tf_mwms.py",
+        arguments=["--epochs", 50, "--fail-rank", 1, "--fail-at-epoch", 1],
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0)))
+    details = run.wait_for_completion(raise_on_error=False)
+    error = details["error"]["error"]
+    assert details["status"] == "Failed"
+    assert error["message"].startswith("Process worker 1 (rank 1) was killed by signal SIGKILL")
+    assert "rank 1: dying on purpose" in error["logTail"]
+    assert not any(pid_alive(pid) for pid in run._record["job_pgids"])
+    loss = run.get_metrics().get("loss", [])
+    assert len(loss if isinstance(loss, list) else [loss]) < 50  # stopped long before the end
+
+
+def test_a_rank_that_never_starts_does_not_hang_its_peers(ws, src):
+    src.write("half.py", """
+        import json, os, sys
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        if task["index"] == 1:
+            sys.exit("worker 1 cannot start: missing data")
+        import tensorflow as tf
+        tf.distribute.MultiWorkerMirroredStrategy()  # waits for worker 1 forever on its own
+    """)
+    run = Experiment(ws, "never").submit(ScriptRunConfig(
+        str(src.path), script="half.py",
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0)))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed"
+    assert "Process worker 1 (rank 1) exited with code 1" in details["error"]["error"]["message"]
+    assert "missing data" in details["error"]["error"]["logTail"]
+    assert not any(pid_alive(pid) for pid in run._record["job_pgids"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"worker_count": 0}, "worker_count must be an integer of at least 1. Received: worker_count=0"),
+    ({"worker_count": 1.5}, "Received: worker_count=1.5"),
+    ({"parameter_server_count": -1}, "parameter_server_count must be an integer of at least 0")])
+def test_bad_counts_are_refused(kwargs, match):
+    with pytest.raises(UserErrorException, match=match):
+        TensorflowConfiguration(**kwargs)
+
+
+def test_multi_node_and_mpi_are_refused_on_the_local_target(ws, src):
+    src.write("x.py", "")
+    with pytest.raises(UserErrorException, match="MPI jobs"):
+        Experiment(ws, "v").submit(ScriptRunConfig(str(src.path), script="x.py",
+                                                   distributed_job_config=MpiConfiguration(node_count=2)))
+    assert list(ws._registry.list_runs()) == []
