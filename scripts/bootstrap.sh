@@ -12,6 +12,17 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/runyard 
   exit 0
 fi
 
+# OpenMPI for MPI jobs (mpirun, and the headers mpi4py may build against).
+if ! command -v mpirun >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing OpenMPI (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
+  else
+    echo "[bootstrap] warning: mpirun not found; MPI jobs need OpenMPI (apt-get install openmpi-bin)" >&2
+  fi
+fi
+
 if ! command -v uv >/dev/null 2>&1; then
   echo "[bootstrap] installing uv"
   "$python" -m pip install --quiet uv
@@ -20,7 +31,7 @@ uv=$(command -v uv || echo "$("$python" -m site --user-base)/bin/uv")
 
 [ -x .venv/bin/python ] || "$uv" venv --quiet --python "$python" .venv
 echo "[bootstrap] installing runyard and its dependencies into .venv"
-"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev]"
+"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi]"
 # tf-keras (Keras 2, for distributed TensorFlow jobs) must match TensorFlow's minor version,
 # and is installed without its dependencies: they would pull the full `tensorflow` package.
 tf_minor=$(.venv/bin/python -c "import importlib.metadata as m; print('.'.join(m.version('tensorflow-cpu').split('.')[:2]))")

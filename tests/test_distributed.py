@@ -140,9 +140,45 @@ def test_bad_counts_are_refused(kwargs, match):
         TensorflowConfiguration(**kwargs)
 
 
-def test_multi_node_and_mpi_are_refused_on_the_local_target(ws, src):
+def test_multi_node_is_refused_on_the_local_target(ws, src):
     src.write("x.py", "")
-    with pytest.raises(UserErrorException, match="MPI jobs"):
+    with pytest.raises(UserErrorException, match="node_count=2 needs a cluster compute target"):
         Experiment(ws, "v").submit(ScriptRunConfig(str(src.path), script="x.py",
                                                    distributed_job_config=MpiConfiguration(node_count=2)))
     assert list(ws._registry.list_runs()) == []
+
+
+def test_mpi_allreduce_job_with_rank_variables(ws, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project)
+    result = runyard_cli("run", "--mpi", "--processes-per-node", "3", "-e", "mpi",
+                         str(project / "mpi_allreduce.py"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for rank in range(3):
+        assert f"[rank {rank}] rank {rank} of 3 (local rank {rank}): sum of ranks = 3" in result.stdout
+    run = next(Experiment(ws, "mpi").get_runs())
+    assert run.get_metrics()["sum_of_ranks"] == 3
+    assert "user_logs/std_log_process_2.txt" in run.get_file_names()
+    assert "sum of ranks = 3" in (run._paths.user_logs / "std_log_process_1.txt").read_text()
+
+
+def test_a_failed_mpi_rank_fails_the_run_at_once(ws, src):
+    src.write("rank_fails.py", """
+        import os, time
+        from mpi4py import MPI
+        rank = MPI.COMM_WORLD.Get_rank()
+        print(f"rank {rank} up", flush=True)
+        if rank == 1:
+            print("rank 1: cannot read its shard", flush=True)
+            os._exit(3)
+        time.sleep(600)  # the other ranks would wait for a long time
+    """)
+    run = Experiment(ws, "mpi-fail").submit(ScriptRunConfig(
+        str(src.path), script="rank_fails.py",
+        distributed_job_config=MpiConfiguration(process_count_per_node=3)))
+    details = run.wait_for_completion(raise_on_error=False)
+    error = details["error"]["error"]
+    assert error["message"] == "Process rank 1 exited with code 3."
+    assert "cannot read its shard" in error["logTail"]
+    assert (details["endTimeUtc"] and details["startTimeUtc"])
+    assert not any(pid_alive(pid) for pid in run._record["job_pgids"])

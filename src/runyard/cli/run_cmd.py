@@ -39,6 +39,11 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
               help="Parameter servers (with --workers).")
 @click.option("--chief", is_flag=True,
               help="Add a chief task, which TF2's ParameterServerStrategy needs (with --workers).")
+@click.option("--mpi", is_flag=True, help="An MPI job launched with mpirun (MpiConfiguration).")
+@click.option("--processes-per-node", type=int, default=1, show_default=True, metavar="N",
+              help="MPI ranks per node (with --mpi).")
+@click.option("--nodes", type=int, default=1, show_default=True, metavar="N",
+              help="Nodes for an MPI job (more than 1 needs a cluster compute target).")
 @click.option("--rerun", default=None, metavar="RUN_ID",
               help="Run again with RUN_ID's snapshot, environment, script and arguments.")
 @click.option("--experiment", "-e", default=None,
@@ -51,8 +56,9 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
 @click.option("--detach", "-d", is_flag=True, help="Return at once; follow with `runyard runs logs -f`.")
 @workspace_option
-def run(script, script_args, env_ref, requirements, workers, ps_count, chief, rerun, experiment,
-        source_dir, compute, max_duration, tags, detach, workspace_config):
+def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mpi,
+        processes_per_node, nodes, rerun, experiment, source_dir, compute, max_duration, tags,
+        detach, workspace_config):
     """Run SCRIPT with ARGS as a tracked run; options after SCRIPT go to the script.
 
     \b
@@ -74,7 +80,13 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, re
         if not script:
             raise UserErrorException("Name the script to run: runyard run train.py [ARGS]...")
         distributed = None
-        if workers is not None:
+        if mpi and workers is not None:
+            raise UserErrorException("Choose --mpi or --workers, not both.")
+        if mpi:
+            from runyard.distributed.configs import MpiConfiguration
+
+            distributed = MpiConfiguration(processes_per_node, nodes)
+        elif workers is not None:
             from runyard.distributed.configs import TensorflowConfiguration
 
             distributed = TensorflowConfiguration(workers, ps_count, chief=chief)

@@ -50,3 +50,21 @@ def tensorflow(config: dict, host: str, ports: list[int]) -> list[ProcessSpec]:
 
 def port_count(config: dict) -> int:
     return config["worker_count"] + config["parameter_server_count"] + int(config["chief"])
+
+
+# Wraps each MPI rank's command: the usual rank variables from OpenMPI's, and the rank's exit
+# code written to $RUNYARD_RANKS_DIR/<rank>, so the supervisor learns at once that a rank
+# failed (mpirun itself may wait on the surviving ranks for a long time).
+_RANK_SHIM = ('export RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZE '
+              'LOCAL_RANK=$OMPI_COMM_WORLD_LOCAL_RANK; "$@"; code=$?; '
+              'echo $code > "$RUNYARD_RANKS_DIR/$RANK"; exit $code')
+
+
+def mpi_argv(config: dict, argv: list[str], mpirun: str, as_root: bool) -> list[str]:
+    """One mpirun that starts every rank; --tag-output marks each piece of output with its
+    rank, which the supervisor splits into per-rank logs."""
+    ranks = config["process_count_per_node"] * config["node_count"]
+    launcher = [mpirun, "-np", str(ranks), "--oversubscribe", "--bind-to", "none", "--tag-output"]
+    if as_root:
+        launcher.append("--allow-run-as-root")
+    return [*launcher, "sh", "-c", _RANK_SHIM, "rank", *argv]

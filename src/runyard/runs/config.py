@@ -4,6 +4,7 @@ fields of a RunSpec (runs/spec.py) that the supervisor executes."""
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -185,15 +186,14 @@ def distribution(config) -> dict | None:
         return None
     from runyard.distributed.configs import MpiConfiguration, TensorflowConfiguration
 
-    if isinstance(config, MpiConfiguration):
-        raise UserErrorException(
-            "MPI jobs (MpiConfiguration) are not available in this runyard version; "
-            "TensorflowConfiguration jobs are. Received: distributed_job_config="
-            f"{received(config)}")
-    if not isinstance(config, TensorflowConfiguration):
+    if not isinstance(config, (TensorflowConfiguration, MpiConfiguration)):
         raise UserErrorException(
             "distributed_job_config takes a TensorflowConfiguration or MpiConfiguration. "
             f"Received: distributed_job_config={received(config)}")
+    if isinstance(config, MpiConfiguration) and not shutil.which("mpirun"):
+        raise UserErrorException(
+            "MPI jobs need OpenMPI's mpirun, which is not on this machine's PATH. Install it "
+            "(Debian/Ubuntu: apt-get install openmpi-bin).")
     if config.node_count > 1:
         raise UserErrorException(
             f"node_count={config.node_count} needs a cluster compute target; the local target "

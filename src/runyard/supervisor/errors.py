@@ -19,7 +19,8 @@ def describe_failure(exit_code: int | None, std_log: Path, lines: int = 20,
         cause = f"was killed by signal {name} ({-exit_code})"
     else:
         cause = f"exited with code {exit_code}"
-    cause = (f"Process {process} (rank {rank}) {cause}" if process else f"The script {cause}")
+    label = process if process and process.startswith("rank") else f"{process} (rank {rank})"
+    cause = f"Process {label} {cause}" if process else f"The script {cause}"
     python_error = next((line.strip() for line in reversed(last.splitlines())
                          if _PY_ERROR.match(line.strip())), None)
     message = f"{cause}: {python_error}" if python_error else f"{cause}."

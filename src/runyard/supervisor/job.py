@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from runyard.distributed import mpi_output
+from runyard.distributed.mpi_output import MpiDemux
 from runyard.distributed.plan import ProcessSpec
 from runyard.supervisor import processes
 
@@ -25,7 +27,9 @@ class Launched:
 
 class Job:
     def __init__(self, specs: list[ProcessSpec], argv: list[str], cwd: Path,
-                 env: dict[str, str], user_logs: Path):
+                 env: dict[str, str], user_logs: Path, mpi: bool = False):
+        self.mpi = mpi  # one mpirun whose tagged output is split into per-rank logs
+        self.ranks_dir = user_logs.parent / "ranks"  # MPI ranks' exit codes
         self.specs = specs
         self.argv = argv
         self.cwd = cwd
@@ -35,7 +39,7 @@ class Job:
 
     @property
     def distributed(self) -> bool:
-        return len(self.specs) > 1
+        return len(self.specs) > 1 or self.mpi
 
     @property
     def pids(self) -> list[int]:
@@ -43,10 +47,16 @@ class Job:
 
     def start(self) -> None:
         combined = self.user_logs / "std_log.txt"
+        if self.mpi:
+            self.ranks_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
-            env = {**self.env, **spec.env, "RUNYARD_PROCESS_RANK": str(spec.rank)}
+            env = {**self.env, **spec.env, "RUNYARD_PROCESS_RANK": str(spec.rank),
+                   "RUNYARD_RANKS_DIR": str(self.ranks_dir)}
             proc = processes.spawn(self.argv, self.cwd, env)
-            if self.distributed:
+            if self.mpi:
+                log = combined
+                pump = processes.pump_into(proc, MpiDemux(self.user_logs))
+            elif self.distributed:
                 log = self.user_logs / f"std_log_process_{spec.rank}.txt"
                 pump = processes.pump(proc, log, combined, f"[{spec.name}] ".encode())
             else:
@@ -55,7 +65,10 @@ class Job:
             self.launched.append(Launched(spec, proc, log, pump))
 
     def failed(self) -> Launched | None:
-        """The first process that exited with an error (or was killed), if any."""
+        """The first process that exited with an error (or was killed), if any. For MPI, a
+        rank that failed counts at once, before mpirun itself exits."""
+        if self.mpi and self.launched and mpi_output.failed_rank(self.ranks_dir, "") is not None:
+            return self.launched[0]
         for item in self.launched:
             code = item.proc.poll()
             if code not in (None, 0):

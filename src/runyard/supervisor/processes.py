@@ -69,6 +69,22 @@ def pump(proc: subprocess.Popen, log_path: Path, combined: Path | None = None,
     return thread
 
 
+def pump_into(proc: subprocess.Popen, sink) -> threading.Thread:
+    """Hand the process's output, chunk by chunk, to `sink.feed`; `sink.close()` at the end."""
+
+    def _copy() -> None:
+        fd = proc.stdout.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                sink.feed(chunk)
+        finally:
+            sink.close()
+
+    thread = threading.Thread(target=_copy, name="output-pump", daemon=True)
+    thread.start()
+    return thread
+
+
 def group_members(pgid: int, extra: list[psutil.Process] = ()) -> list[psutil.Process]:
     """Live processes of the group plus known descendants that left it (setsid)."""
     found = {p.pid: p for p in extra}
