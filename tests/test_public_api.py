@@ -9,7 +9,8 @@ import pytest
 V1_MODULES = ["runyard", "runyard.core", "runyard.core.run", "runyard.core.experiment",
               "runyard.core.workspace", "runyard.core.script_run_config",
               "runyard.core.runconfig", "runyard.core.compute", "runyard.core.compute_target",
-              "runyard.exceptions"]
+              "runyard.core.environment", "runyard.core.conda_dependencies",
+              "runyard.train.dnn", "runyard.train.estimator", "runyard.exceptions"]
 
 
 @pytest.mark.parametrize("module_name", V1_MODULES)

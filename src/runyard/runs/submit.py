@@ -30,6 +30,8 @@ def new_run_id(experiment: str) -> str:
 
 def submit(experiment, config, tags: dict | None = None):
     ws = experiment.workspace
+    if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
+        config = config.to_script_run_config()
     fields = run_config.validate(config)
     fields["compute_target"] = resolve_target(ws, config.run_config.target)
     if tags is not None and not isinstance(tags, dict):
