@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import tempfile
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -53,7 +54,7 @@ class Report(tf.keras.callbacks.Callback):
             run.log("loss", float(logs["loss"]))
             run.log("accuracy", float(logs["accuracy"]))
         if rank == args.fail_rank and epoch + 1 == args.fail_at_epoch:
-            print(f"rank {rank}: dying on purpose", flush=True)
+            print(f"rank {rank}: dying on purpose at {time.time():.3f}", flush=True)
             os.kill(os.getpid(), 9)
 
 
