@@ -38,6 +38,9 @@ log = logging.getLogger("runyard.supervisor")
 S = RunStatus
 
 
+FAILED_PEER_GRACE = 1.0  # seconds the other processes get after one of them failed
+
+
 class RunEnded(Exception):
     """The run reached an end state that someone else recorded (a reader failed it)."""
 
@@ -244,7 +247,9 @@ class Supervisor:
                 log.info("Process %s (rank %d) exited with %s; stopping the others.",
                          failed.spec.name or "main", failed.spec.rank, failed.proc.returncode)
                 code = failed.proc.returncode
-                job.stop(settings.kill_grace())
+                # The survivors are stuck on a dead peer: a short grace is enough (and
+                # TensorFlow ignores SIGTERM anyway).
+                job.stop(min(settings.kill_grace(), FAILED_PEER_GRACE))
                 break
             if job.finished():
                 code = 0
