@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from runyard.environments import interpreters, mapping
 from runyard.environments.conda import CondaDependencies
+from runyard.environments.environment import current_python_version
 from runyard.errors import UserErrorException
 
 RECIPE = 1  # bump when the way environments are built changes: every hash changes with it
@@ -67,7 +68,7 @@ def plan(definition: dict) -> BuildPlan:
     if not has_gpu():
         requirements, warnings = mapping.substitute_gpu_packages(requirements)
         notes += [f"warning: {w}" for w in warnings]
-    python, version = interpreters.find(cd.get_python_version() or interpreters_default())
+    python, version = interpreters.find(cd.get_python_version() or current_python_version())
     install_env = {k: v for k, v in definition.get("environmentVariables", {}).items()
                    if k.startswith(("PIP_", "UV_"))}
     no_deps = [r for r in requirements if mapping.requirement_name(r) in NO_DEPS]
@@ -75,8 +76,3 @@ def plan(definition: dict) -> BuildPlan:
                      requirements=[r for r in requirements if r not in no_deps], no_deps=no_deps,
                      pip_options=list(cd.pip_options), install_env=install_env, notes=notes)
 
-
-def interpreters_default() -> str:
-    import sys
-
-    return f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -111,10 +111,6 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def stop_group(pgid: int, grace: float, known: list[psutil.Process] = ()) -> None:
-    stop_groups([pgid], grace, known)
-
-
 def stop_groups(pgids: list[int], grace: float, known: list[psutil.Process] = ()) -> None:
     """SIGTERM every process of the groups (and known descendants), SIGKILL what is left after
     `grace` seconds. TensorFlow catches SIGTERM and keeps going, hence the short grace."""
