@@ -182,3 +182,52 @@ def test_a_failed_mpi_rank_fails_the_run_at_once(ws, src):
     assert "cannot read its shard" in error["logTail"]
     assert (details["endTimeUtc"] and details["startTimeUtc"])
     assert not any(pid_alive(pid) for pid in run._record["job_pgids"])
+
+
+def test_horovod_keras_job_in_its_own_environment(ws, tmp_path):
+    """Horovod 0.28.1 builds only against TensorFlow <= 2.13: its own pinned environment,
+    built once (uv caches Horovod's build), then a 2-rank job under mpirun."""
+    from runyard.core import Environment
+    from runyard.core.conda_dependencies import CondaDependencies
+
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project)
+    env = Environment("horovod-tf2.13")
+    env.python.conda_dependencies = CondaDependencies.create(
+        pip_packages=["tensorflow-cpu==2.13.1", "horovod==0.28.1"], python_version="3.11")
+    run = Experiment(ws, "horovod").submit(ScriptRunConfig(
+        str(project), script="horovod_keras.py", environment=env,
+        distributed_job_config=MpiConfiguration(process_count_per_node=2)))
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Completed", details.get("error")
+    log = run._paths.std_log.read_text()
+    assert "[rank 0] horovod rank 0 of 2: done" in log and "[rank 1] horovod rank 1 of 2: done" in log
+    assert isinstance(run.get_metrics()["loss"], float)
+    assert "building against the environment: horovod==0.28.1" in run._paths.preparing_log.read_text()
+
+
+def test_cancel_and_deadline_stop_every_rank(ws, src):
+    src.write("forever.py", """
+        import os, time
+        print("up", os.getpid(), flush=True)
+        time.sleep(600)
+    """)
+    config = TensorflowConfiguration(worker_count=2, parameter_server_count=1)
+    run = Experiment(ws, "stop").submit(ScriptRunConfig(str(src.path), script="forever.py",
+                                                        distributed_job_config=config))
+    from conftest import wait_until
+
+    wait_until(lambda: run._paths.std_log.exists() and run._paths.std_log.read_text().count("up") == 3,
+               timeout=60, message="all three processes to start")
+    run.cancel()
+    assert run.wait_for_completion()["status"] == "Canceled"
+    assert not any(pid_alive(pid) for pid in run._record["job_pgids"])
+
+    timed = Experiment(ws, "stop").submit(ScriptRunConfig(
+        str(src.path), script="forever.py", max_run_duration_seconds=3,
+        distributed_job_config=MpiConfiguration(process_count_per_node=2)))
+    details = timed.wait_for_completion(raise_on_error=False)
+    assert "max_run_duration_seconds=3" in details["error"]["error"]["message"]
+    ranks = [int(line.split()[-1]) for line in timed._paths.std_log.read_text().splitlines()
+             if " up " in line]
+    assert len(ranks) == 2 and not any(pid_alive(pid) for pid in ranks)

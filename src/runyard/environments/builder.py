@@ -89,6 +89,11 @@ def _build(plan: BuildPlan, env_dir: Path, log: Callable[[str], None]) -> None:
     if plan.no_deps:
         log(f"  installing without dependencies: {', '.join(plan.no_deps)}")
         _uv(log, env, uv, "pip", "install", "--python", python, "--no-deps", *_options(plan), *plan.no_deps)
+    if plan.no_isolation:
+        log(f"  building against the environment: {', '.join(plan.no_isolation)} "
+            "(this can take minutes the first time; uv caches the result)")
+        _uv(log, env, uv, "pip", "install", "--python", python, "--no-build-isolation",
+            *_options(plan), *plan.no_isolation)
     (env_dir / "runyard-environment.json").write_text(json.dumps({
         "name": plan.name, "hash": plan.hash, "python": plan.python_version,
         "requirements": plan.requirements, "no_deps": plan.no_deps, "built": time.time()}, indent=2))

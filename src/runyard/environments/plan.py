@@ -18,6 +18,11 @@ RECIPE = 1  # bump when the way environments are built changes: every hash chang
 # Installed without their dependencies: tf-keras would otherwise pull the full `tensorflow`
 # package on top of `tensorflow-cpu`.
 NO_DEPS = {"tf-keras"}
+# Built from source against packages of the same environment (Horovod's build imports
+# TensorFlow): installed last, without build isolation.
+NO_BUILD_ISOLATION = {"horovod"}
+# Build settings that change what such a package's build produces.
+BUILD_ENV_PREFIXES = ("PIP_", "UV_", "HOROVOD_")
 
 
 class EnvironmentBuildError(UserErrorException):
@@ -31,6 +36,7 @@ class BuildPlan:
     python_version: str
     requirements: list[str]
     no_deps: list[str]
+    no_isolation: list[str]
     pip_options: list[str]
     install_env: dict[str, str]
     notes: list[str] = field(default_factory=list)
@@ -38,7 +44,8 @@ class BuildPlan:
     @property
     def hash(self) -> str:
         key = {"recipe": RECIPE, "python": self.python_version, "requirements": sorted(self.requirements),
-               "no_deps": sorted(self.no_deps), "options": self.pip_options, "env": self.install_env}
+               "no_deps": sorted(self.no_deps), "no_isolation": sorted(self.no_isolation),
+               "options": self.pip_options, "env": self.install_env}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -70,9 +77,25 @@ def plan(definition: dict) -> BuildPlan:
         notes += [f"warning: {w}" for w in warnings]
     python, version = interpreters.find(cd.get_python_version() or current_python_version())
     install_env = {k: v for k, v in definition.get("environmentVariables", {}).items()
-                   if k.startswith(("PIP_", "UV_"))}
+                   if k.startswith(BUILD_ENV_PREFIXES)}
     no_deps = [r for r in requirements if mapping.requirement_name(r) in NO_DEPS]
+    no_isolation = [r for r in requirements if mapping.requirement_name(r) in NO_BUILD_ISOLATION]
+    regular = [r for r in requirements if r not in no_deps and r not in no_isolation]
+    if no_isolation:
+        regular += ["setuptools", "wheel"]  # what an unisolated build needs in the environment
+        install_env = {**horovod_defaults(regular), **install_env}
     return BuildPlan(name=definition["name"], python=python, python_version=version,
-                     requirements=[r for r in requirements if r not in no_deps], no_deps=no_deps,
+                     requirements=regular, no_deps=no_deps, no_isolation=no_isolation,
                      pip_options=list(cd.pip_options), install_env=install_env, notes=notes)
+
+
+def horovod_defaults(requirements: list[str]) -> dict[str, str]:
+    """Horovod's build: TensorFlow ops when TensorFlow is in the environment, MPI, no
+    PyTorch/MXNet/Gloo (runyard launches Horovod jobs with mpirun). Overridable through the
+    environment's HOROVOD_* variables."""
+    names = {mapping.requirement_name(r) for r in requirements}
+    tensorflow = bool(names & {"tensorflow", "tensorflow-cpu"})
+    return {"HOROVOD_WITH_TENSORFLOW" if tensorflow else "HOROVOD_WITHOUT_TENSORFLOW": "1",
+            "HOROVOD_WITH_MPI": "1", "HOROVOD_WITHOUT_PYTORCH": "1",
+            "HOROVOD_WITHOUT_MXNET": "1", "HOROVOD_WITHOUT_GLOO": "1"}
 
