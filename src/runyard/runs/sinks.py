@@ -4,6 +4,7 @@ run that has ended, or the console for an offline run."""
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -44,14 +45,10 @@ class DirectSink:
         self._steps: dict[str, int] = {}
 
     def scalar(self, name, value, step=None) -> None:
-        import time
-
         if step is None:
             step = self._steps.get(name, 0)
         self._steps[name] = int(step) + 1
         self.ingestor.apply([{"k": "m", "n": name, "v": value, "s": step, "t": time.time()}])
 
     def record(self, kind: str, **fields) -> None:
-        import time
-
         self.ingestor.apply([{"k": kind, "t": time.time(), **fields}])
