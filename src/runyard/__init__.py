@@ -17,6 +17,8 @@ _EXPORTS = {
     "Environment": "runyard.environments.environment",
     "CondaDependencies": "runyard.environments.conda",
     "LocalCompute": "runyard.compute",
+    "Dataset": "runyard.data.dataset",
+    "Datastore": "runyard.data.datastore",
     "RunyardError": "runyard.errors",
 }
 

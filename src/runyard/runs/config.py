@@ -29,6 +29,7 @@ class RunConfiguration:
         self.node_count = 1
         self.environment = None
         self.environment_variables: dict[str, str] = {}
+        self.data: dict = {}  # input name -> DatasetConsumptionConfig
         if conda_dependencies is not None:
             from runyard.environments.environment import Environment
 
@@ -63,8 +64,9 @@ class ScriptRunConfig:
         self.distributed_job_config = distributed_job_config if run_config is None else None
         if resume_from is not None:
             raise UserErrorException(
-                "ScriptRunConfig(resume_from=...) takes a datastore path, and datastores are not "
-                f"available in this runyard version. Received: resume_from={received(resume_from)}")
+                "ScriptRunConfig(resume_from=...) (a checkpoint folder for a retried run) is not "
+                "supported; pass the checkpoint as a dataset input instead: "
+                f"arguments=['--resume', dataset.as_download()]. Received: resume_from={received(resume_from)}")
         self.docker_runtime_config = docker_runtime_config
 
     @property
@@ -131,9 +133,11 @@ def validate(config: ScriptRunConfig) -> dict:
                 f"script {str(script_path)!r} was not found in source_directory "
                 f"{str(source.resolve())!r}. The script path is relative to source_directory.")
         fields["script"] = script_path.as_posix()
-        fields["arguments"] = coerce_arguments(config.arguments or rc.arguments)
+        arguments, fields["inputs"] = _inputs(config.arguments or rc.arguments, rc.data)
+        fields["arguments"] = coerce_arguments(arguments)
     else:
         tokens = command.split() if isinstance(command, str) else command
+        tokens, fields["inputs"] = _inputs(tokens, rc.data)
         fields["command"] = coerce_arguments(tokens)
         fields["arguments"] = []
     fields["environment"] = environment_definition(rc.environment)
@@ -146,6 +150,18 @@ def validate(config: ScriptRunConfig) -> dict:
     fields["max_run_duration_seconds"] = float(duration)
     fields["environment_variables"] = {str(k): str(v) for k, v in rc.environment_variables.items()}
     return fields
+
+
+def _inputs(arguments, data: dict) -> tuple[list, list[dict]]:
+    """Datasets among the arguments (and in RunConfiguration.data), pinned as run inputs."""
+    from runyard.data.dataset_consumption_config import DatasetConsumptionConfig
+
+    if isinstance(arguments, (str, bytes)) or not data and not any(
+            isinstance(a, DatasetConsumptionConfig) for a in arguments):
+        return arguments, []
+    from runyard.data.consumption import collect
+
+    return collect(list(arguments), data)
 
 
 def environment_definition(env) -> dict | None:

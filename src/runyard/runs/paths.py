@@ -35,6 +35,11 @@ class RunPaths:
         return self.system_logs / "preparing.log"
 
     @property
+    def inputs_log(self) -> Path:
+        """The files (with content hashes) each dataset input really gave the job."""
+        return self.system_logs / "input_datasets.json"
+
+    @property
     def metrics_dir(self) -> Path:
         return self.root / "metrics"
 

@@ -173,7 +173,7 @@ class Run(LoggingMixin):
             "properties": {"runyard.snapshotId": spec["snapshot_id"],
                            "mlflow.runId": record.get("mlflow_run_id"),
                            **record["properties"]},
-            "inputDatasets": [],
+            "inputDatasets": self._input_datasets(spec.get("inputs") or []),
             "outputDatasets": [],
             "runDefinition": {
                 "script": spec.get("script"),
@@ -326,6 +326,34 @@ class Run(LoggingMixin):
             for child in list(children):
                 children.extend(child.get_children(recursive=True))
         return children
+
+    @property
+    def input_datasets(self) -> dict[str, str]:
+        """Inside a job: input name -> the local path of its files (v1)."""
+        import json
+
+        if self._id == os.environ.get(settings.RUN_ID):  # in the job: no registry read
+            return json.loads(os.environ.get("RUNYARD_INPUT_DATASETS") or "{}")
+        return {spec["name"]: spec["label"] for spec in self._record["spec"].get("inputs") or []}
+
+    def _input_datasets(self, inputs: list[dict]) -> list[dict]:
+        """v1 get_details()['inputDatasets']: the dataset objects and how they were consumed."""
+        if not inputs:
+            return []
+        from runyard.data import dataset_store
+        from runyard.data.file_dataset import FileDataset
+
+        out = []
+        for spec in inputs:
+            if spec["dataset"]:
+                dataset = dataset_store.get_by_id(self._ws, spec["dataset"]["id"])
+            else:
+                dataset = FileDataset._from_sources(spec["definition"]["sources"], self._ws,
+                                                    spec["definition"]["transforms"], spec["manifest"])
+            out.append({"dataset": dataset, "consumptionDetails": {
+                "type": "RunInput", "inputName": spec["name"], "mechanism": spec["mode"].capitalize(),
+                "pathOnCompute": spec["path_on_compute"]}})
+        return out
 
     def get_environment(self):
         """The Environment the run used (None: the submitting interpreter)."""

@@ -28,3 +28,5 @@ class RunSpec(BaseModel):
     environment: dict | None = None
     # TensorflowConfiguration.as_dict() / MpiConfiguration.as_dict(); None: one process.
     distribution: dict | None = None
+    # Datasets the job consumes (data/consumption.py); their placeholders are in arguments.
+    inputs: list[dict] = Field(default_factory=list)

@@ -55,6 +55,8 @@ def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str,
     mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
                    "mlflow.source.name": spec.script or " ".join(spec.command or []), **tags}
     mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)
+    if spec.inputs:
+        tracking.log_dataset_inputs(ws.tracking_uri, mlflow_run_id, spec.inputs)
     paths = RunPaths.of(ws, run_id)
     paths.create()
     ws._registry.insert_run(

@@ -1,5 +1,5 @@
-"""runyard's own registry: run supervision state (and, later, environments, datasets,
-compute targets and endpoints) in one small SQLAlchemy store.
+"""runyard's own registry: run supervision state, environments, datasets and datastores
+(and, later, compute targets and endpoints) in one small SQLAlchemy store.
 
 SQLite file in an embedded workspace (WAL, so readers never block the supervisors that
 write heartbeats); the same tables work on PostgreSQL in team mode.
@@ -58,6 +58,27 @@ environments_table = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+datasets_table = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("definition", sa.Text, nullable=False),  # JSON: sources and transforms
+    sa.Column("manifest", sa.Text, nullable=False),  # JSON: the pinned file entries
+    sa.Column("description", sa.Text),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+datastores_table = sa.Table(
+    "datastores",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("config", sa.Text, nullable=False),  # JSON: kind and location (and S3 keys)
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 meta_table = sa.Table(
     "registry_meta",
     metadata,
@@ -89,6 +110,18 @@ class Registry:
             row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
             if row is None:
                 conn.execute(sa.insert(meta_table).values(key="schema", value=str(SCHEMA_VERSION)))
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == key)).first()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(sa.update(meta_table).where(meta_table.c.key == key)
+                                   .values(value=value)).rowcount
+            if not updated:
+                conn.execute(sa.insert(meta_table).values(key=key, value=value))
 
     # -- runs -------------------------------------------------------------------------------
     def insert_run(self, **values: Any) -> None:

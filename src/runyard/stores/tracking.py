@@ -54,6 +54,26 @@ def create_run(tracking_uri: str, experiment_id: str, run_name: str, tags: dict[
     return run.info.run_id
 
 
+def log_dataset_inputs(tracking_uri: str, mlflow_run_id: str, inputs: list[dict]) -> None:
+    """The run's dataset inputs, in MLflow's run inputs (shown in its UI)."""
+    import hashlib
+    import json
+
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    datasets = []
+    for spec in inputs:
+        registered = spec["dataset"]
+        name = f"{registered['name']}:{registered['version']}" if registered else spec["label"][:200]
+        identity = registered["id"] if registered else json.dumps(spec["manifest"], sort_keys=True)
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        source = json.dumps({"sources": spec["definition"]["sources"], "runyard.dataset": registered})
+        datasets.append(DatasetInput(
+            Dataset(name=name, digest=digest, source_type="runyard", source=source),
+            tags=[InputTag("mlflow.data.context", spec["name"])]))
+    client(tracking_uri).log_inputs(mlflow_run_id, datasets=datasets)
+
+
 def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str) -> None:
     client(tracking_uri).set_terminated(mlflow_run_id, status=MLFLOW_END_STATUS[v1_status])
 

@@ -61,6 +61,7 @@ class Supervisor:
         self.ingestor = None
         self._ingest_lock = threading.Lock()
         self.reader = RecordReader(self.paths.metrics_dir)
+        self.input_paths: dict[str, str] = {}  # dataset input name -> its path for the job
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -144,6 +145,11 @@ class Supervisor:
         self.paths.tmp.mkdir(exist_ok=True)
         self.interpreter = self.spec.interpreter
         self.env_bin: Path | None = None
+        self._prepare_environment()
+        if self.spec.inputs:
+            self._prepare_inputs()
+
+    def _prepare_environment(self) -> None:
         definition = self.spec.environment
         if definition is None:
             return
@@ -158,6 +164,25 @@ class Supervisor:
         python = builder.materialize(build_plan(definition), self._preparing)
         self.interpreter, self.env_bin = str(python), python.parent
         self._preparing(f"Preparing took {time.monotonic() - started:.2f} s")
+
+    def _prepare_inputs(self) -> None:
+        """Datasets: checked against their pins and made available before the script starts."""
+        import json
+
+        from runyard.data import consumption
+
+        started = time.monotonic()
+        self.input_paths, used = consumption.prepare(
+            self.spec.inputs, self.ws, self.paths.workdir, self.paths.tmp / "inputs", self._preparing)
+        self.paths.inputs_log.write_text(json.dumps(used, indent=1))
+        self._preparing(f"Inputs ready in {time.monotonic() - started:.2f} s")
+
+    def _remove_inputs(self) -> None:
+        from runyard.data import consumption
+        from runyard.data.views import remove_view
+
+        for spec in self.spec.inputs:
+            remove_view(consumption.view_root(spec, self.paths.workdir, self.paths.tmp / "inputs"))
 
     def _preparing(self, line: str) -> None:
         """A line of Preparing progress: in the run's live output and its system logs."""
@@ -186,6 +211,10 @@ class Supervisor:
         # Keras writes keras.json (and dataset caches) under KERAS_HOME: keep it in the run.
         env.setdefault("KERAS_HOME", str(self.paths.tmp / "keras"))
         env["RUNYARD_EXPERIMENT"] = self.record["experiment"]
+        if self.input_paths:
+            from runyard.data.consumption import job_environment
+
+            env.update(job_environment(self.input_paths))
         if self.env_bin is not None:
             # A built environment: its bin first on PATH, and runyard's own package importable
             # there without installing it (it needs only the standard library in a job).
@@ -197,9 +226,13 @@ class Supervisor:
         return env
 
     def _argv(self) -> list[str]:
-        if self.spec.command:
-            return list(self.spec.command)
-        return [self.interpreter, self.spec.script, *self.spec.arguments]
+        argv = list(self.spec.command) if self.spec.command else \
+            [self.interpreter, self.spec.script, *self.spec.arguments]
+        if self.input_paths:
+            from runyard.data.consumption import substitute
+
+            argv = substitute(argv, self.input_paths)
+        return argv
 
     def _process_specs(self) -> list[ProcessSpec]:
         distribution = self.spec.distribution
@@ -333,11 +366,10 @@ class Supervisor:
         if self.reader.bad_lines:
             log.warning("%d unreadable metric lines were skipped.", self.reader.bad_lines)
         log.info("Status: %s", end.value)
-        for system_log in (self.paths.preparing_log, self.paths.supervisor_log):
-            if system_log.exists():
-                self._upload(system_log, "system_logs")
+        self._upload_system_logs()
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING}, error=error)
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
+        self._remove_inputs()
         shutil.rmtree(wd, ignore_errors=True)
         shutil.rmtree(self.paths.tmp, ignore_errors=True)
         return 0 if end == S.COMPLETED else 1
@@ -377,15 +409,20 @@ class Supervisor:
 
         self._preparing(f"Preparing failed: {message}")
         try:
-            self._upload(self.paths.preparing_log, "system_logs")
-            self._upload(self.paths.supervisor_log, "system_logs")
+            self._upload_system_logs()
         except Exception:
             log.exception("Could not upload the system logs")
         self.registry.transition(self.run_id, S.FAILED,
                                  only_from={S.PREPARING, S.STARTING, S.NOT_RESPONDING},
                                  error={"code": "UserError", "message": message})
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
+        self._remove_inputs()
         shutil.rmtree(self.paths.workdir, ignore_errors=True)
+
+    def _upload_system_logs(self) -> None:
+        for system_log in (self.paths.preparing_log, self.paths.inputs_log, self.paths.supervisor_log):
+            if system_log.exists():
+                self._upload(system_log, "system_logs")
 
     def _fail_hard(self, message: str) -> None:
         from runyard.stores import tracking

@@ -10,7 +10,7 @@ from runyard.errors import UserErrorException, received
 
 DEFAULT_TENSORFLOW = "2.21"
 _IGNORED = ("vm_size", "vm_priority", "custom_docker_image", "custom_docker_base_image",
-            "image_registry_details", "inputs", "source_directory_data_store", "shm_size",
+            "image_registry_details", "source_directory_data_store", "shm_size",
             "use_docker")
 
 
@@ -41,7 +41,7 @@ class Estimator:
                  user_managed=False, conda_packages=None, pip_packages=None,
                  conda_dependencies_file=None, pip_requirements_file=None,
                  environment_variables=None, environment_definition=None,
-                 max_run_duration_seconds=None, **kwargs):
+                 max_run_duration_seconds=None, inputs=None, **kwargs):
         warnings.warn(
             f"'{self._framework}' estimator is deprecated. Please use 'ScriptRunConfig' from "
             "'runyard.core.script_run_config' with your own defined environment or a curated "
@@ -63,6 +63,7 @@ class Estimator:
         self.compute_target = compute_target
         self.entry_script = entry_script
         self.script_params = dict(script_params or {})
+        self.inputs = list(inputs or [])  # DatasetConsumptionConfigs not among script_params
         self.conda_packages = list(conda_packages or [])
         self.pip_packages = list(pip_packages or [])
         self.conda_dependencies_file = conda_dependencies_file
@@ -140,11 +141,15 @@ class Estimator:
             arguments.append(name)
             if value is not None and value != "":
                 arguments.append(value)
-        return ScriptRunConfig(
+        config = ScriptRunConfig(
             source_directory=self.source_directory, script=self.entry_script, arguments=arguments,
             compute_target=self.compute_target, environment=self._environment(),
             distributed_job_config=self.distributed,
             max_run_duration_seconds=self.max_run_duration_seconds or DEFAULT_MAX_RUN_DURATION_SECONDS)
+        for index, item in enumerate(self.inputs, start=1):
+            name = getattr(item, "name", None) or f"estimator_input_{index}"
+            config.run_config.data[name] = item
+        return config
 
 
 class TensorFlow(Estimator):

@@ -128,6 +128,28 @@ class Workspace:
 
         return list_targets(self)
 
+    @property
+    def datastores(self) -> dict:
+        from runyard.data.datastore import all_datastores
+
+        return all_datastores(self)
+
+    @property
+    def datasets(self) -> dict:
+        from runyard.data.dataset_store import latest_all
+
+        return latest_all(self)
+
+    def get_default_datastore(self):
+        from runyard.data.datastore import Datastore
+
+        return Datastore.get_default(self)
+
+    def set_default_datastore(self, name: str) -> None:
+        from runyard.data.datastore import Datastore
+
+        Datastore.get(self, name).set_as_default()
+
     def get_mlflow_tracking_uri(self) -> str:
         return self.tracking_uri
 

@@ -1,0 +1,117 @@
+"""The content-addressed data cache shared by runs: $RUNYARD_CACHE/data/.
+
+  blobs/<sha256[:2]>/<sha256>   one file per distinct content, read-only
+  remote/<key>                  remote file (URL + validator) -> the sha256 of its blob
+  tmp/                          transfers in progress (same filesystem: rename is atomic)
+
+A blob appears only complete (written to tmp/, hashed, renamed), so a broken transfer leaves
+nothing in the cache. Blobs are hard-linked into runs; their mtime is a fixed sentinel, so a
+job that wrote through a link (root ignores the read-only mode) is noticed and the blob
+fetched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from runyard import settings
+
+BLOB_MTIME_NS = 946_684_800 * 10**9  # 2000-01-01: set on every blob, checked on every use
+
+
+def root() -> Path:
+    return settings.runyard_cache() / "data"
+
+
+def blob_path(sha256: str) -> Path:
+    return root() / "blobs" / sha256[:2] / sha256
+
+
+def tmp_path() -> Path:
+    folder = root() / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / uuid.uuid4().hex
+
+
+def has_blob(sha256: str, size: int | None = None) -> bool:
+    try:
+        st = blob_path(sha256).stat()
+    except FileNotFoundError:
+        return False
+    return st.st_mtime_ns == BLOB_MTIME_NS and (size is None or st.st_size == size)
+
+
+def add_blob(tmp: Path, sha256: str) -> Path:
+    """Move a fully written and hashed temporary file into the cache."""
+    target = blob_path(sha256)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp, 0o444)
+    os.utime(tmp, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
+    os.replace(tmp, target)
+    return target
+
+
+def put_local(source: str, sha256: str) -> Path:
+    """Copy a local file whose content hash is known (checked by the caller) into the cache."""
+    if has_blob(sha256):
+        return blob_path(sha256)
+    tmp = tmp_path()
+    try:
+        shutil.copyfile(source, tmp)
+        return add_blob(tmp, sha256)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remote_key(entry: dict) -> str | None:
+    """The cache key of a remote file version, or None when nothing tells its versions
+    apart (no ETag or Last-Modified): such a file is downloaded on every use."""
+    validator = entry.get("etag") or entry.get("last_modified")
+    if not validator:
+        return None
+    raw = f"{entry['url']}\n{validator}\n{entry.get('size')}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def lookup_remote(entry: dict) -> str | None:
+    key = remote_key(entry)
+    if key is None:
+        return None
+    try:
+        sha = (root() / "remote" / key).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return sha if has_blob(sha, entry.get("size")) else None
+
+
+def remember_remote(entry: dict, sha256: str) -> None:
+    key = remote_key(entry)
+    if key is None:
+        return
+    folder = root() / "remote"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path()
+    tmp.write_text(sha256)
+    os.replace(tmp, folder / key)
+
+
+def sweep_tmp() -> None:
+    """Remove transfers left by a process that was killed (only files older than a day, so a
+    transfer running in another process is never touched)."""
+    import time
+
+    folder = root() / "tmp"
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - 86400
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass

@@ -1,0 +1,75 @@
+"""v1 Dataset: `Dataset.File.from_files(...)`, `Dataset.get_by_name(ws, name)` and friends."""
+
+from __future__ import annotations
+
+from runyard.errors import UserErrorException
+
+
+class FileDatasetFactory:
+    @staticmethod
+    def from_files(path, validate=True, partition_format=None, is_file=False):
+        """A FileDataset over local paths and globs, http(s)/s3 URLs, (datastore, 'path/**')
+        tuples or DataPaths. validate=True lists the files now: a missing path, a 404 or bad
+        credentials fail here, naming the path."""
+        from runyard.data.datastore import Datastore
+        from runyard.data.file_dataset import FileDataset
+        from runyard.data.sources import normalize
+
+        if partition_format is not None:
+            raise UserErrorException("partition_format is not supported for file datasets here; "
+                                     "remove it (the files are still all included).")
+        sources = normalize(path, Datastore)
+        items = path if isinstance(path, list) else [path]
+        workspace = next((_workspace_of(i) for i in items if _workspace_of(i) is not None), None)
+        dataset = FileDataset._from_sources(sources, workspace)
+        if validate:
+            dataset._entries()
+        return dataset
+
+    @staticmethod
+    def upload_directory(src_dir, target, pattern=None, overwrite=False, show_progress=True):
+        """Upload a folder's files (those matching `pattern`, a glob) to (datastore, path);
+        returns a FileDataset over them."""
+        from runyard.data.upload import upload_directory
+
+        return upload_directory(src_dir, target, pattern, overwrite, show_progress)
+
+
+class _TabularFactory:
+    def __getattr__(self, name):
+        raise UserErrorException(
+            f"Dataset.Tabular.{name}: tabular datasets are not available in runyard; use "
+            "Dataset.File.from_files and read the files with pandas in the script.")
+
+
+def _workspace_of(item):
+    from runyard.data.datapath import DataPath
+
+    if isinstance(item, DataPath):
+        return item.datastore.workspace
+    if isinstance(item, tuple) and item and hasattr(item[0], "workspace"):
+        return item[0].workspace
+    return None
+
+
+class Dataset:
+    File = FileDatasetFactory()
+    Tabular = _TabularFactory()
+
+    @staticmethod
+    def get_by_name(workspace, name, version="latest", **kwargs):
+        from runyard.data import dataset_store
+
+        return dataset_store.get_by_name(workspace, name, version)
+
+    @staticmethod
+    def get_by_id(workspace, id, **kwargs):
+        from runyard.data import dataset_store
+
+        return dataset_store.get_by_id(workspace, id)
+
+    @staticmethod
+    def get_all(workspace) -> dict:
+        from runyard.data import dataset_store
+
+        return dataset_store.latest_all(workspace)

@@ -1,0 +1,202 @@
+"""Where a FileDataset's files come from: `from_files` paths normalised into sources, and the
+listing of a source into file entries (a dataset's manifest).
+
+A source is a small dict stored with the dataset:
+  {"kind": "local", "path": "/abs/dir/**"}
+  {"kind": "url", "url": "https://host/file.gz" | "s3://bucket/prefix/**"}
+  {"kind": "datastore", "datastore": "name", "path": "prefix/**"}
+An entry is one file: {"path" (relative, shown by to_path), "url" (absolute local path or
+URL), "datastore", "size", and what pins its content: "sha256" and "mtime_ns" for local files,
+"etag" / "last_modified" for remote ones}.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import os
+import posixpath
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from runyard.data import remote
+from runyard.errors import UserErrorException, received
+
+GLOB_CHARS = set("*?[")
+HASH_CHUNK = 1 << 20
+
+
+def normalize(path, datastore_type) -> list[dict]:
+    """from_files(path=...) into sources: a string, a (datastore, path) tuple, a DataPath,
+    or a list of those."""
+    from runyard.data.datapath import DataPath
+
+    items = path if isinstance(path, list) else [path]
+    if not items:
+        raise UserErrorException("Dataset.File.from_files needs at least one path. Received: path=[]")
+    sources = []
+    for item in items:
+        if isinstance(item, DataPath):
+            item = (item.datastore, item.path_on_datastore)
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], datastore_type) or not isinstance(item[1], str):
+                raise UserErrorException(
+                    "A datastore path is a (datastore, 'path/**') tuple with a Datastore from "
+                    f"Datastore.get(ws, name). Received: {received(item)}")
+            sources.append({"kind": "datastore", "datastore": item[0].name,
+                            "path": item[1].lstrip("/") or "**"})
+        elif isinstance(item, (str, os.PathLike)):
+            text = os.fspath(item)
+            kind = remote.scheme(text)
+            if kind in ("http", "https", "s3"):
+                sources.append({"kind": "url", "url": text})
+            elif kind in ("", "file") or (len(kind) == 1 and os.name == "nt"):
+                local = text[len("file://"):] if kind == "file" else text
+                sources.append({"kind": "local", "path": str(Path(local).expanduser().absolute())})
+            else:
+                raise UserErrorException(
+                    f"Unsupported path {text!r}: use a local path or glob, an http(s):// or "
+                    "s3:// URL, or a (datastore, 'path/**') tuple.")
+        else:
+            raise UserErrorException(
+                "Dataset.File.from_files takes paths, URLs or (datastore, path) tuples. "
+                f"Received: {received(item)} ({type(item).__name__})")
+    return sources
+
+
+def list_files(sources: list[dict], datastores) -> list[dict]:
+    """Every file of the sources, with sizes and validators (no content hashes). `datastores`
+    maps a datastore name to its config (a callable). Raises with the path and the cause."""
+    entries: list[dict] = []
+    bases: list[str] = []
+    for source in sources:
+        found, base = _list_source(source, datastores)
+        if not found:
+            raise UserErrorException(f"{describe_source(source)}: no files found. Check the path "
+                                     "(a folder, a file, a glob such as 'data/**', or a URL).")
+        entries.extend(found)
+        bases.append(base)
+    seen: dict[str, dict] = {}
+    for entry in entries:
+        seen.setdefault(entry["key"], entry)  # overlapping globs: each file once
+    entries = sorted(seen.values(), key=lambda e: e["key"])
+    prefix = _common_dir([e["key"] for e in entries] + bases)
+    for entry in entries:
+        entry["path"] = entry.pop("key")[len(prefix):].lstrip("/")
+    return entries
+
+
+def describe_source(source: dict) -> str:
+    if source["kind"] == "local":
+        return source["path"]
+    if source["kind"] == "url":
+        return source["url"]
+    return f"datastore {source['datastore']!r} path {source['path']!r}"
+
+
+def _list_source(source: dict, datastores) -> tuple[list[dict], str]:
+    if source["kind"] == "local":
+        return _list_local(source["path"], None, source["path"])
+    if source["kind"] == "url":
+        url = source["url"]
+        if remote.scheme(url) == "s3":
+            return _list_s3(url, None, None)
+        return _list_http(url)
+    name, path = source["datastore"], source["path"]
+    config = datastores(name)
+    if config["kind"] == "local":
+        return _list_local(str(Path(config["folder"]) / path), name, f"{name}/{path}")
+    url = f"s3://{config['bucket']}/{posixpath.join(config.get('prefix') or '', path)}"
+    return _list_s3(url, name, config)
+
+
+def _split_glob(path: str, sep: str = "/") -> tuple[str, bool]:
+    """The part of a pattern before its first glob component, and whether it has one."""
+    parts = path.split(sep)
+    for i, part in enumerate(parts):
+        if GLOB_CHARS & set(part):
+            return sep.join(parts[:i]), True
+    return path, False
+
+
+def _list_local(pattern: str, datastore: str | None, shown: str) -> tuple[list[dict], str]:
+    base, is_glob = _split_glob(pattern)
+    if is_glob:
+        paths = [p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p)]
+    elif os.path.isfile(pattern):
+        paths, base = [pattern], os.path.dirname(pattern)
+    elif os.path.isdir(pattern):
+        paths = [os.path.join(root, f) for root, _, files in os.walk(pattern) for f in files]
+    else:
+        raise UserErrorException(f"{shown}: not found. Check the path (it is resolved on this "
+                                 "machine, relative to the current folder).")
+    entries = []
+    for path in paths:
+        st = os.stat(path)
+        absolute = os.path.abspath(path)
+        entries.append({"key": absolute, "url": absolute, "datastore": datastore,
+                        "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return entries, os.path.abspath(base or "/")
+
+
+def _list_s3(url: str, datastore: str | None, config: dict | None) -> tuple[list[dict], str]:
+    fs = remote.s3_filesystem(config)
+    path = remote.fs_path(url)
+    base, is_glob = _split_glob(path)
+    try:
+        if is_glob:
+            found = fs.glob(path, detail=True)
+        else:
+            info = fs.info(path)
+            if info["type"] == "directory":
+                found = fs.find(path, detail=True)
+            else:
+                found, base = {info["name"]: info}, posixpath.dirname(path)
+    except Exception as exc:
+        raise remote.failure(url, exc) from None
+    entries = [{"key": name, "url": f"s3://{name}", "datastore": datastore, "size": int(info["size"]),
+                "etag": str(info.get("ETag") or info.get("etag") or "").strip('"') or None}
+               for name, info in found.items() if info.get("type", "file") == "file"]
+    return entries, base
+
+
+def _list_http(url: str) -> tuple[list[dict], str]:
+    try:
+        info = remote.http_filesystem().info(url)
+    except Exception as exc:
+        raise remote.failure(url, exc) from None
+    parts = urlsplit(url)
+    key = f"{parts.netloc}{parts.path}"
+    entry = {"key": key, "url": url, "datastore": None, "size": info.get("size"),
+             "etag": info.get("ETag"), "last_modified": info.get("Last-Modified")}
+    return [entry], posixpath.dirname(key)
+
+
+def _common_dir(keys: list[str]) -> str:
+    """The longest common folder of the keys (a prefix ending at a '/')."""
+    if not keys:
+        return ""
+    prefix = os.path.commonprefix(keys)
+    if all(k == prefix or k.startswith(prefix.rstrip("/") + "/") for k in keys):
+        return prefix.rstrip("/") + "/" if prefix else ""
+    cut = prefix.rfind("/")
+    return prefix[:cut + 1] if cut >= 0 else ""
+
+
+def sha256_file(path: str | Path, progress=None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    if progress is not None:
+        progress.advance(os.path.getsize(path))
+    return digest.hexdigest()
+
+
+def pin(entries: list[dict], progress=None) -> list[dict]:
+    """Content hashes for the local files (a registered version is immutable); remote files
+    are pinned by their validators (ETag) and hashed when a run first downloads them."""
+    for entry in entries:
+        if not remote.scheme(entry["url"]):
+            entry["sha256"] = sha256_file(entry["url"], progress)
+    return entries

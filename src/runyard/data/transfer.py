@@ -1,0 +1,42 @@
+"""Client-side copies of dataset files into a user's folder (FileDataset.download,
+Datastore.download): real, writable copies, never links into the shared cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from runyard.data import cache
+from runyard.data.progress import Progress
+from runyard.data.views import check_local, fetch_blobs, is_local
+from runyard.errors import UserErrorException
+
+
+def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emit,
+             label: str) -> list[str]:
+    """Copy every entry to target/<entry path>. Existing files are refused (unless overwrite)
+    before anything is copied; each file appears only complete. Returns the paths."""
+    target = Path(target).expanduser().absolute()
+    dests = [target / e["path"] for e in entries]
+    if not overwrite:
+        existing = [str(d) for d in dests if d.exists()]
+        if existing:
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            raise UserErrorException(f"{', '.join(existing[:3])}{more} already exist. Nothing was "
+                                     "downloaded; pass overwrite=True to replace them.")
+    check_local(entries)
+    fetch_blobs([e for e in entries if not is_local(e)], datastores, emit, label)
+    progress = Progress(label, len(entries), sum(e["size"] or 0 for e in entries), emit)
+    for entry, dest in zip(entries, dests, strict=True):
+        source = entry["url"] if is_local(entry) else cache.blob_path(entry["sha256"])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.downloading")
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        progress.advance(entry["size"] or 0)
+    progress.done()
+    return [str(d) for d in dests]
