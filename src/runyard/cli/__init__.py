@@ -14,6 +14,7 @@ COMMANDS = {
     "run": ("runyard.cli.run_cmd", "run", "Run a script as a tracked run (streams its output)."),
     "runs": ("runyard.cli.runs_cmd", "runs", "List, show, follow, cancel and download runs."),
     "env": ("runyard.cli.env_cmd", "env", "List, show, build and prune environments."),
+    "data": ("runyard.cli.data_cmd", "data", "Register, list, show and download datasets."),
     "ui": ("runyard.cli.ui_cmd", "ui", "Browse runs, metrics and artifacts in the MLflow UI."),
 }
 

@@ -141,13 +141,14 @@ class Datastore:
         if not skip_validation or create_if_not_exists:
             fs = remote.s3_filesystem(config)
             try:
-                if not fs.exists(bucket_name):
+                try:
+                    fs.ls(bucket_name)  # checks the bucket and the credentials
+                except FileNotFoundError:
                     if not create_if_not_exists:
                         raise UserErrorException(
                             f"s3://{bucket_name}: bucket not found. Create it, or pass "
-                            "create_if_not_exists=True.")
+                            "create_if_not_exists=True.") from None
                     fs.mkdir(bucket_name)
-                fs.ls(bucket_name)
             except UserErrorException:
                 raise
             except Exception as exc:

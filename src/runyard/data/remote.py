@@ -62,6 +62,8 @@ def fs_path(url: str) -> str:
 
 def describe(url: str, exc: BaseException) -> str:
     """'<url>: <cause>' for a failed listing or transfer, with what to change."""
+    while isinstance(exc, FileNotFoundError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # fsspec's http info wraps every failure (refused, 404) this way
     name = type(exc).__name__
     text = str(exc) or name
     status = getattr(exc, "status", None)
