@@ -12,6 +12,7 @@ fetched again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -27,44 +28,68 @@ def root() -> Path:
     return settings.runyard_cache() / "data"
 
 
-def blob_path(sha256: str) -> Path:
-    return root() / "blobs" / sha256[:2] / sha256
+# Hot paths (thousands of files per dataset) use plain strings: pathlib costs more than the
+# file system calls here.
+_roots: dict[str, str] = {}
 
 
-def tmp_path() -> Path:
+def _root() -> str:
+    key = os.environ.get("RUNYARD_CACHE", "")
+    found = _roots.get(key)
+    if found is None:
+        found = _roots[key] = str(root())
+    return found
+
+
+def blob_path(sha256: str) -> str:
+    return os.path.join(_root(), "blobs", sha256[:2], sha256)
+
+
+def tmp_paths(count: int) -> list[Path]:
+    """Fresh names for transfers in progress."""
     folder = root() / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / uuid.uuid4().hex
+    return [folder / uuid.uuid4().hex for _ in range(count)]
 
 
 def has_blob(sha256: str, size: int | None = None) -> bool:
     try:
-        st = blob_path(sha256).stat()
+        st = os.stat(blob_path(sha256))
     except FileNotFoundError:
         return False
     return st.st_mtime_ns == BLOB_MTIME_NS and (size is None or st.st_size == size)
 
 
-def add_blob(tmp: Path, sha256: str) -> Path:
+def add_blob(tmp, sha256: str) -> str:
     """Move a fully written and hashed temporary file into the cache."""
     target = blob_path(sha256)
-    target.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o444)
     os.utime(tmp, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except FileNotFoundError:  # the first blob of this prefix
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(tmp, target)
     return target
 
 
-def put_local(source: str, sha256: str) -> Path:
+def put_local(source: str, sha256: str) -> str:
     """Copy a local file whose content hash is known (checked by the caller) into the cache."""
     if has_blob(sha256):
         return blob_path(sha256)
-    tmp = tmp_path()
+    tmp = os.path.join(_root(), "tmp", uuid.uuid4().hex)
     try:
-        shutil.copyfile(source, tmp)
+        try:
+            shutil.copyfile(source, tmp)
+        except FileNotFoundError:
+            if not os.path.exists(source):
+                raise
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)  # the cache's first transfer
+            shutil.copyfile(source, tmp)
         return add_blob(tmp, sha256)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
@@ -95,7 +120,7 @@ def remember_remote(entry: dict, sha256: str) -> None:
         return
     folder = root() / "remote"
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_path()
+    tmp = tmp_paths(1)[0]
     tmp.write_text(sha256)
     os.replace(tmp, folder / key)
 

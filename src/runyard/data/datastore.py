@@ -218,11 +218,12 @@ class Datastore:
     def _put(self, pairs: list[tuple[Path, str]], overwrite: bool, emit) -> None:
         """Copy local files to paths in this datastore. Existing files are refused (unless
         overwrite) before anything is written; each file appears only complete."""
-        existing = [dest for _, dest in pairs if self._exists(dest)] if not overwrite else []
-        if existing:
-            shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-            raise UserErrorException(f"Datastore {self.name!r} already has {shown}. Nothing was "
-                                     "uploaded; pass overwrite=True to replace them.")
+        if not overwrite:
+            existing = self._existing([dest for _, dest in pairs])
+            if existing:
+                shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+                raise UserErrorException(f"Datastore {self.name!r} already has {shown}. Nothing was "
+                                         "uploaded; pass overwrite=True to replace them.")
         progress = Progress(f"Uploading to {self.name}", len(pairs),
                             sum(p.stat().st_size for p, _ in pairs), emit)
         if self._config["kind"] == "local":
@@ -238,20 +239,34 @@ class Datastore:
                     tmp.unlink(missing_ok=True)
                 progress.advance(src.stat().st_size)
         else:
-            fs = remote.s3_filesystem(self._config)
-            for src, dest in pairs:  # a put is atomic in S3: an object appears only complete
-                url = self._url(dest)
-                try:
-                    fs.put_file(str(src), remote.fs_path(url))
-                except Exception as exc:
-                    raise remote.failure(url, exc) from None
-                progress.advance(src.stat().st_size)
+            from fsspec.callbacks import Callback
+
+            average = progress.total_bytes // max(len(pairs), 1)
+
+            class _Files(Callback):
+                def relative_update(self, inc=1):
+                    progress.advance(average * inc, inc)
+
+            # One concurrent batch; an S3 put is atomic: an object appears only complete.
+            urls = [self._url(dest) for _, dest in pairs]
+            try:
+                remote.s3_filesystem(self._config).put(
+                    [str(src) for src, _ in pairs], [remote.fs_path(u) for u in urls], callback=_Files())
+            except Exception as exc:
+                failed = next((u for u in urls if remote.fs_path(u) in str(exc)), urls[0])
+                raise remote.failure(failed, exc) from None
         progress.done()
 
-    def _exists(self, path: str) -> bool:
+    def _existing(self, paths: list[str]) -> list[str]:
         if self._config["kind"] == "local":
-            return (Path(self._config["folder"]) / path).exists()
-        return remote.s3_filesystem(self._config).exists(remote.fs_path(self._url(path)))
+            return [p for p in paths if (Path(self._config["folder"]) / p).exists()]
+        prefix = posixpath.commonpath(paths) if len(paths) > 1 else posixpath.dirname(paths[0])
+        root = remote.fs_path(self._url(prefix))
+        try:
+            found = set(remote.s3_filesystem(self._config).find(root))
+        except Exception as exc:
+            raise remote.failure(self._url(prefix), exc) from None
+        return [p for p in paths if remote.fs_path(self._url(p)) in found]
 
     def _url(self, path: str) -> str:
         prefix = self._config.get("prefix") or ""

@@ -11,6 +11,9 @@ CONNECT_TIMEOUT = 10  # seconds: an unreachable host fails fast instead of hangi
 READ_TIMEOUT = 120
 
 
+REMOTE_PREFIXES = ("http://", "https://", "s3://")
+
+
 def scheme(url: str) -> str:
     return urlsplit(url).scheme.lower()
 

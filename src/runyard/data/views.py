@@ -32,7 +32,7 @@ MODES = ("mount", "download")
 
 
 def is_local(entry: dict) -> bool:
-    return not remote.scheme(entry["url"])
+    return not entry["url"].startswith(remote.REMOTE_PREFIXES)
 
 
 def materialize(entries: list[dict], mode: str, target: Path, datastores: Callable[[str], dict],
@@ -46,12 +46,14 @@ def materialize(entries: list[dict], mode: str, target: Path, datastores: Callab
     need_blob = [e for e in entries if mode == "download" or not is_local(e)]
     fetch_blobs(need_blob, datastores, emit, label)
     target.mkdir(parents=True, exist_ok=True)
-    folders = set()
+    root = str(target)
+    folders = {root}
     for entry in entries:
-        dest = target / entry["path"]
-        if dest.parent not in folders:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            folders.add(dest.parent)
+        dest = os.path.join(root, entry["path"])
+        parent = os.path.dirname(dest)
+        if parent not in folders:
+            os.makedirs(parent, exist_ok=True)
+            folders.add(parent)
         if mode == "mount" and is_local(entry):
             os.symlink(entry["url"], dest)
         elif mode == "mount":
@@ -59,7 +61,7 @@ def materialize(entries: list[dict], mode: str, target: Path, datastores: Callab
         else:
             _link_or_copy(cache.blob_path(entry["sha256"]), dest)
     if mode == "mount":
-        for folder in sorted(folders | {target}, key=lambda p: len(p.parts), reverse=True):
+        for folder in sorted(folders, key=len, reverse=True):
             os.chmod(folder, 0o555)
     if len(entries) == 1:
         return target / entries[0]["path"]
@@ -184,7 +186,7 @@ def _download(fs, entries: list[dict], progress: Progress) -> None:
         def relative_update(self, inc=1):
             progress.advance(average * inc, inc)
 
-    tmps = [cache.tmp_path() for _ in entries]
+    tmps = cache.tmp_paths(len(entries))
     try:
         try:
             fs.get([remote.fs_path(e["url"]) for e in entries], [str(t) for t in tmps],
