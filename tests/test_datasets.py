@@ -131,7 +131,7 @@ def test_run_mounts_and_downloads_a_registered_dataset(ws, src, tmp_path):
     src.write("read.py", READER)
     config = ScriptRunConfig(str(src.path), "read.py", arguments=[
         "--data-folder", dataset.as_mount(),
-        "--other", dataset.as_named_input("letters_copy").as_download()])
+        "--other", dataset.as_named_input("letters_copy").as_download(path_on_compute="copy")])
     run = Experiment(ws, "data").submit(config)
     run.wait_for_completion(raise_on_error=True)
 
@@ -139,6 +139,7 @@ def test_run_mounts_and_downloads_a_registered_dataset(ws, src, tmp_path):
     assert printed(run, "CONTENT") == {"a.txt": "alpha", "sub/b.txt": "beta"}
     inputs = printed(run, "INPUTS")
     assert set(inputs) == {"input_1", "letters_copy"} and printed(run, "OTHER") == inputs["letters_copy"]
+    assert inputs["letters_copy"] == str(run._paths.workdir / "copy")  # relative to the job's folder
     details = run.get_details()["inputDatasets"]
     assert [(d["dataset"].name, d["dataset"].version, d["consumptionDetails"]["mechanism"])
             for d in details] == [("letters", 1, "Mount"), ("letters", 1, "Download")]

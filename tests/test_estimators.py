@@ -52,3 +52,21 @@ def test_missing_backend_with_counts_above_one_is_the_v1_error(src):
     with pytest.warns(DeprecationWarning), pytest.raises(UserErrorException, match="cluster compute target"):
         TensorFlow(str(src.path), entry_script="t.py", node_count=2, worker_count=2,
                    parameter_server_count=1, distributed_backend="ps")
+
+
+def test_estimator_dataset_inputs_and_script_params_become_run_inputs(ws, src, tmp_path):
+    from runyard.core import Dataset
+    from runyard.runs.config import validate
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_text("x")
+    dataset = Dataset.File.from_files(str(tmp_path / "d"))
+    src.write("train.py", "print('hi')\n")
+    with pytest.warns(DeprecationWarning):
+        est = Estimator(str(src.path), entry_script="train.py",
+                        script_params={"--data-folder": dataset.as_mount()},
+                        inputs=[dataset.as_named_input("extra").as_download()])
+    fields = validate(est.to_script_run_config())
+    assert fields["arguments"] == ["--data-folder", "DatasetConsumptionConfig:input_1"]
+    assert [(i["name"], i["mode"]) for i in fields["inputs"]] == [("extra", "download"), ("input_1", "mount")]
+    assert fields["inputs"][0]["manifest"][0]["path"] == "x.txt"

@@ -34,3 +34,19 @@ def test_cli_help_loads_no_heavy_dependency():
             "print([m for m in ('mlflow', 'sqlalchemy', 'tensorflow', 'rich') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_job_side_imports_need_only_the_standard_library():
+    """Jobs in built environments import runyard without its dependencies installed."""
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('sqlalchemy', 'pydantic', 'mlflow', 'fsspec', 'click'):\n"
+        "            raise ImportError('not in the job environment: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from runyard.core import Run, Dataset, Datastore\n"
+        "print(Run.get_context().input_datasets)\n")
+    result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{}"

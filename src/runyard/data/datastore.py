@@ -12,12 +12,9 @@ import time
 import warnings
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from runyard.data import remote
 from runyard.data.progress import Progress, to_stderr
 from runyard.errors import UserErrorException, received
-from runyard.stores.registry import datastores_table as table
 
 DEFAULT_NAME = "workspaceblobstore"
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,255}$")
@@ -30,8 +27,19 @@ def _validate_name(name) -> str:
     return name
 
 
+def _store():
+    """SQLAlchemy and the datastores table, imported on use: `from runyard.core import Run`
+    must work in job environments that only have the standard library."""
+    import sqlalchemy as sa
+
+    from runyard.stores.registry import datastores_table
+
+    return sa, datastores_table
+
+
 def load_config(workspace, name: str) -> dict:
     """The stored config of a datastore (the default one is created on first use)."""
+    sa, table = _store()
     with workspace._registry.engine.connect() as conn:
         row = conn.execute(sa.select(table.c.config).where(table.c.name == name)).first()
     if row is not None:
@@ -49,11 +57,13 @@ def load_config(workspace, name: str) -> dict:
 
 
 def list_names(workspace) -> list[str]:
+    sa, table = _store()
     with workspace._registry.engine.connect() as conn:
         return [r[0] for r in conn.execute(sa.select(table.c.name)).all()]
 
 
 def _save(workspace, name: str, config: dict, overwrite: bool) -> None:
+    sa, table = _store()
     engine = workspace._registry.engine
     with engine.begin() as conn:
         exists = conn.execute(sa.select(table.c.name).where(table.c.name == name)).first()
@@ -174,6 +184,7 @@ class Datastore:
         if self.name == default_name(self.workspace):
             raise UserErrorException(f"{self.name!r} is the default datastore; make another one "
                                      "the default first (ds.set_as_default()).")
+        sa, table = _store()
         with self.workspace._registry.engine.begin() as conn:
             conn.execute(sa.delete(table).where(table.c.name == self.name))
 
