@@ -124,19 +124,3 @@ def remember_remote(entry: dict, sha256: str) -> None:
     tmp.write_text(sha256)
     os.replace(tmp, folder / key)
 
-
-def sweep_tmp() -> None:
-    """Remove transfers left by a process that was killed (only files older than a day, so a
-    transfer running in another process is never touched)."""
-    import time
-
-    folder = root() / "tmp"
-    if not folder.is_dir():
-        return
-    cutoff = time.time() - 86400
-    for path in folder.iterdir():
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-        except OSError:
-            pass

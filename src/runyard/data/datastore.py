@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import re
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -238,31 +236,19 @@ class Datastore:
         progress = Progress(f"Uploading to {self.name}", len(pairs),
                             sum(p.stat().st_size for p, _ in pairs), emit)
         if self._config["kind"] == "local":
+            from runyard.data.transfer import copy_atomically
+
             root = Path(self._config["folder"])
             for src, dest in pairs:
-                target = root / dest
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.uploading")
-                try:
-                    shutil.copyfile(src, tmp)
-                    os.replace(tmp, target)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                copy_atomically(src, root / dest)
                 progress.advance(src.stat().st_size)
         else:
-            from fsspec.callbacks import Callback
-
-            average = progress.total_bytes // max(len(pairs), 1)
-
-            class _Files(Callback):
-                def relative_update(self, inc=1):
-                    progress.advance(average * inc, inc)
-
             # One concurrent batch; an S3 put is atomic: an object appears only complete.
             urls = [self._url(dest) for _, dest in pairs]
             try:
                 remote.s3_filesystem(self._config).put(
-                    [str(src) for src, _ in pairs], [remote.fs_path(u) for u in urls], callback=_Files())
+                    [str(src) for src, _ in pairs], [remote.fs_path(u) for u in urls],
+                    callback=progress.file_callback(len(pairs)))
             except Exception as exc:
                 failed = next((u for u in urls if remote.fs_path(u) in str(exc)), urls[0])
                 raise remote.failure(failed, exc) from None

@@ -32,6 +32,19 @@ class Progress:
                 self._next = now + self.every
                 self.emit(self._line(now))
 
+    def file_callback(self, count: int):
+        """An fsspec callback for a batch of `count` transfers: fsspec reports whole files, so
+        each advances the bytes by the batch's average size."""
+        from fsspec.callbacks import Callback
+
+        progress, average = self, self.total_bytes // max(count, 1)
+
+        class Files(Callback):
+            def relative_update(self, inc=1):
+                progress.advance(average * inc, inc)
+
+        return Files()
+
     def done(self) -> None:
         """The final line, for transfers long enough to have shown progress."""
         if self.emit is not None and time.monotonic() - self.started >= self.every:

@@ -1,5 +1,6 @@
 """Client-side copies of dataset files into a user's folder (FileDataset.download,
-Datastore.download): real, writable copies, never links into the shared cache."""
+Datastore.download, uploads to folder datastores): real, writable copies, never links into
+the shared cache."""
 
 from __future__ import annotations
 
@@ -11,6 +12,17 @@ from runyard.data import cache
 from runyard.data.progress import Progress
 from runyard.data.views import check_local, fetch_blobs, is_local
 from runyard.errors import UserErrorException
+
+
+def copy_atomically(source, dest: Path) -> None:
+    """Copy a file so that `dest` appears only complete (a temporary name, then a rename)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.copying")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emit,
@@ -29,14 +41,7 @@ def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emi
     fetch_blobs([e for e in entries if not is_local(e)], datastores, emit, label)
     progress = Progress(label, len(entries), sum(e["size"] or 0 for e in entries), emit)
     for entry, dest in zip(entries, dests, strict=True):
-        source = entry["url"] if is_local(entry) else cache.blob_path(entry["sha256"])
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.downloading")
-        try:
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        copy_atomically(entry["url"] if is_local(entry) else cache.blob_path(entry["sha256"]), dest)
         progress.advance(entry["size"] or 0)
     progress.done()
     return [str(d) for d in dests]

@@ -86,6 +86,13 @@ def _link_or_copy(blob: Path, dest: Path) -> None:
         shutil.copyfile(blob, dest)
 
 
+def _changed(entry: dict, how: str) -> UserErrorException:
+    return UserErrorException(
+        f"{entry['url']}: changed since the dataset version was registered ({how}). A registered "
+        "version is immutable: register a new version (create_new_version=True) to use the new "
+        "content.")
+
+
 def check_local(entries: list[dict]) -> None:
     """Every local file is still the pinned one (git's rule: same size and mtime, or the
     same content hash)."""
@@ -101,11 +108,7 @@ def check_local(entries: list[dict]) -> None:
             continue
         actual = sha256_file(entry["url"])
         if actual != entry["sha256"]:
-            raise UserErrorException(
-                f"{entry['url']}: changed since the dataset version was registered (size "
-                f"{entry['size']} -> {st.st_size} bytes, content hash differs). A registered "
-                "version is immutable: register a new version (create_new_version=True) to use "
-                "the new content.")
+            raise _changed(entry, f"size {entry['size']} -> {st.st_size} bytes, content hash differs")
         entry["mtime_ns"] = st.st_mtime_ns  # touched, not changed
 
 
@@ -158,9 +161,7 @@ def _check_s3(fs, entries: list[dict]) -> None:
                                      "registered?).")
         etag = str(info.get("ETag") or "").strip('"') or None
         if entry.get("etag") and etag != entry["etag"]:
-            raise UserErrorException(
-                f"{entry['url']}: changed since the dataset version was registered (ETag "
-                f"{entry['etag']} -> {etag}). Register a new version to use the new content.")
+            raise _changed(entry, f"ETag {entry['etag']} -> {etag}")
 
 
 def _check_http(fs, entries: list[dict]) -> None:
@@ -172,25 +173,15 @@ def _check_http(fs, entries: list[dict]) -> None:
         for field, header in (("etag", "ETag"), ("last_modified", "Last-Modified"), ("size", "size")):
             was, now = entry.get(field), info.get(header)
             if was is not None and now is not None and was != now:
-                raise UserErrorException(
-                    f"{entry['url']}: changed since the dataset version was registered ({header} "
-                    f"{was} -> {now}). Register a new version to use the new content.")
+                raise _changed(entry, f"{header} {was} -> {now}")
 
 
 def _download(fs, entries: list[dict], progress: Progress) -> None:
-    from fsspec.callbacks import Callback
-
-    average = sum(e["size"] or 0 for e in entries) // max(len(entries), 1)
-
-    class _Files(Callback):
-        def relative_update(self, inc=1):
-            progress.advance(average * inc, inc)
-
     tmps = cache.tmp_paths(len(entries))
     try:
         try:
             fs.get([remote.fs_path(e["url"]) for e in entries], [str(t) for t in tmps],
-                   callback=_Files())
+                   callback=progress.file_callback(len(entries)))
         except Exception as exc:
             # fsspec stops at the first failed file and names it in the exception
             failed = next((e["url"] for e in entries if remote.fs_path(e["url"]) in str(exc)),
@@ -204,9 +195,7 @@ def _download(fs, entries: list[dict], progress: Progress) -> None:
                     "expected (interrupted, or the file changed).")
             sha = sha256_file(tmp)
             if entry.get("sha256") and sha != entry["sha256"]:
-                raise UserErrorException(
-                    f"{entry['url']}: changed since the dataset version was registered (content "
-                    "hash differs).")
+                raise _changed(entry, "content hash differs")
             cache.add_blob(tmp, sha)
             entry["sha256"] = sha
             cache.remember_remote(entry, sha)
