@@ -19,6 +19,9 @@ _EXPORTS = {
     "LocalCompute": "runyard.compute",
     "Dataset": "runyard.data.dataset",
     "Datastore": "runyard.data.datastore",
+    "Model": "runyard.models.model",
+    "InferenceConfig": "runyard.serving.configs",
+    "Webservice": "runyard.serving.webservice",
     "RunyardError": "runyard.errors",
 }
 

@@ -43,6 +43,19 @@ class ComputeTargetException(RunyardError):
     """A compute target is missing or cannot run the job."""
 
 
+class ModelNotFoundException(UserErrorException, LookupError):
+    """No registered model with this name (and version) in the workspace."""
+
+
+class WebserviceException(RunyardError):
+    """A deployment failed or a web service cannot do what was asked; the message says why."""
+
+    def __init__(self, message: str, logs: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.logs = logs
+
+
 def received(value: object) -> str:
     """`Received: x=...` fragment in the Keras style, short enough for one line."""
     text = repr(value)

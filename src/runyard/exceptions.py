@@ -4,10 +4,13 @@ from runyard.errors import (
     ActivityFailedException,
     ComputeTargetException,
     ExperimentExecutionException,
+    ModelNotFoundException,
     RunEnvironmentException,
     RunyardError,
     UserErrorException,
+    WebserviceException,
 )
 
 __all__ = ["RunyardError", "UserErrorException", "ActivityFailedException",
-           "ExperimentExecutionException", "RunEnvironmentException", "ComputeTargetException"]
+           "ExperimentExecutionException", "RunEnvironmentException", "ComputeTargetException",
+           "ModelNotFoundException", "WebserviceException"]

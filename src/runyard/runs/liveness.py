@@ -17,14 +17,19 @@ ACTIVE = {RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING, RunStatus.R
 
 def supervisor_alive(record: dict) -> bool | None:
     """True/False when it can be told from this host; None when the supervisor is elsewhere."""
-    pid = record.get("supervisor_pid")
-    if not pid or record.get("host") != socket.gethostname():
+    return process_alive(record.get("supervisor_pid"), record.get("supervisor_started"),
+                         record.get("host"))
+
+
+def process_alive(pid: int | None, started: float | None, host: str | None) -> bool | None:
+    """Whether the process `pid` started at `started` on `host` still runs; None when it is on
+    another host (or no pid is known)."""
+    if not pid or host != socket.gethostname():
         return None
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        started = record.get("supervisor_started")
         if started and abs(proc.create_time() - started) > 1.0:
             return False  # the pid was reused by another process
         return proc.status() != psutil.STATUS_ZOMBIE

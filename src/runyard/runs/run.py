@@ -318,6 +318,17 @@ class Run(LoggingMixin):
 
         return download_files(self, prefix, output_directory, output_paths, append_prefix)
 
+    def register_model(self, model_name: str, model_path: str | None = None, tags=None,
+                       properties=None, model_framework=None, model_framework_version=None,
+                       description=None, datasets=None, sample_input_dataset=None,
+                       sample_output_dataset=None, resource_configuration=None, **kwargs):
+        """Register a file or folder of this run's artifacts (e.g. 'outputs/model') as a model."""
+        from runyard.models.model import register_from_run
+
+        return register_from_run(self, model_name, model_path, tags, properties, model_framework,
+                                 model_framework_version, description, datasets,
+                                 resource_configuration)
+
     def get_children(self, recursive: bool = False, tags=None, properties=None, type=None,
                      status=None):
         children = [Run.get(self._ws, r["run_id"])

@@ -1,5 +1,5 @@
-"""runyard's own registry: run supervision state, environments, datasets and datastores
-(and, later, compute targets and endpoints) in one small SQLAlchemy store.
+"""runyard's own registry: run supervision state, environments, datasets, datastores, models
+and endpoints in one small SQLAlchemy store.
 
 SQLite file in an embedded workspace (WAL, so readers never block the supervisors that
 write heartbeats); the same tables work on PostgreSQL in team mode.
@@ -77,6 +77,41 @@ datastores_table = sa.Table(
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("config", sa.Text, nullable=False),  # JSON: kind and location (and S3 keys)
     sa.Column("created_at", sa.Float, nullable=False),
+)
+
+models_table = sa.Table(
+    "models",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("asset", sa.String(255), nullable=False),  # file or folder name of the model
+    sa.Column("framework", sa.String(64)),
+    sa.Column("framework_version", sa.String(64)),
+    sa.Column("description", sa.Text),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),
+    sa.Column("properties", sa.Text, nullable=False, default="{}"),
+    sa.Column("resources", sa.Text),  # JSON: ResourceConfiguration
+    sa.Column("run_id", sa.String(255)),
+    sa.Column("mlflow_version", sa.String(32)),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+endpoints_table = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),  # JSON: serving.spec.EndpointSpec
+    sa.Column("generation", sa.Integer, nullable=False, default=1),  # +1 per update()
+    sa.Column("served_generation", sa.Integer),  # the spec generation the server runs
+    sa.Column("keys", sa.Text),  # JSON: [primary, secondary] when auth is enabled
+    sa.Column("port", sa.Integer),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_started", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )
 
 meta_table = sa.Table(

@@ -128,3 +128,34 @@ def metric_history(tracking_uri: str, mlflow_run_id: str) -> dict[str, list[floa
         points.sort(key=lambda m: (m.step, m.timestamp))
         series[key] = [m.value for m in points]
     return series
+
+
+def register_model_version(tracking_uri: str, name: str, source_uri: str, mlflow_run_id: str | None,
+                           description: str | None, tags: dict[str, str]) -> str:
+    """A new version of `name` in the MLflow model registry (the registered model is created on
+    first use); returns MLflow's version number."""
+    from mlflow.exceptions import MlflowException
+
+    c = client(tracking_uri)
+    try:
+        c.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = c.create_model_version(name, source=source_uri, run_id=mlflow_run_id,
+                                     tags={k: str(v) for k, v in tags.items()},
+                                     description=description)
+    return version.version
+
+
+def delete_model_version(tracking_uri: str, name: str, version: str) -> None:
+    client(tracking_uri).delete_model_version(name, version)
+
+
+def set_model_version_tags(tracking_uri: str, name: str, version: str, set_tags: dict,
+                           removed: list[str]) -> None:
+    c = client(tracking_uri)
+    for key, value in set_tags.items():
+        c.set_model_version_tag(name, version, key, str(value))
+    for key in removed:
+        c.delete_model_version_tag(name, version, key)

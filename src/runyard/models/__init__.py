@@ -1,0 +1,1 @@
+"""Registered models: versioned files in the workspace, mirrored into MLflow's model registry."""

@@ -1,0 +1,167 @@
+"""Registered models: files under <workspace>/models/<name>/<version>/<asset>, metadata in the
+workspace registry, every version mirrored into the MLflow model registry.
+
+Versions increase by one per name. A workspace-wide file lock serialises registrations on
+this machine, so runyard's and MLflow's version numbers stay equal; the insert still retries
+on a taken version for writers that do not share the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from runyard.errors import ModelNotFoundException, UserErrorException, received
+from runyard.stores.registry import models_table as table
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_JSON = ("tags", "properties", "resources")
+
+
+def validate_name(name) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise UserErrorException(
+            "A model name is 1-255 letters, digits, dashes, underscores or dots, starting with a "
+            f"letter or digit. Received: model_name={received(name)}")
+    return name
+
+
+def models_root(workspace) -> Path:
+    return workspace.location / "models"
+
+
+def version_dir(workspace, name: str, version: int) -> Path:
+    return models_root(workspace) / name / str(version)
+
+
+@contextmanager
+def _registration_lock(workspace):
+    root = models_root(workspace)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def register(workspace, name: str, source: Path, *, framework, framework_version, description,
+             tags: dict, properties: dict, resources: dict | None, run_id: str | None,
+             mlflow_run_id: str | None) -> dict:
+    """Copy `source` (a file or folder) into the store as the next version of `name`."""
+    from runyard.stores import tracking
+
+    root = models_root(workspace)
+    staging = root / ".staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
+    try:
+        asset = source.name
+        if source.is_dir():
+            shutil.copytree(source, staging / asset, symlinks=False)
+        else:
+            shutil.copy2(source, staging / asset)
+        row = {"name": name, "asset": asset, "framework": framework,
+               "framework_version": framework_version, "description": description,
+               "tags": json.dumps(tags), "properties": json.dumps(properties),
+               "resources": json.dumps(resources) if resources else None, "run_id": run_id}
+        with _registration_lock(workspace):
+            version = _insert_next_version(workspace, row, staging)
+            target = version_dir(workspace, name, version)
+            try:
+                mlflow_version = tracking.register_model_version(
+                    workspace.tracking_uri, name, (target / asset).as_uri(), mlflow_run_id,
+                    description, {**tags, "runyard.version": str(version),
+                                  "runyard.framework": framework or ""})
+            except Exception:
+                delete(workspace, name, version)
+                raise
+            _update(workspace, name, version, mlflow_version=str(mlflow_version))
+        return get(workspace, name, version)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _insert_next_version(workspace, row: dict, staging: Path) -> int:
+    """Move the staged files to the next free version folder and record it; returns the version."""
+    engine = workspace._registry.engine
+    for _ in range(20):
+        with engine.connect() as conn:
+            latest = conn.execute(sa.select(sa.func.max(table.c.version))
+                                  .where(table.c.name == row["name"])).scalar()
+        version = (latest or 0) + 1
+        target = version_dir(workspace, row["name"], version)
+        shutil.rmtree(target, ignore_errors=True)  # left by a registration that crashed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(target)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(table).values(version=version, created_at=time.time(), **row))
+            return version
+        except sa.exc.IntegrityError:  # another writer took this version: try the next
+            target.rename(staging)
+    raise RuntimeError(f"Could not register model {row['name']!r}: too much contention.")
+
+
+def _decode(row) -> dict:
+    record = dict(row._mapping)
+    for key in _JSON:
+        record[key] = json.loads(record[key]) if record[key] else ({} if key != "resources" else None)
+    return record
+
+
+def get(workspace, name: str, version=None) -> dict:
+    query = sa.select(table).where(table.c.name == name)
+    if version is not None:
+        try:
+            query = query.where(table.c.version == int(version))
+        except (TypeError, ValueError):
+            raise UserErrorException(f"A model version is a number. Received: version={version!r}") from None
+    with workspace._registry.engine.connect() as conn:
+        row = conn.execute(query.order_by(table.c.version.desc()).limit(1)).first()
+    if row is None:
+        what = f"{name!r} version {version}" if version is not None else repr(name)
+        known = sorted({r["name"] for r in list_models(workspace)})
+        raise ModelNotFoundException(
+            f"No model {what} in workspace {workspace.name!r}. Registered models: "
+            f"{', '.join(known) or 'none'}. Register one with run.register_model(...) or "
+            "Model.register(ws, model_path, model_name).")
+    return _decode(row)
+
+
+def list_models(workspace, name: str | None = None, run_id: str | None = None,
+                framework: str | None = None) -> list[dict]:
+    """Models, newest first."""
+    query = sa.select(table)
+    if name is not None:
+        query = query.where(table.c.name == name)
+    if run_id is not None:
+        query = query.where(table.c.run_id == run_id)
+    if framework is not None:
+        query = query.where(table.c.framework == framework)
+    with workspace._registry.engine.connect() as conn:
+        records = [_decode(row) for row in conn.execute(query).all()]
+    return sorted(records, key=lambda r: r["created_at"], reverse=True)
+
+
+def _update(workspace, name: str, version: int, **values) -> None:
+    values = {k: json.dumps(v) if k in _JSON and v is not None else v for k, v in values.items()}
+    with workspace._registry.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.name == name, table.c.version == version)
+                     .values(**values))
+
+
+def update_metadata(workspace, name: str, version: int, **values) -> dict:
+    _update(workspace, name, version, **values)
+    return get(workspace, name, version)
+
+
+def delete(workspace, name: str, version: int) -> None:
+    with workspace._registry.engine.begin() as conn:
+        conn.execute(sa.delete(table).where(table.c.name == name, table.c.version == version))
+    shutil.rmtree(version_dir(workspace, name, version), ignore_errors=True)

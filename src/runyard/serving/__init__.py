@@ -1,0 +1,1 @@
+"""Endpoints: registered models served over HTTP by their own processes."""

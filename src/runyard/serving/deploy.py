@@ -1,0 +1,204 @@
+"""Model.deploy and Webservice.update: validate everything, record the endpoint, start (or
+signal) its server. Also what the server needs to run an entry script: its source folder,
+interpreter and environment variables."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from runyard.errors import UserErrorException, WebserviceException, received
+from runyard.serving import endpoint_store as store
+from runyard.serving.configs import (
+    DeploymentConfiguration,
+    InferenceConfig,
+    aci_deploy_configuration,
+)
+from runyard.serving.spec import EndpointSpec, ServedModel
+
+NO_CODE_FRAMEWORKS = ("TensorFlow", "TfKeras")
+
+
+def deploy(ws, name, models, inference_config, deployment_config, deployment_target, overwrite,
+           show_output):
+    from runyard.serving.webservice import Webservice
+
+    store.validate_name(name)
+    if deployment_target is not None:
+        raise UserErrorException(
+            "deployment_target: endpoints run on this machine. Leave deployment_target=None and "
+            "choose LocalWebservice or AciWebservice.deploy_configuration(...).")
+    config = deployment_config or aci_deploy_configuration()
+    spec = build_spec(ws, name, models, inference_config, config)
+    keys = None
+    if config.auth_enabled:
+        keys = [config.primary_key or secrets.token_urlsafe(24),
+                config.secondary_key or secrets.token_urlsafe(24)]
+    if store.find(ws, name) is not None:
+        if not overwrite:
+            raise WebserviceException(
+                f"A service named {name!r} already exists. Choose another name, pass "
+                "overwrite=True to replace it, or change it with service.update(...).")
+        Webservice(ws, name).delete()
+    store.insert(ws, name, spec.model_dump(), keys)
+    start_server(ws, name)
+    return Webservice(ws, name)
+
+
+def build_spec(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
+               base: EndpointSpec | None = None) -> EndpointSpec:
+    """The endpoint's spec. With `base` (an update), what is not given stays as it was."""
+    from runyard.models.model import Model
+
+    if config is not None and not isinstance(config, DeploymentConfiguration):
+        raise UserErrorException(
+            "deployment_config must come from LocalWebservice.deploy_configuration(...) or "
+            f"AciWebservice.deploy_configuration(...). Received: deployment_config={received(config)}")
+    fields = base.model_dump() if base is not None else {"name": name}
+    if models is not None or base is None:
+        models = [models] if isinstance(models, Model) else list(models or [])
+        if not models or not all(isinstance(m, Model) for m in models):
+            raise UserErrorException(
+                f"models must be a non-empty list of Model objects. Received: models={received(models)}")
+        fields["models"] = [ServedModel(name=m.name, version=m.version, path=m.url,
+                                        framework=m.model_framework).model_dump() for m in models]
+    if inference_config is not None:
+        if not isinstance(inference_config, InferenceConfig):
+            raise UserErrorException(
+                "inference_config must be an InferenceConfig(entry_script=..., environment=...). "
+                f"Received: inference_config={received(inference_config)}")
+        from runyard.runs import snapshot
+
+        environment = inference_config.environment
+        fields.update(entry_script=inference_config.entry_script,
+                      snapshot_id=snapshot.take(Path(inference_config.source_directory), ws.snapshots_dir),
+                      environment=environment.definition() if environment is not None else None)
+    if config is not None:
+        fields.update(compute_type=config.compute_type, port=config.port or fields.get("port"),
+                      auth_enabled=config.auth_enabled, cpu_cores=config.cpu_cores,
+                      memory_gb=config.memory_gb, max_batch_size=config.max_batch_size,
+                      batch_timeout_micros=config.batch_timeout_micros,
+                      description=config.description, tags=config.tags)
+    spec = EndpointSpec(**fields)
+    if spec.no_code:
+        _check_no_code(spec)
+    else:
+        _check_server_packages()
+    return spec
+
+
+def _check_server_packages() -> None:
+    if importlib.util.find_spec("uvicorn") is None:
+        raise UserErrorException(
+            "Serving needs uvicorn in runyard's environment: pip install 'runyard[serving]'.")
+
+
+def _check_no_code(spec: EndpointSpec) -> None:
+    """No-code deployment: TensorFlow SavedModels and Keras files only, and TensorFlow present."""
+    from runyard.serving.tf_model import KERAS_SUFFIXES, model_format
+
+    for model in spec.models:
+        if model.framework not in NO_CODE_FRAMEWORKS:
+            raise UserErrorException(
+                f"Model {model.name}:{model.version} has model_framework={model.framework!r}: "
+                f"deployment without an inference_config serves {' and '.join(NO_CODE_FRAMEWORKS)} "
+                "models. Register it with model_framework=Model.Framework.TENSORFLOW, or deploy "
+                "with InferenceConfig(entry_script='score.py', ...).")
+        if model_format(Path(model.path)) is None:
+            raise UserErrorException(
+                f"Model {model.name}:{model.version} ({model.path}) is neither a TensorFlow "
+                f"SavedModel folder (saved_model.pb) nor a Keras file ({', '.join(KERAS_SUFFIXES)}). "
+                "Deploy it with InferenceConfig(entry_script='score.py', ...).")
+    _check_server_packages()
+    if importlib.util.find_spec("tensorflow") is None:
+        raise UserErrorException(
+            "No-code deployment needs TensorFlow in runyard's environment: pip install "
+            "'runyard[serving,tensorflow]'.")
+
+
+# -- the server process ------------------------------------------------------------------------
+def start_server(ws, name: str) -> None:
+    """Start the endpoint's server in its own session: it outlives this process."""
+    import psutil
+
+    folder = store.endpoint_dir(ws, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["RUNYARD_WORKSPACE_NAME"] = ws.name
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with open(store.log_path(ws, name), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runyard.serving", str(ws.location), name],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env=env, cwd=str(folder))
+    try:
+        started = psutil.Process(proc.pid).create_time()
+    except psutil.NoSuchProcess:
+        started = None
+    import socket
+
+    store.update(ws, name, only_states={store.TRANSITIONING}, pid=proc.pid, pid_started=started,
+                 host=socket.gethostname())
+
+
+def stop_server(record: dict) -> None:
+    """Stop the endpoint's server and everything it started (its process group)."""
+    from runyard.runs.liveness import process_alive
+    from runyard.supervisor.processes import stop_groups
+
+    if process_alive(record["pid"], record["pid_started"], record["host"]):
+        stop_groups([record["pid"]], grace=10.0)
+
+
+def script_runtime(ws, spec: EndpointSpec, generation: int) -> tuple[Path, str, dict[str, str]]:
+    """The entry script's folder (its snapshot, restored once per generation), interpreter and
+    environment variables, for the server to start its worker."""
+    from runyard.runs import snapshot
+    from runyard.supervisor.job_env import job_shim
+
+    folder = store.endpoint_dir(ws, spec.name)
+    source = folder / f"g{generation}" / "source"
+    if not source.exists():
+        staging = source.with_name(".source-restoring")
+        shutil.rmtree(staging, ignore_errors=True)
+        snapshot.restore(ws.snapshots_dir, spec.snapshot_id, staging)
+        staging.rename(source)
+    env = dict(os.environ)
+    definition = spec.environment
+    interpreter = sys.executable
+    if definition is not None:
+        env.update(definition.get("environmentVariables", {}))
+        if definition["python"]["userManagedDependencies"]:
+            interpreter = definition["python"]["interpreterPath"] or sys.executable
+        else:
+            from runyard.environments import builder
+            from runyard.environments.plan import plan
+
+            interpreter = str(builder.materialize(plan(definition), lambda line: print(line, flush=True)))
+    env["PYTHONPATH"] = os.pathsep.join([str(job_shim()), str(source)])
+    env.update(model_environment(spec, folder / f"g{generation}"))
+    return source, interpreter, env
+
+
+def model_environment(spec: EndpointSpec, folder: Path) -> dict[str, str]:
+    """AZUREML_MODEL_DIR as v1 sets it: the model's version folder for one model (so
+    AZUREML_MODEL_DIR/<file or folder name> is the model), else a folder of <name>/<version>."""
+    if len(spec.models) == 1:
+        model_dir = str(Path(spec.models[0].path).parent)
+    else:
+        root = folder / "azureml-models"
+        for model in spec.models:
+            link = root / model.name / str(model.version)
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(Path(model.path).parent, target_is_directory=True)
+        model_dir = str(root)
+    deployed = [{"name": m.name, "version": m.version, "path": m.path} for m in spec.models]
+    return {"AZUREML_MODEL_DIR": model_dir, "RUNYARD_MODEL_DIR": model_dir,
+            "RUNYARD_DEPLOYED_MODELS": json.dumps(deployed)}

@@ -1,0 +1,117 @@
+"""Endpoint records in the workspace registry: what each endpoint serves, its state, its
+server process and port. The record outlives the process; readers notice a dead server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from runyard.errors import UserErrorException, WebserviceException, received
+from runyard.stores.registry import endpoints_table as table
+
+TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealthy", "Failed"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+_JSON = ("spec", "keys")
+
+
+def validate_name(name) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise UserErrorException(
+            "A service name is 3-32 characters: lowercase letters, digits and dashes, starting "
+            f"with a letter and not ending with a dash. Received: name={received(name)}")
+    return name
+
+
+def endpoint_dir(workspace, name: str) -> Path:
+    return workspace.location / "endpoints" / name
+
+
+def log_path(workspace, name: str) -> Path:
+    return endpoint_dir(workspace, name) / "server.log"
+
+
+def _encode(values: dict) -> dict:
+    return {k: json.dumps(v) if k in _JSON and v is not None and not isinstance(v, str) else v
+            for k, v in values.items()}
+
+
+def _decode(row) -> dict:
+    record = dict(row._mapping)
+    for key in _JSON:
+        record[key] = json.loads(record[key]) if record[key] else None
+    return record
+
+
+def insert(workspace, name: str, spec: dict, keys: list[str] | None) -> None:
+    now = time.time()
+    try:
+        with workspace._registry.engine.begin() as conn:
+            conn.execute(sa.insert(table).values(**_encode(dict(
+                name=name, state=TRANSITIONING, spec=spec, generation=1, keys=keys,
+                created_at=now, updated_at=now))))
+    except sa.exc.IntegrityError:
+        raise WebserviceException(
+            f"A service named {name!r} already exists. Choose another name, pass overwrite=True, "
+            "or change it with service.update(...).") from None
+
+
+def find(workspace, name: str) -> dict | None:
+    with workspace._registry.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.name == name)).first()
+    return _decode(row) if row else None
+
+
+def get(workspace, name: str) -> dict:
+    record = find(workspace, name)
+    if record is None:
+        known = [r["name"] for r in list_all(workspace)]
+        raise WebserviceException(
+            f"No service named {name!r} in workspace {workspace.name!r}. Services: "
+            f"{', '.join(known) or 'none'} (runyard endpoint list).")
+    return record
+
+
+def list_all(workspace) -> list[dict]:
+    with workspace._registry.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).order_by(table.c.created_at)).all()
+    return [_decode(r) for r in rows]
+
+
+def update(workspace, name: str, *, only_states: set[str] | None = None, **values) -> bool:
+    """Change the record; with `only_states`, only while its state is one of them (compare and
+    set). Returns whether a row changed."""
+    query = sa.update(table).where(table.c.name == name)
+    if only_states is not None:
+        query = query.where(table.c.state.in_(only_states))
+    with workspace._registry.engine.begin() as conn:
+        return conn.execute(query.values(updated_at=time.time(), **_encode(values))).rowcount == 1
+
+
+def delete_row(workspace, name: str) -> None:
+    with workspace._registry.engine.begin() as conn:
+        conn.execute(sa.delete(table).where(table.c.name == name))
+
+
+def endpoints_using(workspace, model_name: str, version: int) -> list[str]:
+    return [r["name"] for r in list_all(workspace)
+            if any(m["name"] == model_name and m["version"] == version for m in r["spec"]["models"])]
+
+
+def checked(workspace, record: dict) -> dict:
+    """The record, after marking it Unhealthy/Failed when its server process is gone."""
+    from runyard.runs.liveness import process_alive
+
+    if record["state"] not in (TRANSITIONING, HEALTHY):
+        return record
+    if process_alive(record["pid"], record["pid_started"], record["host"]) is not False:
+        return record
+    state = FAILED if record["state"] == TRANSITIONING else UNHEALTHY
+    error = (f"The server process (pid {record['pid']}) is gone: it crashed, was killed, or the "
+             "machine restarted. service.get_logs() shows its last lines; service.reload() "
+             f"(runyard endpoint restart {record['name']}) starts it again.")
+    update(workspace, record["name"], only_states={record["state"]}, state=state, error=error)
+    return find(workspace, record["name"]) or record
