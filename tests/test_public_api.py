@@ -1,6 +1,8 @@
 """The v1 import paths re-export real objects, and importing runyard stays light."""
 
 import importlib
+import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ V1_MODULES = ["runyard", "runyard.core", "runyard.core.run", "runyard.core.exper
               "runyard.core.workspace", "runyard.core.script_run_config",
               "runyard.core.runconfig", "runyard.core.compute", "runyard.core.compute_target",
               "runyard.core.environment", "runyard.core.conda_dependencies",
+              "runyard.core.model", "runyard.core.webservice", "runyard.core.resource_configuration",
               "runyard.train.dnn", "runyard.train.estimator", "runyard.exceptions"]
 
 
@@ -45,8 +48,10 @@ def test_job_side_imports_need_only_the_standard_library():
         "        if name.split('.')[0] in ('sqlalchemy', 'pydantic', 'mlflow', 'fsspec', 'click'):\n"
         "            raise ImportError('not in the job environment: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from runyard.core import Run, Dataset, Datastore\n"
-        "print(Run.get_context().input_datasets)\n")
-    result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
+        "from runyard.core import Run, Dataset, Datastore, Model\n"
+        "print(Run.get_context().input_datasets, Model.get_model_path('m'))\n")
+    deployed = json.dumps([{"name": "m", "version": 1, "path": "/models/m/1/model"}])
+    result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True,
+                            env={**os.environ, "RUNYARD_DEPLOYED_MODELS": deployed})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "{}"
+    assert result.stdout.strip() == "{} /models/m/1/model"

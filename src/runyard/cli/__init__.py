@@ -15,6 +15,10 @@ COMMANDS = {
     "runs": ("runyard.cli.runs_cmd", "runs", "List, show, follow, cancel and download runs."),
     "env": ("runyard.cli.env_cmd", "env", "List, show, build and prune environments."),
     "data": ("runyard.cli.data_cmd", "data", "Register, list, show and download datasets."),
+    "model": ("runyard.cli.model_cmd", "model", "Register, list, show and download models."),
+    "deploy": ("runyard.cli.endpoint_cmd", "deploy", "Serve registered models over HTTP."),
+    "endpoint": ("runyard.cli.endpoint_cmd", "endpoint",
+                 "List, inspect, invoke, restart and delete deployed services."),
     "ui": ("runyard.cli.ui_cmd", "ui", "Browse runs, metrics and artifacts in the MLflow UI."),
 }
 
@@ -45,6 +49,8 @@ def cli() -> None:
     runyard run train.py --epochs 3      run a script as a tracked run
     runyard runs list                    recent runs
     runyard runs logs -f RUN_ID          follow a run's output
+    runyard model register digits outputs/model --run RUN_ID --framework TensorFlow
+    runyard deploy digits-svc digits     serve it over HTTP
     runyard ui                           browse runs in the MLflow UI
     """
 

@@ -27,3 +27,16 @@ def console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def key_values(pairs, option: str) -> dict[str, str]:
+    """KEY=VALUE option values as a dict."""
+    from runyard.errors import UserErrorException
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserErrorException(f"{option} takes KEY=VALUE. Received: {pair!r}")
+        out[key] = value
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runyard.cli.common import console, workspace, workspace_option
+from runyard.cli.common import console, key_values, workspace, workspace_option
 
 
 def _get(ws, ref: str):
@@ -34,7 +34,6 @@ def data() -> None:
 def register(name, paths, description, tags, new_version, workspace_config):
     """Register PATHS (folders, globs, URLs, or DATASTORE:path) as dataset NAME."""
     from runyard.core import Dataset, Datastore
-    from runyard.errors import UserErrorException
 
     ws = workspace(workspace_config)
     items = []
@@ -44,13 +43,8 @@ def register(name, paths, description, tags, new_version, workspace_config):
             items.append((Datastore.get(ws, store), rest or "**"))
         else:
             items.append(path)
-    tag_dict = {}
-    for tag in tags:
-        key, sep, value = tag.partition("=")
-        if not sep:
-            raise UserErrorException(f"--tag takes KEY=VALUE. Received: {tag!r}")
-        tag_dict[key] = value
-    dataset = Dataset.File.from_files(items).register(ws, name, description, tag_dict, new_version)
+    dataset = Dataset.File.from_files(items).register(ws, name, description,
+                                                      key_values(tags, "--tag"), new_version)
     entries = dataset._entries()
     console().print(f"Registered dataset {dataset.name!r} version {dataset.version}: "
                     f"{len(entries):,} files, {_mb(entries)} (id {dataset.id})")

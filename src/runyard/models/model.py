@@ -10,8 +10,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runyard.errors import ModelNotFoundException, UserErrorException, received
-from runyard.models import store
 from runyard.models.resource_configuration import ResourceConfiguration
+
+
+def _store():
+    # Imported on use: it needs SQLAlchemy, and an entry script may import Model in an
+    # environment that has only the standard library (for Model.get_model_path).
+    from runyard.models import store
+
+    return store
+
 
 # Set in an endpoint's processes: the models it serves, as JSON [{name, version, path}].
 DEPLOYED_MODELS_ENV = "RUNYARD_DEPLOYED_MODELS"
@@ -91,7 +99,7 @@ class Model:
                 raise ModelNotFoundException(f"No version of model {name!r} matches these filters.")
             record = matches[0]._record
         else:
-            record = store.get(workspace, name, version)
+            record = _store().get(workspace, name, version)
         self.workspace = workspace
         self._record = record
 
@@ -127,7 +135,7 @@ class Model:
 
     @property
     def _path(self) -> Path:
-        return store.version_dir(self.workspace, self.name, self.version) / self._record["asset"]
+        return _store().version_dir(self.workspace, self.name, self.version) / self._record["asset"]
 
     def __repr__(self) -> str:
         return (f"Model(workspace={self.workspace.name!r}, name={self.name!r}, id={self.id!r}, "
@@ -174,7 +182,7 @@ class Model:
              model_framework: str | None = None) -> list[Model]:
         """Registered models, newest first. `tags`: ['key', ['key', 'value']] or {'key': 'value'}."""
         framework = canonical_framework(model_framework)
-        records = store.list_models(workspace, name=name, run_id=run_id, framework=framework)
+        records = _store().list_models(workspace, name=name, run_id=run_id, framework=framework)
         wanted_tags, wanted_props = _filters(tags), _filters(properties)
         records = [r for r in records if _matches(r["tags"], wanted_tags)
                    and _matches(r["properties"], wanted_props)]
@@ -238,7 +246,7 @@ class Model:
         clash = [k for k, v in added.items() if k in self.properties and self.properties[k] != v]
         if clash:
             raise UserErrorException(f"Model properties cannot be changed once set: {', '.join(clash)}.")
-        self._record = store.update_metadata(self.workspace, self.name, self.version,
+        self._record = _store().update_metadata(self.workspace, self.name, self.version,
                                              properties={**self.properties, **added})
 
     def update(self, tags=None, description: str | None = None, sample_input_dataset=None,
@@ -249,14 +257,14 @@ class Model:
         if resource_configuration is not None:
             values["resources"] = _resources(resource_configuration)
         if values:
-            self._record = store.update_metadata(self.workspace, self.name, self.version, **values)
+            self._record = _store().update_metadata(self.workspace, self.name, self.version, **values)
         if tags is not None:
             self.add_tags(tags)
 
     def _set_json(self, field: str, value: dict, removed=()) -> None:
         from runyard.stores import tracking
 
-        self._record = store.update_metadata(self.workspace, self.name, self.version, **{field: value})
+        self._record = _store().update_metadata(self.workspace, self.name, self.version, **{field: value})
         if field == "tags" and self._record["mlflow_version"]:
             tracking.set_model_version_tags(self.workspace.tracking_uri, self.name,
                                             self._record["mlflow_version"], value, list(removed))
@@ -270,7 +278,7 @@ class Model:
         if users:
             raise UserErrorException(
                 f"Model {self.id} is used by endpoint(s) {', '.join(users)}. Delete them first.")
-        store.delete(self.workspace, self.name, self.version)
+        _store().delete(self.workspace, self.name, self.version)
         if self._record["mlflow_version"]:
             tracking.delete_model_version(self.workspace.tracking_uri, self.name,
                                           self._record["mlflow_version"])
@@ -290,13 +298,13 @@ class Model:
 def _register(workspace, source: Path, model_name, *, tags, properties, description, model_framework,
               model_framework_version, resource_configuration, datasets, run=None) -> Model:
     """Validate everything, then store the files as the next version."""
-    store.validate_name(model_name)
+    _store().validate_name(model_name)
     framework = canonical_framework(model_framework)
     properties = _string_dict("properties", properties)
     if datasets:
         properties["runyard.datasets"] = json.dumps(
             [[purpose, getattr(ds, "id", None) or str(ds)] for purpose, ds in datasets])
-    record = store.register(
+    record = _store().register(
         workspace, model_name, source, framework=framework,
         framework_version=None if model_framework_version is None else str(model_framework_version),
         description=description, tags=_string_dict("tags", tags), properties=properties,
@@ -312,7 +320,7 @@ def register_from_run(run, model_name, model_path=None, tags=None, properties=No
     """Run.register_model: `model_path` is a file or folder in the run's artifacts."""
     from runyard.stores import tracking
 
-    store.validate_name(model_name)
+    _store().validate_name(model_name)
     canonical_framework(model_framework)
     path = str(model_path or model_name).strip().removeprefix("./").strip("/")
     names = run.get_file_names()

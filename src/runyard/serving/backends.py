@@ -33,6 +33,9 @@ class Backend:
         if not self.inflight:
             self.idle.set()
 
+    def stats(self) -> dict:
+        return {"inflight": self.inflight}
+
     async def drain_and_close(self, timeout: float = 60.0) -> None:
         try:
             await asyncio.wait_for(self.idle.wait(), timeout)
@@ -102,6 +105,13 @@ class NoCodeBackend(Backend):
             outputs = await asyncio.get_running_loop().run_in_executor(
                 self.executor, signature.predict, inputs)
         return format_response(outputs, fmt)
+
+    def stats(self) -> dict:
+        """Batching counters per model and signature: model calls and the rows they served."""
+        return {**super().stats(), "batching": [
+            {"model": name, "version": version, "signature": signature,
+             "batches": b.batches, "rows": b.batched_rows}
+            for (name, version, signature), b in self.batchers.items()]}
 
     async def close(self) -> None:
         for batcher in self.batchers.values():

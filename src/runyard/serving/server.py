@@ -96,6 +96,8 @@ class EndpointApp:
                 return _json(400, {"error": str(exc)})
         if path == "/swagger.json" and method == "GET":
             return _json(200, self._swagger())
+        if path == "/stats" and method == "GET":
+            return _json(200, backend.stats())
         match = _MODEL_ROUTE.match(path)
         if match is None:
             return _json(404, {"error": f"No route {path}. Routes: /score, /v1/models/<name>"

@@ -106,9 +106,11 @@ def _tensor_json(t: TensorInfo) -> dict:
 
 def _info(name: str, spec) -> TensorInfo:
     import numpy as np
+    from tensorflow.core.framework import types_pb2
 
     dtype = object if spec.dtype.name == "string" else np.dtype(spec.dtype.as_numpy_dtype)
-    return TensorInfo(name=name, dtype=dtype, tf_dtype=f"DT_{spec.dtype.name.upper()}",
+    tf_dtype = types_pb2.DataType.Name(spec.dtype.as_datatype_enum)  # DT_FLOAT, as TF Serving says
+    return TensorInfo(name=name, dtype=dtype, tf_dtype=tf_dtype,
                       shape=tuple(spec.shape.as_list()) if spec.shape.rank is not None else ())
 
 
@@ -220,37 +222,36 @@ def parse_request(body: bytes, model: LoadedModel) -> tuple[Signature, dict, str
     return signature, arrays, fmt, rows.pop() if rows else 1
 
 
+# The JSON value kinds (numpy dtype kinds) that may fill an input of each dtype kind.
+_ACCEPTS = {"f": "biuf", "c": "biufc", "i": "biu", "u": "biu", "b": "b"}
+
+
 def _to_array(name: str, value, info: TensorInfo):
     import numpy as np
 
+    expected = info.tf_dtype.removeprefix("DT_").lower()
     try:
-        if info.dtype is object:
-            array = np.asarray(value, dtype=object)
-            if array.size and not all(isinstance(v, str) for v in array.flat):
-                raise ValueError("expected strings")
-            array = np.vectorize(lambda s: s.encode(), otypes=[object])(array) if array.size else array
-        else:
-            if _has_strings(value):
-                raise ValueError("found a string")
-            array = np.asarray(value, dtype=info.dtype)
-    except (ValueError, TypeError, OverflowError) as exc:
-        expected = info.tf_dtype.removeprefix("DT_").lower()
-        raise BadRequest(f"Input {name!r} must hold {expected} values in a regular (not ragged) "
-                         f"nested list: {_first_line(exc)}") from None
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"Input {name!r} must be a regular (not ragged) nested list of {expected} "
+                         f"values: {_first_line(exc)}") from None
+    if raw.size:
+        kind = raw.dtype.kind
+        ok = kind == "U" if info.dtype is object else kind in _ACCEPTS.get(np.dtype(info.dtype).kind, "")
+        if not ok:
+            got = {"U": "strings", "O": "mixed or out-of-range values", "f": "floats",
+                   "b": "booleans"}.get(kind, "numbers")
+            raise BadRequest(f"Input {name!r} must hold {expected} values; the request gave {got}.")
+    if info.dtype is object:
+        array = np.array([s.encode() for s in raw.flat], dtype=object).reshape(raw.shape)
+    else:
+        array = raw.astype(info.dtype)
     want = info.shape
     if want and (array.ndim != len(want) or any(w is not None and w != g for w, g in zip(want, array.shape, strict=True))):
         expect = "[" + ", ".join("-1" if d is None else str(d) for d in want) + "]"
         raise BadRequest(f"Input {name!r} must have shape {expect} (-1: any size); the request "
                          f"gave shape {list(array.shape)}.")
     return array
-
-
-def _has_strings(value) -> bool:
-    if isinstance(value, str):
-        return True
-    if isinstance(value, list):
-        return bool(value) and (_has_strings(value[0]) or _has_strings(value[-1]))
-    return False
 
 
 def format_response(outputs: dict, fmt: str) -> dict:
