@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up this checkout, then train the demo digit classifier through runyard on the default
 # workspace (~/.runyard, or $RUNYARD_HOME): real handwritten digits, no internet needed.
+# Then register the trained model, serve it over HTTP, and score test digits with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -9,5 +10,8 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 .venv/bin/runyard run --experiment digits examples/digits/tf_mnist.py \
   --data-folder data --epochs "${EPOCHS:-10}"
 echo
-echo "Browse the run:       .venv/bin/runyard ui"
-echo "Download the model:   .venv/bin/runyard runs download <RUN_ID> --prefix outputs/model"
+cd examples/digits
+../../.venv/bin/python deploy.py --data-folder data ${KEEP_SERVICE:+--keep}
+echo
+echo "Browse the run and the registered model:  .venv/bin/runyard ui"
+echo "Keep the service running next time:       KEEP_SERVICE=1 bash scripts/demo.sh"

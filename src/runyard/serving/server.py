@@ -102,7 +102,7 @@ class EndpointApp:
         match = _MODEL_ROUTE.match(path)
         if match is None:
             return _json(404, {"error": f"No route {path}. Routes: /score, /v1/models/<name>"
-                                        "[/versions/<v>][/metadata|:predict], /swagger.json."})
+                                        "[/versions/<v>][/metadata|:predict], /swagger.json, /stats."})
         if not backend.no_code:
             return _json(404, {"error": "This service runs an entry script: POST to /score. The "
                                         "/v1/models routes serve models deployed without code."})

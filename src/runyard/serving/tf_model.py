@@ -75,7 +75,8 @@ class LoadedModel:
                 f"Keras file ({', '.join(KERAS_SUFFIXES)}). Deploy it with an InferenceConfig "
                 "and an entry script instead.")
         kind, load_path = found
-        self.signatures = _load_savedmodel(load_path) if kind == "savedmodel" else _load_keras(load_path)
+        # The signatures hold weak references to the loaded object: keep it with them.
+        self._loaded, self.signatures = (_load_savedmodel if kind == "savedmodel" else _load_keras)(load_path)
         if not self.signatures:
             raise ValueError(f"The SavedModel at {load_path} has no serving signatures. Export it "
                              "with model.export(path) or tf.saved_model.save(..., signatures=...).")
@@ -114,7 +115,7 @@ def _info(name: str, spec) -> TensorInfo:
                       shape=tuple(spec.shape.as_list()) if spec.shape.rank is not None else ())
 
 
-def _load_savedmodel(path: Path) -> dict[str, Signature]:
+def _load_savedmodel(path: Path) -> tuple[object, dict[str, Signature]]:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
@@ -124,14 +125,10 @@ def _load_savedmodel(path: Path) -> dict[str, Signature]:
         inputs = {k: _info(k, spec) for k, spec in kwargs.items()}
         outputs = {k: _info(k, spec) for k, spec in fn.structured_outputs.items()}
         signatures[name] = Signature(name, inputs, outputs, fn)
-    _keep_alive.append(loaded)  # the signatures hold weak references to the loaded object
-    return signatures
+    return loaded, signatures
 
 
-_keep_alive: list = []
-
-
-def _load_keras(path: Path) -> dict[str, Signature]:
+def _load_keras(path: Path) -> tuple[object, dict[str, Signature]]:
     import tensorflow as tf
 
     model = tf.keras.models.load_model(str(path), compile=False)
@@ -154,8 +151,7 @@ def _load_keras(path: Path) -> dict[str, Signature]:
     def call(**tensors):
         return concrete(*[tensors[n] for n in names])
 
-    _keep_alive.append(model)
-    return {DEFAULT_SIGNATURE: Signature(DEFAULT_SIGNATURE, inputs, outputs, call)}
+    return model, {DEFAULT_SIGNATURE: Signature(DEFAULT_SIGNATURE, inputs, outputs, call)}
 
 
 def _tensor_name(tensor, index: int) -> str:
