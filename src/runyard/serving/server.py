@@ -40,6 +40,7 @@ class EndpointApp:
         self.generation = 0
         self.keys: list[str] = []
         self.server = None  # the uvicorn.Server, to stop it when the first load fails
+        self.closing: set[asyncio.Task] = set()  # replaced backends finishing their requests
 
     # -- HTTP ------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
@@ -179,11 +180,15 @@ class EndpointApp:
         spec = EndpointSpec(**record["spec"])
         print(f"[{_now()}] Loading generation {generation}", flush=True)
         started = time.monotonic()
+        backend = None
         try:
             backend = await _build_backend(self.ws, spec, generation)
             await backend.start()
         except Exception as exc:  # noqa: BLE001  reported in the record and the log
             from runyard.serving.backends import ScriptInitError
+
+            if backend is not None:
+                await backend.close()
 
             if isinstance(exc, ScriptInitError):  # the worker already logged its traceback
                 text = str(exc)
@@ -201,8 +206,10 @@ class EndpointApp:
         store.update(self.ws, self.name, state=store.HEALTHY, served_generation=generation, error=None)
         print(f"[{_now()}] Serving generation {generation} (ready in "
               f"{time.monotonic() - started:.2f} s)", flush=True)
-        if old is not None:
-            await old.drain_and_close()
+        if old is not None:  # in the background: the watcher goes on polling meanwhile
+            task = asyncio.create_task(old.drain_and_close())
+            self.closing.add(task)
+            task.add_done_callback(self.closing.discard)
 
 
 async def _build_backend(ws, spec: EndpointSpec, generation: int):
