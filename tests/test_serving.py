@@ -400,6 +400,12 @@ def test_endpoint_cli(ws, src, tmp_path):
     keys = runyard_cli("endpoint", "keys", "cli-svc", "--regenerate", "Secondary", check=True).stdout
     assert keys.startswith("primary:") and "secondary:" in keys
     assert "init done" in runyard_cli("endpoint", "logs", "cli-svc", check=True).stdout
+
+    # After a reboot (here: the server killed), `restart --all` brings back what is not running.
+    os.kill(Webservice(ws, "cli-svc")._refresh()["pid"], 9)
+    restarted = runyard_cli("endpoint", "restart", "--all", check=True)
+    assert "Service cli-svc is Healthy" in restarted.stdout
+    assert Webservice(ws, "cli-svc").run({"data": [[1, 0]]}) == {"result": [2], "version": 1}
     pid = Webservice(ws, "cli-svc")._refresh()["pid"]
     runyard_cli("endpoint", "delete", "cli-svc", check=True)
     assert not pid_alive(pid) and Webservice.list(ws) == []

@@ -132,13 +132,31 @@ def keys(name, regenerate, workspace_config):
 
 
 @endpoint.command("restart")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--all", "all_stopped", is_flag=True,
+              help="Every service whose server is not running (e.g. in an @reboot job).")
 @workspace_option
-def restart(name, workspace_config):
+def restart(name, all_stopped, workspace_config):
     """Start a service's server again from its recorded configuration (after a reboot)."""
-    service = _service(workspace(workspace_config), name)
-    service.reload(wait=True)
-    console().print(f"Service {name} is Healthy. Scoring URI: {service.scoring_uri}")
+    from runyard.errors import UserErrorException, WebserviceException
+    from runyard.serving.webservice import Webservice
+
+    ws = workspace(workspace_config)
+    if all_stopped == bool(name):
+        raise UserErrorException("Give a service NAME or --all.")
+    services = [_service(ws, name)] if name else [
+        s for s in Webservice.list(ws) if s.state in ("Unhealthy", "Failed") and not s._server_alive(s._record)]
+    failed = []
+    for service in services:
+        try:
+            service.reload(wait=True)
+        except WebserviceException as exc:
+            failed.append(service.name)
+            console(stderr=True).print(str(exc))
+            continue
+        console().print(f"Service {service.name} is Healthy. Scoring URI: {service.scoring_uri}")
+    if failed:
+        raise WebserviceException(f"Could not restart: {', '.join(failed)} (see above).")
 
 
 @endpoint.command("delete")
