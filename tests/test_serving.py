@@ -334,6 +334,16 @@ def test_entry_script_in_its_environment_crash_recovery_and_update(ws, src, tmp_
     with pytest.raises(UserErrorException, match="used by endpoint"):
         new_model.delete()
 
+    # An update whose init() raises: Failed, with the error, and version 2 goes on answering.
+    src.write("score.py", "def init():\n    raise KeyError('missing layer')\n\n"
+                          "def run(raw_data):\n    return 0\n")
+    service.update(inference_config=InferenceConfig(
+        entry_script="score.py", source_directory=str(src.path), environment=env))
+    with pytest.raises(WebserviceException, match="KeyError: 'missing layer'.*still serves generation 2"):
+        service.wait_for_deployment()
+    assert service.state == "Failed"
+    assert service.run({"data": [[1, 1]]}) == {"result": [30], "version": 2}
+
 
 def test_init_failure_puts_the_service_in_failed_with_the_traceback(ws, src, tmp_path):
     model = _weights_model(ws, tmp_path, [1])
