@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -127,9 +126,11 @@ class ScriptBackend(Backend):
         super().__init__()
         self.spec, self.source_dir = spec, source_dir
         self.interpreter, self.env = interpreter, env
+        # One thread talks to the worker: it answers one request at a time, in order.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="score")
-        self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
+        self.requests_w: int | None = None  # our ends of the two pipes
+        self.answers_r: int | None = None
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.executor, self._start_worker)
@@ -157,17 +158,26 @@ class ScriptBackend(Backend):
     def _call(self, body: str) -> tuple[int, bytes]:
         from runyard.serving.score_worker import read_frame, write_frame
 
+        if self.requests_w is None:  # the last replacement failed in init(): try again
+            try:
+                self._start_worker()
+            except ScriptInitError:
+                return 503, json.dumps({"error": "The entry script's init() fails; see the "
+                                                 "service logs."}).encode()
         try:
             write_frame(self.requests_w, {"body": body})
             answer = read_frame(self.answers_r)
         except OSError:
             answer = None
         if answer is None:  # the worker died (os._exit, a crash, killed): start another
-            code = self.proc.wait()
+            self._stop_worker()
+            code = self.proc.returncode
             print(f"The entry script's process exited (code {code}) while answering a request; "
                   "starting a new one.", file=sys.stderr, flush=True)
-            self._stop_worker()
-            self._start_worker()
+            try:
+                self._start_worker()
+            except ScriptInitError:
+                pass  # logged by the worker; the next request tries again
             return 500, json.dumps({"error": f"The scoring process exited (code {code}) while "
                                              "answering this request; see the service logs."}).encode()
         return answer["status"], answer["body"].encode()
@@ -177,7 +187,7 @@ class ScriptBackend(Backend):
         return await asyncio.get_running_loop().run_in_executor(self.executor, self._call, text)
 
     def _stop_worker(self) -> None:
-        for fd in (getattr(self, "requests_w", None), getattr(self, "answers_r", None)):
+        for fd in (self.requests_w, self.answers_r):
             if fd is not None:
                 try:
                     os.close(fd)

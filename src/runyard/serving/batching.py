@@ -91,11 +91,11 @@ class Batcher:
     async def _run(self, loop, batch: list[_Pending]) -> None:
         self.batches += 1
         self.batched_rows += sum(p.rows for p in batch)
-        if len(batch) == 1:
-            inputs = batch[0].inputs
-        else:
-            inputs = {k: np.concatenate([p.inputs[k] for p in batch]) for k in batch[0].inputs}
         try:
+            if len(batch) == 1:
+                inputs = batch[0].inputs
+            else:
+                inputs = {k: np.concatenate([p.inputs[k] for p in batch]) for k in batch[0].inputs}
             outputs = await loop.run_in_executor(self.executor, self.signature.predict, inputs)
         except BadRequest as exc:
             if len(batch) == 1:
@@ -104,7 +104,7 @@ class Batcher:
                 for pending in batch:
                     await self._run(loop, [pending])
             return
-        except Exception as exc:  # noqa: BLE001  the request fails, the server goes on
+        except Exception as exc:  # noqa: BLE001  these requests fail, the batcher goes on
             for pending in batch:
                 _settle(pending, exc=exc)
             return

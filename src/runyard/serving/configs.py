@@ -34,8 +34,7 @@ class InferenceConfig:
             warnings.warn("enable_gpu: endpoints run on this machine's CPU and GPUs as they are.",
                           stacklevel=2)
         self.source_directory = str(Path(source_directory or ".").expanduser().resolve())
-        script = Path(self.source_directory) / entry_script
-        if not isinstance(entry_script, str) or not script.is_file():
+        if not isinstance(entry_script, str) or not (Path(self.source_directory) / entry_script).is_file():
             raise UserErrorException(
                 f"entry_script {entry_script!r} is not a file in source_directory "
                 f"{self.source_directory}. It is a path relative to source_directory.")

@@ -1,6 +1,6 @@
-"""Model.deploy and Webservice.update: validate everything, record the endpoint, start (or
-signal) its server. Also what the server needs to run an entry script: its source folder,
-interpreter and environment variables."""
+"""Model.deploy and Webservice.update: validate everything, record the endpoint, start its
+server (which picks changes up from the record). Also what the server needs to run an entry
+script: its source folder, interpreter and environment variables."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +37,7 @@ def deploy(ws, name, models, inference_config, deployment_config, deployment_tar
             "choose LocalWebservice or AciWebservice.deploy_configuration(...).")
     config = deployment_config or aci_deploy_configuration()
     spec = build_spec(ws, name, models, inference_config, config)
-    keys = None
-    if config.auth_enabled:
-        keys = [config.primary_key or secrets.token_urlsafe(24),
-                config.secondary_key or secrets.token_urlsafe(24)]
+    keys = new_keys(config.primary_key, config.secondary_key) if config.auth_enabled else None
     if store.find(ws, name) is not None:
         if not overwrite:
             raise WebserviceException(
@@ -49,6 +47,10 @@ def deploy(ws, name, models, inference_config, deployment_config, deployment_tar
     store.insert(ws, name, spec.model_dump(), keys)
     start_server(ws, name)
     return Webservice(ws, name)
+
+
+def new_keys(primary: str | None = None, secondary: str | None = None) -> list[str]:
+    return [primary or secrets.token_urlsafe(24), secondary or secrets.token_urlsafe(24)]
 
 
 def build_spec(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
@@ -141,8 +143,6 @@ def start_server(ws, name: str) -> None:
         started = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:
         started = None
-    import socket
-
     store.update(ws, name, only_states={store.TRANSITIONING}, pid=proc.pid, pid_started=started,
                  host=socket.gethostname())
 

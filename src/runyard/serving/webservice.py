@@ -192,10 +192,10 @@ class Webservice:
 
     def regen_key(self, key: str, set_key: str | None = None) -> None:
         """Replace the 'Primary' or 'Secondary' key (with set_key, or a new random one)."""
-        import secrets
+        from runyard.serving.deploy import new_keys
 
         primary, secondary = self.get_keys()
-        new = set_key or secrets.token_urlsafe(24)
+        new = set_key or new_keys()[0]
         if str(key).lower() == "primary":
             primary = new
         elif str(key).lower() == "secondary":
@@ -229,9 +229,7 @@ class Webservice:
         spec = deploy.build_spec(self.workspace, self.name, models, inference_config, config, base=base)
         keys = record["keys"]
         if spec.auth_enabled and not keys:
-            import secrets
-
-            keys = [secrets.token_urlsafe(24), secrets.token_urlsafe(24)]
+            keys = deploy.new_keys()
         elif not spec.auth_enabled:
             keys = None
         restart = spec.port is not None and spec.port != record["port"]
