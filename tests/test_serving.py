@@ -410,6 +410,16 @@ def test_endpoint_cli(ws, src, tmp_path):
     keys = runyard_cli("endpoint", "keys", "cli-svc", "--regenerate", "Secondary", check=True).stdout
     assert keys.startswith("primary:") and "secondary:" in keys
     assert "init done" in runyard_cli("endpoint", "logs", "cli-svc", check=True).stdout
+    follower = subprocess.Popen([sys.executable, "-m", "runyard.cli", "endpoint", "logs", "-f", "cli-svc"],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: "init done" in follower.stdout.readline(), 60)  # printed the tail
+        with pytest.raises(WebserviceException, match="asked to fail"):
+            Webservice(ws, "cli-svc").run({"fail": True})
+        wait_until(lambda: "ValueError: asked to fail" in follower.stdout.readline(), 30)
+    finally:
+        follower.send_signal(2)
+        follower.wait(10)
 
     # After a reboot (here: the server killed), `restart --all` brings back what is not running.
     os.kill(Webservice(ws, "cli-svc")._refresh()["pid"], 9)

@@ -100,10 +100,21 @@ def list_(as_json, workspace_config):
 @endpoint.command("logs")
 @click.argument("name")
 @click.option("-n", "--lines", type=int, default=200, show_default=True)
+@click.option("-f", "--follow", "follow_log", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @workspace_option
-def logs(name, lines, workspace_config):
+def logs(name, lines, follow_log, workspace_config):
     """The last lines of a service's log (its server and entry script output)."""
-    click.echo(_service(workspace(workspace_config), name).get_logs(num_lines=lines), nl=False)
+    from runyard.runs.follow import follow
+    from runyard.serving import endpoint_store
+
+    ws = workspace(workspace_config)
+    click.echo(_service(ws, name).get_logs(num_lines=lines), nl=False)
+    if follow_log:
+        try:
+            for text in follow(endpoint_store.log_path(ws, name), lambda: False, from_start=False):
+                click.echo(text, nl=False)
+        except KeyboardInterrupt:
+            pass
 
 
 @endpoint.command("invoke")

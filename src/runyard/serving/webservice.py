@@ -113,34 +113,37 @@ class Webservice:
 
     # -- waiting and logs -------------------------------------------------------------------
     def wait_for_deployment(self, show_output: bool = False, timeout_sec: float | None = None) -> None:
-        """Wait until the service serves its latest configuration; raises WebserviceException
-        (with the end of its logs) when it failed."""
+        """Wait until the service serves its latest configuration (show_output: stream its log
+        meanwhile); raises WebserviceException (with the end of its logs) when it failed."""
+        from runyard.runs.follow import follow
+
         deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
-        log = store.log_path(self.workspace, self.name)
-        shown = 0
-        while True:
+
+        def settled() -> bool:
             record = self._refresh()
-            if show_output and log.exists():
-                with open(log, "rb") as fh:
-                    fh.seek(shown)
-                    chunk = fh.read()
-                shown += len(chunk)
-                sys.stdout.write(chunk.decode(errors="replace"))
+            return (record["state"] in (store.FAILED, store.UNHEALTHY) or _serving(record)
+                    or (deadline is not None and time.monotonic() > deadline))
+
+        if show_output:
+            for text in follow(store.log_path(self.workspace, self.name), settled):
+                sys.stdout.write(text)
                 sys.stdout.flush()
-            if record["state"] == store.HEALTHY and record["served_generation"] == record["generation"]:
-                if show_output:
-                    print(f"Service {self.name}: Healthy at {self.scoring_uri}")
-                return
-            if record["state"] in (store.FAILED, store.UNHEALTHY):
-                logs = self.get_logs(num_lines=40)
-                raise WebserviceException(
-                    f"Service {self.name} is {record['state']}: {record['error']}\n"
-                    f"Last lines of its logs:\n{logs}", logs=logs)
-            if deadline is not None and time.monotonic() > deadline:
-                raise WebserviceException(
-                    f"Service {self.name} is still {record['state']} after {timeout_sec} s. "
-                    "service.get_logs() shows what it is doing.")
-            time.sleep(0.1)
+        else:
+            while not settled():
+                time.sleep(0.1)
+        record = self._record
+        if _serving(record):
+            if show_output:
+                print(f"Service {self.name}: Healthy at {self.scoring_uri}")
+            return
+        if record["state"] in (store.FAILED, store.UNHEALTHY):
+            logs = self.get_logs(num_lines=40)
+            raise WebserviceException(
+                f"Service {self.name} is {record['state']}: {record['error']}\n"
+                f"Last lines of its logs:\n{logs}", logs=logs)
+        raise WebserviceException(
+            f"Service {self.name} is still {record['state']} after {timeout_sec} s. "
+            "service.get_logs() shows what it is doing.")
 
     def get_logs(self, num_lines: int = 5000, init: bool = False) -> str:
         log = store.log_path(self.workspace, self.name)
@@ -300,6 +303,11 @@ class Webservice:
 
         return Model.deploy(workspace, name, models, image_config, deployment_config,
                             deployment_target, overwrite)
+
+
+def _serving(record: dict) -> bool:
+    """Healthy and serving the latest generation (not an older one while an update loads)."""
+    return record["state"] == store.HEALTHY and record["served_generation"] == record["generation"]
 
 
 def _config_like(base, auth_enabled, tags, description) -> DeploymentConfiguration:
