@@ -3,7 +3,7 @@
 Binds its port, loads the backend its record asks for, reports Healthy (or Failed with the
 traceback) in the record, and answers HTTP on uvicorn. It polls its record: a new generation
 (service.update) loads a new backend beside the old one and swaps them when it is ready, so
-requests in flight finish on the old one; new keys (regen_key) apply at once.
+requests in flight finish on the old one; new keys (regen_key) apply within half a second.
 """
 
 from __future__ import annotations
@@ -49,15 +49,16 @@ class EndpointApp:
             return
         if scope["type"] != "http":
             return
-        body = b""
+        chunks, size = [], 0
         while True:
             message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY:
                 status, payload, headers = _json(413, {"error": "The request body is larger than 256 MB."})
                 break
             if not message.get("more_body"):
-                status, payload, headers = await self._handle(scope, body)
+                status, payload, headers = await self._handle(scope, b"".join(chunks))
                 break
         headers = [*headers, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
