@@ -150,13 +150,14 @@ def keys(name, regenerate, workspace_config):
 def restart(name, all_stopped, workspace_config):
     """Start a service's server again from its recorded configuration (after a reboot)."""
     from runyard.errors import UserErrorException, WebserviceException
+    from runyard.serving import endpoint_store
     from runyard.serving.webservice import Webservice
 
     ws = workspace(workspace_config)
     if all_stopped == bool(name):
         raise UserErrorException("Give a service NAME or --all.")
     services = [_service(ws, name)] if name else [
-        s for s in Webservice.list(ws) if s.state in ("Unhealthy", "Failed") and not s._server_alive(s._record)]
+        s for s in Webservice.list(ws) if s.state in ("Unhealthy", "Failed") and not endpoint_store.server_alive(s._record)]
     failed = []
     for service in services:
         try:

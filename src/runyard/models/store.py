@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from runyard.errors import ModelNotFoundException, UserErrorException, received
+from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import models_table as table
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -109,9 +110,9 @@ def _insert_next_version(workspace, row: dict, staging: Path) -> int:
 
 
 def _decode(row) -> dict:
-    record = dict(row._mapping)
-    for key in _JSON:
-        record[key] = json.loads(record[key]) if record[key] else ({} if key != "resources" else None)
+    record = load_json_columns(row._mapping, _JSON)
+    record["tags"] = record["tags"] or {}
+    record["properties"] = record["properties"] or {}
     return record
 
 
@@ -150,7 +151,7 @@ def list_models(workspace, name: str | None = None, run_id: str | None = None,
 
 
 def _update(workspace, name: str, version: int, **values) -> None:
-    values = {k: json.dumps(v) if k in _JSON and v is not None else v for k, v in values.items()}
+    values = dump_json_columns(values, _JSON)
     with workspace._registry.engine.begin() as conn:
         conn.execute(sa.update(table).where(table.c.name == name, table.c.version == version)
                      .values(**values))

@@ -88,10 +88,9 @@ def build_spec(ws, name: str, models, inference_config, config: DeploymentConfig
                       batch_timeout_micros=config.batch_timeout_micros,
                       description=config.description, tags=config.tags)
     spec = EndpointSpec(**fields)
+    _check_server_packages()
     if spec.no_code:
         _check_no_code(spec)
-    else:
-        _check_server_packages()
     return spec
 
 
@@ -117,7 +116,6 @@ def _check_no_code(spec: EndpointSpec) -> None:
                 f"Model {model.name}:{model.version} ({model.path}) is neither a TensorFlow "
                 f"SavedModel folder (saved_model.pb) nor a Keras file ({', '.join(KERAS_SUFFIXES)}). "
                 "Deploy it with InferenceConfig(entry_script='score.py', ...).")
-    _check_server_packages()
     if importlib.util.find_spec("tensorflow") is None:
         raise UserErrorException(
             "No-code deployment needs TensorFlow in runyard's environment: pip install "
@@ -149,10 +147,9 @@ def start_server(ws, name: str) -> None:
 
 def stop_server(record: dict) -> None:
     """Stop the endpoint's server and everything it started (its process group)."""
-    from runyard.runs.liveness import process_alive
     from runyard.supervisor.processes import stop_groups
 
-    if process_alive(record["pid"], record["pid_started"], record["host"]):
+    if store.server_alive(record):
         stop_groups([record["pid"]], grace=10.0)
 
 

@@ -3,7 +3,6 @@ server process and port. The record outlives the process; readers notice a dead 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from runyard.errors import UserErrorException, WebserviceException, received
+from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import endpoints_table as table
 
 TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealthy", "Failed"
@@ -35,15 +35,11 @@ def log_path(workspace, name: str) -> Path:
 
 
 def _encode(values: dict) -> dict:
-    return {k: json.dumps(v) if k in _JSON and v is not None and not isinstance(v, str) else v
-            for k, v in values.items()}
+    return dump_json_columns(values, _JSON)
 
 
 def _decode(row) -> dict:
-    record = dict(row._mapping)
-    for key in _JSON:
-        record[key] = json.loads(record[key]) if record[key] else None
-    return record
+    return load_json_columns(row._mapping, _JSON)
 
 
 def insert(workspace, name: str, spec: dict, keys: list[str] | None) -> None:
@@ -101,13 +97,18 @@ def endpoints_using(workspace, model_name: str, version: int) -> list[str]:
             if any(m["name"] == model_name and m["version"] == version for m in r["spec"]["models"])]
 
 
-def checked(workspace, record: dict) -> dict:
-    """The record, after marking it Unhealthy/Failed when its server process is gone."""
+def server_alive(record: dict) -> bool | None:
+    """Whether the endpoint's server process runs (None: it runs on another host, or no pid yet)."""
     from runyard.runs.liveness import process_alive
 
+    return process_alive(record["pid"], record["pid_started"], record["host"])
+
+
+def checked(workspace, record: dict) -> dict:
+    """The record, after marking it Unhealthy/Failed when its server process is gone."""
     if record["state"] not in (TRANSITIONING, HEALTHY):
         return record
-    if process_alive(record["pid"], record["pid_started"], record["host"]) is not False:
+    if server_alive(record) is not False:
         return record
     state = FAILED if record["state"] == TRANSITIONING else UNHEALTHY
     error = (f"The server process (pid {record['pid']}) is gone: it crashed, was killed, or the "

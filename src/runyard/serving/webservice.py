@@ -238,7 +238,7 @@ class Webservice:
         restart = spec.port is not None and spec.port != record["port"]
         store.update(self.workspace, self.name, spec=spec.model_dump(), keys=keys,
                      generation=record["generation"] + 1, state=store.TRANSITIONING, error=None)
-        if restart or not self._server_alive(record):
+        if restart or not store.server_alive(record):
             deploy.stop_server(record)
             deploy.start_server(self.workspace, self.name)
         self._refresh()
@@ -270,12 +270,6 @@ class Webservice:
         deploy.stop_server(record)
         store.delete_row(self.workspace, self.name)
         shutil.rmtree(store.endpoint_dir(self.workspace, self.name), ignore_errors=True)
-
-    @staticmethod
-    def _server_alive(record: dict) -> bool:
-        from runyard.runs.liveness import process_alive
-
-        return bool(process_alive(record["pid"], record["pid_started"], record["host"]))
 
     @staticmethod
     def list(workspace, compute_type: str | None = None, image_name=None, image_id=None,

@@ -256,21 +256,29 @@ class Registry:
         raise RuntimeError(f"Could not change the status of run {run_id}: too much contention.")
 
 
+def dump_json_columns(values: dict, fields) -> dict:
+    """`values` with its JSON columns among `fields` serialised (strings and None pass as they are)."""
+    return {k: json.dumps(v) if k in fields and v is not None and not isinstance(v, str) else v
+            for k, v in values.items()}
+
+
+def load_json_columns(mapping, fields) -> dict:
+    """A row as a dict with its JSON columns among `fields` parsed (empty ones become None)."""
+    record = dict(mapping)
+    for key in fields:
+        record[key] = json.loads(record[key]) if record.get(key) else None
+    return record
+
+
 def _encode(values: dict) -> dict:
-    out = dict(values)
-    for key in _JSON_FIELDS:
-        if key in out and not isinstance(out[key], str) and out[key] is not None:
-            out[key] = json.dumps(out[key])
+    out = dump_json_columns(values, _JSON_FIELDS)
     if isinstance(out.get("status"), RunStatus):
         out["status"] = out["status"].value
     return out
 
 
 def _decode(mapping) -> dict:
-    record = dict(mapping)
-    for key in _JSON_FIELDS:
-        if record.get(key):
-            record[key] = json.loads(record[key])
+    record = load_json_columns(mapping, _JSON_FIELDS)
     record["status"] = RunStatus(record["status"])
     record.setdefault("tags", {})
     record["tags"] = record["tags"] or {}
