@@ -468,3 +468,35 @@ def test_seed_page_model_flow(ws, tmp_path, monkeypatch):
     assert (predictions.argmax(axis=1) == labels).mean() > 0.7
     print(service.scoring_uri)
     service.delete()
+
+
+FLAKY_INIT = """
+import json, os
+
+def init():
+    # The first worker starts; a replacement fails while the file 'broken' exists.
+    if os.path.exists(os.environ["MARKER_DIR"] + "/started") and os.path.exists(os.environ["MARKER_DIR"] + "/broken"):
+        raise RuntimeError("replacement cannot start")
+    open(os.environ["MARKER_DIR"] + "/started", "w").close()
+
+def run(raw_data):
+    if json.loads(raw_data).get("crash"):
+        os._exit(3)
+    return "ok"
+"""
+
+
+def test_a_replacement_worker_that_fails_init_is_retried_on_the_next_request(ws, src, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKER_DIR", str(tmp_path))
+    model = _weights_model(ws, tmp_path, [1])
+    src.write("score.py", FLAKY_INIT)
+    service = Model.deploy(ws, "flaky-svc", [model], InferenceConfig("score.py", source_directory=str(src.path)))
+    service.wait_for_deployment()
+    (tmp_path / "broken").touch()
+    with pytest.raises(WebserviceException, match="500.*exited"):
+        service.run({"crash": True})  # the worker dies; its replacement's init() raises
+    with pytest.raises(WebserviceException, match="503.*init\\(\\) fails"):
+        service.run({})
+    (tmp_path / "broken").unlink()
+    assert service.run({}) == "ok"  # the next request starts a worker that works
+    assert "RuntimeError: replacement cannot start" in service.get_logs()
