@@ -1,8 +1,9 @@
-"""Compute targets: where a job's processes run. `local` (this machine) always exists."""
+"""Compute targets: where a job's processes run. `local` (this machine) always exists; the
+others are Ray clusters recorded in the workspace (compute/targets.py)."""
 
 from __future__ import annotations
 
-from runyard.errors import ComputeTargetException, received
+from runyard.errors import ComputeTargetException, UserErrorException, received
 
 
 class LocalCompute:
@@ -23,18 +24,47 @@ class LocalCompute:
 
 
 def list_targets(workspace) -> dict:
-    return {"local": LocalCompute(workspace)}
+    from runyard.compute.targets import ComputeTarget
+
+    return {"local": LocalCompute(workspace),
+            **{t.name: t for t in ComputeTarget.list(workspace)}}
 
 
 def resolve_target(workspace, target) -> str:
     """The name of a compute target given as a name or an object; raises when unknown."""
+    from runyard.compute import store
+
     name = target if isinstance(target, str) else getattr(target, "name", None)
     if target is None:
         name = "local"
-    known = list_targets(workspace)
-    if name not in known:
+    if name == "local":
+        return name
+    if not isinstance(name, str) or store.find(workspace, name) is None:
+        known = ["local", *(r["name"] for r in store.list_all(workspace))]
         raise ComputeTargetException(
             f"Compute target {name!r} does not exist in workspace {workspace.name!r}. "
-            f"Available: {', '.join(sorted(known))}. Received: compute_target={received(target)}"
-        )
+            f"Available: {', '.join(known)}. Received: compute_target={received(target)}")
     return name
+
+
+def check_fits(workspace, name: str, distribution: dict | None) -> None:
+    """Refuse at submit a job the target can never run: more nodes than it has."""
+    from runyard.distributed.plan import node_count
+
+    needed = node_count(distribution)
+    if name == "local":
+        if distribution and distribution["kind"] == "mpi" and needed > 1:
+            raise UserErrorException(
+                f"node_count={needed} needs a cluster compute target; the local target runs "
+                "every process on this machine (node_count=1).")
+        return
+    from runyard.compute.targets import ComputeTarget
+
+    target = ComputeTarget(workspace, name)
+    most = target.max_nodes
+    if needed > most:
+        what = ("one node per TensorFlow task (chief, workers and parameter servers)"
+                if distribution and distribution["kind"] == "tensorflow" else f"node_count={needed}")
+        raise ComputeTargetException(
+            f"This job needs {needed} nodes ({what}), but compute target {name!r} has at most "
+            f"{most} node(s). Use fewer nodes, or a larger cluster (max_nodes).")

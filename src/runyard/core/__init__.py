@@ -9,7 +9,8 @@ from runyard.runs.run import Run
 from runyard.workspace.workspace import Workspace
 
 # Loaded on first use: they import SQLAlchemy, which a training job's imports must not need.
-_LAZY = {"Model": "runyard.models.model", "Webservice": "runyard.serving.webservice"}
+_LAZY = {"Model": "runyard.models.model", "Webservice": "runyard.serving.webservice",
+         "ComputeTarget": "runyard.compute.targets"}
 
 __all__ = ["Workspace", "Experiment", "Run", "ScriptRunConfig", "RunConfiguration", "Environment",
            "Dataset", "Datastore", *_LAZY]

@@ -1,5 +1,6 @@
 """v1 `azureml.core.compute`."""
 
 from runyard.compute import LocalCompute
+from runyard.compute.targets import AmlCompute, ComputeTarget, RayCompute
 
-__all__ = ["LocalCompute"]
+__all__ = ["ComputeTarget", "AmlCompute", "RayCompute", "LocalCompute"]

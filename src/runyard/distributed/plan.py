@@ -19,14 +19,15 @@ def single() -> list[ProcessSpec]:
     return [ProcessSpec(rank=0, name="")]
 
 
-def tensorflow(config: dict, host: str, ports: list[int]) -> list[ProcessSpec]:
-    """One process per task, each with its own TF_CONFIG. Ranks: chief, workers, then ps."""
+def tensorflow(config: dict, addresses: list[str]) -> list[ProcessSpec]:
+    """One process per task, each with its own TF_CONFIG. Ranks: chief, workers, then ps;
+    `addresses` ("host:port", one per task in rank order) are where each task listens."""
     tasks: list[tuple[str, int]] = []
     if config["chief"]:
         tasks.append(("chief", 0))
     tasks += [("worker", i) for i in range(config["worker_count"])]
     tasks += [("ps", i) for i in range(config["parameter_server_count"])]
-    addresses = iter(f"{host}:{port}" for port in ports)
+    addresses = iter(addresses)
     cluster: dict[str, list[str]] = {}
     for task_type, _ in tasks:
         cluster.setdefault(task_type, []).append(next(addresses))
@@ -50,6 +51,15 @@ def tensorflow(config: dict, host: str, ports: list[int]) -> list[ProcessSpec]:
 
 def port_count(config: dict) -> int:
     return config["worker_count"] + config["parameter_server_count"] + int(config["chief"])
+
+
+def node_count(distribution: dict | None) -> int:
+    """Nodes a job takes on a cluster target: one per TensorFlow task, MPI's node_count."""
+    if not distribution:
+        return 1
+    if distribution["kind"] == "tensorflow":
+        return port_count(distribution)
+    return distribution["node_count"]
 
 
 # Wraps each MPI rank's command: the usual rank variables from OpenMPI's, and the rank's exit

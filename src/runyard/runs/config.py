@@ -197,7 +197,8 @@ def environment_definition(env) -> dict | None:
 
 
 def distribution(config) -> dict | None:
-    """Check a distributed_job_config for the local compute; returns its plan settings."""
+    """Check a distributed_job_config; returns its plan settings (compute/fit.py checks that
+    the chosen compute target can run it)."""
     if config is None:
         return None
     from runyard.distributed.configs import MpiConfiguration, TensorflowConfiguration
@@ -210,8 +211,4 @@ def distribution(config) -> dict | None:
         raise UserErrorException(
             "MPI jobs need OpenMPI's mpirun, which is not on this machine's PATH. Install it "
             "(Debian/Ubuntu: apt-get install openmpi-bin).")
-    if config.node_count > 1:
-        raise UserErrorException(
-            f"node_count={config.node_count} needs a cluster compute target; the local target "
-            "runs every process on this machine (node_count=1).")
     return config.as_dict()

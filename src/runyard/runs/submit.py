@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from runyard.compute import resolve_target
+from runyard.compute import check_fits, resolve_target
 from runyard.errors import UserErrorException, received
 from runyard.runs import config as run_config
 from runyard.runs import snapshot
@@ -34,6 +34,7 @@ def submit(experiment, config, tags: dict | None = None):
         config = config.to_script_run_config()
     fields = run_config.validate(config)
     fields["compute_target"] = resolve_target(ws, config.run_config.target)
+    check_fits(ws, fields["compute_target"], fields.get("distribution"))
     if tags is not None and not isinstance(tags, dict):
         raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
     tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}

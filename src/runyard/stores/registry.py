@@ -114,6 +114,22 @@ endpoints_table = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+compute_targets_table = sa.Table(
+    "compute_targets",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),  # AmlCompute | RayCompute
+    sa.Column("state", sa.String(32), nullable=False),  # Creating | Succeeded | Failed | Deleting
+    sa.Column("config", sa.Text, nullable=False),  # JSON: provisioning or attach settings
+    sa.Column("address", sa.String(255)),  # the Ray cluster's GCS address (host:port)
+    sa.Column("secret", sa.Text),  # the Ray cluster's auth token; never shown or logged
+    sa.Column("processes", sa.Text),  # JSON: this machine's `ray start` processes (local clusters)
+    sa.Column("progress", sa.Text),  # the last provisioning step, for wait_for_completion
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 meta_table = sa.Table(
     "registry_meta",
     metadata,

@@ -29,9 +29,10 @@ from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
+from runyard.supervisor import materialize
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.job import Job
-from runyard.supervisor.job_env import has_module, job_shim, mpirun_binary
+from runyard.supervisor.job_env import has_module, mpirun_binary
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
 
@@ -61,7 +62,9 @@ class Supervisor:
         self.ingestor = None
         self._ingest_lock = threading.Lock()
         self.reader = RecordReader(self.paths.metrics_dir)
-        self.input_paths: dict[str, str] = {}  # dataset input name -> its path for the job
+        self.node: materialize.NodeJob | None = None  # set in Preparing
+        self.on_cluster = self.spec.compute_target != "local"
+        self.cluster_job = None  # compute.ray_job.RayJob on a cluster target
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -74,9 +77,12 @@ class Supervisor:
         exit_code = None
         self.job = None
         try:
+            if self.on_cluster and not self._place():
+                return self._finish(None)
             if not self._advance(S.PREPARING):
                 return self._finish(None)
-            self._prepare()
+            if not self._prepare():
+                return self._finish(None)
             if not self._advance(S.STARTING):
                 return self._finish(None)
             self.job = self._start_job()
@@ -136,53 +142,54 @@ class Supervisor:
         self.stop_reason = self.stop_reason or "terminated"
 
     # -- phases --------------------------------------------------------------------------------
-    def _prepare(self) -> None:
+    def _place(self) -> bool:
+        """Queued on a cluster target until the job's nodes are free; False when canceled."""
+        from runyard.compute import store
+        from runyard.compute.ray_job import RayJob
+
+        target = store.get(self.ws, self.spec.compute_target)
+        self.cluster_job = RayJob(target, self.run_id, self.spec.model_dump(), self.ws,
+                                  self.paths.user_logs, self.paths.metrics_dir)
+        self.paths.create()
+        placed = self.cluster_job.place(plan.node_count(self.spec.distribution),
+                                        self._cancel_requested, self._preparing)
+        if placed:
+            self.registry.merge_json(self.run_id, "properties",
+                                     {"runyard.nodes": ",".join(self.cluster_job.node_ids)})
+            self._preparing(f"Placed on {len(self.cluster_job.nodes)} node(s) of "
+                            f"{self.spec.compute_target!r}: " + ", ".join(
+                                self.cluster_job.describe_node(i)
+                                for i in range(len(self.cluster_job.nodes))))
+        return placed
+
+    def _cancel_requested(self) -> bool:
+        if self.registry.get_run(self.run_id)["status"] in (S.CANCEL_REQUESTED, S.CANCELED):
+            self.stop_reason = "cancel"
+            return True
+        return False
+
+    def _prepare(self) -> bool:
+        """Preparing: the snapshot, environment and inputs where the job runs; False when a
+        cancel came meanwhile."""
         self.paths.create()
         wd = self.paths.workdir
         snapshot.restore(self.ws.snapshots_dir, self.spec.snapshot_id, wd)
         for sub in ("outputs", "logs"):
             (wd / sub).mkdir(exist_ok=True)
         self.paths.tmp.mkdir(exist_ok=True)
-        self.interpreter = self.spec.interpreter
-        self.env_bin: Path | None = None
-        self._prepare_environment()
+        if self.cluster_job is not None:
+            self.node = materialize.NodeJob(self.spec.interpreter)
+            self.interpreter = self.spec.interpreter
+            return self.cluster_job.prepare(wd, self._preparing, self._cancel_requested)
+        self.node = materialize.prepare_environment(self.spec, self._preparing)
+        self.interpreter = self.node.interpreter
         if self.spec.inputs:
-            self._prepare_inputs()
-
-    def _prepare_environment(self) -> None:
-        definition = self.spec.environment
-        if definition is None:
-            return
-        if definition["python"]["userManagedDependencies"]:
-            self.interpreter = definition["python"]["interpreterPath"] or self.spec.interpreter
-            self._preparing(f"Environment {definition['name']!r}: user-managed, using {self.interpreter}")
-            return
-        from runyard.environments import builder
-        from runyard.environments.plan import plan as build_plan
-
-        started = time.monotonic()
-        python = builder.materialize(build_plan(definition), self._preparing)
-        self.interpreter, self.env_bin = str(python), python.parent
-        self._preparing(f"Preparing took {time.monotonic() - started:.2f} s")
-
-    def _prepare_inputs(self) -> None:
-        """Datasets: checked against their pins and made available before the script starts."""
-        import json
-
-        from runyard.data import consumption
-
-        started = time.monotonic()
-        self.input_paths, used = consumption.prepare(
-            self.spec.inputs, self.ws, self.paths.workdir, self.paths.tmp / "inputs", self._preparing)
-        self.paths.inputs_log.write_text(json.dumps(used, indent=1))
-        self._preparing(f"Inputs ready in {time.monotonic() - started:.2f} s")
+            materialize.prepare_inputs(self.spec, self.node, self.ws, wd, self.paths.tmp / "inputs",
+                                       self.paths.inputs_log, self._preparing)
+        return True
 
     def _remove_inputs(self) -> None:
-        from runyard.data import consumption
-        from runyard.data.views import remove_view
-
-        for spec in self.spec.inputs:
-            remove_view(consumption.view_root(spec, self.paths.workdir, self.paths.tmp / "inputs"))
+        materialize.remove_inputs(self.spec, self.paths.workdir, self.paths.tmp / "inputs")
 
     def _preparing(self, line: str) -> None:
         """A line of Preparing progress: in the run's live output and its system logs."""
@@ -191,48 +198,12 @@ class Supervisor:
             fh.write(line + "\n")
 
     def _job_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.spec.environment:
-            env.update(self.spec.environment.get("environmentVariables", {}))
-        env.update(self.spec.environment_variables)
-        env.update({
-            settings.RUN_ID: self.run_id,
-            "AZUREML_RUN_ID": self.run_id,
-            settings.WORKSPACE_DIR: str(self.ws.location),
-            "RUNYARD_WORKSPACE_NAME": self.ws.name,
-            settings.METRICS_DIR: str(self.paths.metrics_dir),
-            "MLFLOW_TRACKING_URI": self.ws.tracking_uri,
-            "MLFLOW_RUN_ID": self.record["mlflow_run_id"],
-            "MLFLOW_EXPERIMENT_ID": self.record["mlflow_experiment_id"],
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "PYTHONUNBUFFERED": "1",
-            "TMPDIR": str(self.paths.tmp),
-        })
-        # Keras writes keras.json (and dataset caches) under KERAS_HOME: keep it in the run.
-        env.setdefault("KERAS_HOME", str(self.paths.tmp / "keras"))
-        env["RUNYARD_EXPERIMENT"] = self.record["experiment"]
-        if self.input_paths:
-            from runyard.data.consumption import job_environment
-
-            env.update(job_environment(self.input_paths))
-        if self.env_bin is not None:
-            # A built environment: its bin first on PATH, and runyard's own package importable
-            # there without installing it (it needs only the standard library in a job).
-            env["VIRTUAL_ENV"] = str(self.env_bin.parent)
-            env["PATH"] = f"{self.env_bin}{os.pathsep}{env.get('PATH', '')}"
-            shim = job_shim()
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(shim), env.get("PYTHONPATH")) if p)
-            env.pop("PYTHONHOME", None)
-        return env
+        return materialize.process_environment(
+            dict(os.environ), materialize.run_variables(self.ws, self.record, self.spec), self.node,
+            metrics_dir=self.paths.metrics_dir, tmp=self.paths.tmp)
 
     def _argv(self) -> list[str]:
-        argv = list(self.spec.command) if self.spec.command else \
-            [self.interpreter, self.spec.script, *self.spec.arguments]
-        if self.input_paths:
-            from runyard.data.consumption import substitute
-
-            argv = substitute(argv, self.input_paths)
-        return argv
+        return materialize.argv(self.spec, self.node)
 
     def _process_specs(self) -> list[ProcessSpec]:
         distribution = self.spec.distribution
@@ -240,10 +211,30 @@ class Supervisor:
             return plan.single()
         if distribution["kind"] == "tensorflow":
             reserved = ports.reserve(self.run_id, plan.port_count(distribution))
-            return plan.tensorflow(distribution, "127.0.0.1", reserved)
+            return plan.tensorflow(distribution, [f"127.0.0.1:{port}" for port in reserved])
         return plan.single()
 
+    def _start_cluster_job(self):
+        """Start the job's processes on their nodes: one TensorFlow task per node, with the
+        addresses and ports of where each really runs."""
+        import ray
+
+        job = self.cluster_job
+        distribution = self.spec.distribution or {}
+        if distribution.get("kind") == "tensorflow":
+            ports_per_node = ray.get([agent.reserve_ports.remote(1) for agent in job.agents])
+            addresses = [f"{node['ip']}:{found[0]}" for node, found in zip(job.nodes, ports_per_node, strict=True)]
+            per_node = [[spec] for spec in plan.tensorflow(distribution, addresses)]
+        else:
+            per_node = [plan.single()]
+        log.info("Starting %d process(es) on %d node(s)", sum(map(len, per_node)), len(per_node))
+        job.start(per_node, materialize.run_variables(self.ws, self.record, self.spec),
+                  legacy_keras=distribution.get("kind") == "tensorflow")
+        return job
+
     def _start_job(self) -> Job:
+        if self.cluster_job is not None:
+            return self._start_cluster_job()
         argv = self._argv()
         specs = self._process_specs()
         env = self._job_env()
@@ -388,6 +379,8 @@ class Supervisor:
             return S.FAILED, {"code": "ServiceError",
                               "message": "The run's supervisor was terminated (SIGTERM).",
                               "logTail": tail(self.paths.std_log, 20)}
+        if getattr(self.job, "node_failure", None):
+            return S.FAILED, {**self.job.node_failure, "logTail": tail(self.paths.std_log, 20)}
         if exit_code == 0:
             return S.COMPLETED, None
         failed = getattr(self, "failed_process", None)

@@ -35,38 +35,38 @@ def spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
         close_fds=True)
 
 
+class LogSink:
+    """Output of one process: every chunk to `log_path` as it comes (readers follow that file),
+    and, for a process of a distributed job, each complete line with `prefix` to `combined`."""
+
+    def __init__(self, log_path: Path, combined: Path | None = None, prefix: bytes = b""):
+        self.out = open(log_path, "ab", buffering=0)
+        self.shared = open(combined, "ab", buffering=0) if combined else None
+        self.prefix = prefix
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        if self.shared is not None:
+            self.pending += chunk
+            cut = self.pending.rfind(b"\n") + 1
+            if cut:
+                lines = self.pending[:cut].splitlines(keepends=True)
+                self.shared.write(b"".join(self.prefix + line for line in lines))
+                self.pending = self.pending[cut:]
+
+    def close(self) -> None:
+        if self.shared is not None:
+            if self.pending:
+                self.shared.write(self.prefix + self.pending + b"\n")
+            self.shared.close()
+        self.out.close()
+
+
 def pump(proc: subprocess.Popen, log_path: Path, combined: Path | None = None,
          prefix: bytes = b"") -> threading.Thread:
-    """Copy the process's output to `log_path` as it comes (readers follow that file), and,
-    for a process of a distributed job, each complete line with `prefix` to `combined`."""
-
-    def _copy() -> None:
-        fd = proc.stdout.fileno()
-        pending = b""
-        with open(log_path, "ab", buffering=0) as out:
-            shared = open(combined, "ab", buffering=0) if combined else None
-            try:
-                while True:
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    if shared is not None:
-                        pending += chunk
-                        cut = pending.rfind(b"\n") + 1
-                        if cut:
-                            lines = pending[:cut].splitlines(keepends=True)
-                            shared.write(b"".join(prefix + line for line in lines))
-                            pending = pending[cut:]
-                if shared is not None and pending:
-                    shared.write(prefix + pending + b"\n")
-            finally:
-                if shared is not None:
-                    shared.close()
-
-    thread = threading.Thread(target=_copy, name="output-pump", daemon=True)
-    thread.start()
-    return thread
+    """Copy the process's output into a LogSink as it comes."""
+    return pump_into(proc, LogSink(log_path, combined, prefix))
 
 
 def pump_into(proc: subprocess.Popen, sink) -> threading.Thread:

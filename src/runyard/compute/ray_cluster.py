@@ -1,0 +1,163 @@
+"""Talking to a Ray cluster, and running a local one on this machine.
+
+A local cluster is one `ray start --block` process per Ray node, each in its own session: the
+head first, then the other nodes one by one (Ray nodes that start at once on one machine race
+each other). Stopping a `ray start --block` process stops its node; they are stopped by PID,
+never with `ray stop` (which would stop every Ray process of the machine). Ray is imported only
+here and in the job modules, never at `import runyard`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runyard.errors import ComputeTargetException
+
+SLOT = "runyard_slot"  # one per node of a local cluster: a job takes its nodes whole, as in v1
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+NODE_START_TIMEOUT = 90.0
+
+
+def connection_env(record: dict) -> dict[str, str]:
+    """Variables a process needs to reach the cluster: Ray's token authentication."""
+    env = {"RAY_USAGE_STATS_ENABLED": "0"}
+    if record.get("secret"):
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=record["secret"])
+    return env
+
+
+def connect(record: dict) -> None:
+    """Make this process a Ray driver of the target's cluster (once per process)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.update(connection_env(record))
+    try:
+        ray.init(address=record["address"], namespace="runyard", logging_level="ERROR",
+                 log_to_driver=False, configure_logging=True)
+    except (ConnectionError, RuntimeError) as exc:
+        raise ComputeTargetException(
+            f"Cannot reach the Ray cluster of compute target {record['name']!r} at "
+            f"{record['address']}: {exc}") from None
+
+
+def nodes(record: dict) -> list[dict]:
+    """The cluster's Ray nodes, alive and dead, straight from its GCS (no driver needed)."""
+    os.environ.update(connection_env(record))
+    from ray._raylet import GcsClient
+
+    try:
+        client = GcsClient(address=record["address"])
+        info = client.get_all_node_info(timeout=10)
+    except Exception as exc:
+        raise ComputeTargetException(
+            f"Cannot reach the Ray cluster of compute target {record['name']!r} at "
+            f"{record['address']}: {exc}") from None
+    found = []
+    for node_id, node in info.items():
+        found.append({"nodeId": node_id.hex(), "privateIpAddress": node.node_manager_address,
+                      "port": node.node_manager_port, "alive": node.state == 0,
+                      "isHead": bool(node.is_head_node), "resources": dict(node.resources_total)})
+    return sorted(found, key=lambda n: (not n["isHead"], n["nodeId"]))
+
+
+def alive_nodes(record: dict) -> list[dict]:
+    return [n for n in nodes(record) if n["alive"]]
+
+
+# -- a local cluster ---------------------------------------------------------------------------
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def temp_dir(token: str) -> Path:
+    # Ray's socket paths live under its temp dir and must stay short (about 107 bytes).
+    return Path("/tmp") / f"runyard-ray-{token[:10]}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def _ray_binary() -> str:
+    found = Path(sys.executable).with_name("ray")
+    if found.exists():
+        return str(found)
+    which = shutil.which("ray")
+    if which is None:
+        raise ComputeTargetException(
+            "A local Ray cluster needs Ray: pip install 'runyard[cluster]' (ray[default]).")
+    return which
+
+
+def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
+               object_store_bytes: int = 100 * 1024 * 1024) -> dict:
+    """Start one Ray node and wait until it has joined; returns {"pid", "started", "address"}."""
+    import psutil
+
+    argv = [_ray_binary(), "start", "--block", "--disable-usage-stats", f"--num-cpus={cpus}",
+            f'--resources={{"{SLOT}": 1}}', f"--object-store-memory={object_store_bytes}",
+            f"--dashboard-agent-listen-port={_free_port()}"]
+    port = None
+    if head_address is None:
+        port = _free_port()
+        argv += ["--head", f"--port={port}", "--include-dashboard=false",
+                 f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp_dir(token)}"]
+    else:
+        argv += [f"--address={head_address}"]
+    env = {**os.environ, **connection_env({"secret": token})}
+    env.pop("RAY_ADDRESS", None)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+    deadline = time.monotonic() + NODE_START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = _ANSI.sub("", log.read_text(errors="replace"))
+        if "Ray runtime started" in text:
+            address = head_address
+            if address is None:
+                ip = re.findall(r"Local node IP: ([0-9.]+)", text)
+                address = f"{ip[-1] if ip else '127.0.0.1'}:{port}"
+            return {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(),
+                    "address": address}
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    stop_nodes([{"pid": proc.pid}])
+    last = "\n".join(_ANSI.sub("", log.read_text(errors="replace")).splitlines()[-15:])
+    raise ComputeTargetException(f"A Ray node did not start (log {log}):\n{last}")
+
+
+def stop_nodes(processes: list[dict], grace: float = 15.0) -> None:
+    """Stop `ray start --block` processes (and everything they started), last node first."""
+    from runyard.supervisor.processes import descendants, stop_groups
+
+    for entry in reversed(processes):
+        pid = entry["pid"]
+        if not node_process_alive(entry):
+            continue
+        stop_groups([pid], grace, descendants(pid))
+
+
+def node_process_alive(entry: dict) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(entry["pid"])
+        if entry.get("started") and abs(proc.create_time() - entry["started"]) > 1:
+            return False  # the pid was reused
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

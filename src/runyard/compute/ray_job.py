@@ -1,0 +1,306 @@
+"""A job on a Ray target, seen from its supervisor: the same interface as supervisor.job.Job.
+
+The supervisor places the job (a placement group, one bundle per node, STRICT_SPREAD), starts
+one NodeAgent per bundle, and from then on polls the agents: their output goes into the run's
+logs as on a local run, their metric records into the run's metrics folder, their exit codes
+decide the end. An agent that stops answering because its node died fails the job, naming
+the node; stopping the job stops every process on every node.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from runyard.compute import ray_cluster
+from runyard.distributed.plan import ProcessSpec
+from runyard.errors import UserErrorException
+from runyard.supervisor.processes import LogSink
+
+log = logging.getLogger("runyard.supervisor")
+UNAVAILABLE_GRACE = 10.0  # seconds an agent may be unreachable on a live node
+
+
+@dataclass
+class RemoteProcess:
+    """What the supervisor knows of a process on a node (the `proc` of a launched process)."""
+
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+
+@dataclass
+class RemoteLaunched:
+    spec: ProcessSpec
+    proc: RemoteProcess
+    log: Path
+    node: int  # index of the node (bundle) it runs on
+
+
+class RayJob:
+    def __init__(self, target: dict, run_id: str, spec: dict, workspace, user_logs: Path,
+                 metrics_dir: Path):
+        self.target, self.run_id, self.spec, self.workspace = target, run_id, spec, workspace
+        self.user_logs, self.metrics_dir = user_logs, metrics_dir
+        self.mpi = False
+        self.ranks_dir = user_logs.parent / "ranks"
+        self.group = None
+        self.agents: list = []
+        self.nodes: list[dict] = []  # agent.info() per bundle
+        self.lost: dict[int, str] = {}  # node index -> why it is gone
+        self.unavailable_since: dict[int, float] = {}
+        self.launched: list[RemoteLaunched] = []
+        self.sinks: dict[int, LogSink] = {}
+        self.node_failure: dict | None = None
+        self.stopped = False
+        self.torn_down = False
+
+    # -- placement --------------------------------------------------------------------------
+    def place(self, count: int, canceled, queued) -> bool:
+        """Wait for `count` nodes (one free slot each); False if the run was canceled first."""
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+
+        ray_cluster.connect(self.target)
+        bundle = {ray_cluster.SLOT: 1} if self.target["type"] == "AmlCompute" else {"CPU": 1}
+        self.group = placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_SPREAD",
+                                     name=f"runyard-{self.run_id}")
+        ready = self.group.ready()
+        told = None
+        while True:
+            done, _ = ray.wait([ready], timeout=0.5)
+            if done:
+                break
+            if canceled():
+                remove_placement_group(self.group)
+                self.group = None
+                return False
+            alive = [n for n in ray.nodes() if n["Alive"]]
+            reason = (f"Waiting for {count} node(s) with a free job slot on compute target "
+                      f"{self.target['name']!r} ({len(alive)} node(s) alive, the others are busy "
+                      "with other runs).")
+            if reason != told:
+                queued(reason)
+                told = reason
+        self._start_agents(count)
+        return True
+
+    def _start_agents(self, count: int) -> None:
+        import ray
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        from runyard.compute.ray_agent import NodeAgent
+
+        remote = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(NodeAgent)
+        self.agents = [remote.options(
+            name=f"runyard-{self.run_id}-{index}", scheduling_strategy=PlacementGroupSchedulingStrategy(
+                self.group, placement_group_bundle_index=index)).remote(
+            self.run_id, self.spec, str(self.workspace.location), self.workspace.name)
+            for index in range(count)]
+        self.nodes = ray.get([agent.info.remote() for agent in self.agents], timeout=120)
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [node["nodeId"] for node in self.nodes]
+
+    def describe_node(self, index: int) -> str:
+        node = self.nodes[index]
+        return f"node {index} (Ray node {node['nodeId']}, {node['ip']})"
+
+    # -- Preparing --------------------------------------------------------------------------
+    def prepare(self, workdir: Path, progress, canceled) -> bool:
+        """Every node materialises the job; their progress lines go to `progress`. False when
+        the run was canceled meanwhile; raises UserErrorException when a node cannot."""
+        import ray
+
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(workdir, arcname=".")
+        snapshot = ray.put(buffer.getvalue())
+        ray.get([agent.prepare.remote(snapshot) for agent in self.agents], timeout=120)
+        while True:
+            states = self._poll_all()
+            for index, state in states.items():
+                for line in state["progress"]:
+                    progress(f"[node {index}] {line}" if len(self.agents) > 1 else line)
+                if isinstance(state["prepared"], str):
+                    raise UserErrorException(f"Preparing failed on {self.describe_node(index)}: "
+                                             f"{state['prepared']}")
+            if self.node_failure is not None:
+                raise RuntimeError(self.node_failure["message"])
+            if all(state["prepared"] is True for state in states.values()):
+                return True
+            if canceled():
+                return False
+            time.sleep(0.1)
+
+    # -- Running ----------------------------------------------------------------------------
+    def start(self, per_node: list[list[ProcessSpec]], variables: dict[str, str],
+              legacy_keras: bool) -> None:
+        import ray
+
+        distributed = sum(len(specs) for specs in per_node) > 1
+        combined = self.user_logs / "std_log.txt"
+        calls = []
+        for index, specs in enumerate(per_node):
+            payload = [{"rank": s.rank, "name": s.name, "env": s.env} for s in specs]
+            calls.append(self.agents[index].start.remote(payload, variables, None, legacy_keras))
+        pids = ray.get(calls, timeout=120)
+        for index, specs in enumerate(per_node):
+            for spec, pid in zip(specs, pids[index], strict=True):
+                if distributed:
+                    path = self.user_logs / f"std_log_process_{spec.rank}.txt"
+                    self.sinks[spec.rank] = LogSink(path, combined, f"[{spec.name}] ".encode())
+                else:
+                    path = combined
+                    self.sinks[spec.rank] = LogSink(path)
+                self.launched.append(RemoteLaunched(spec, RemoteProcess(pid), path, index))
+        self._distributed = distributed
+
+    @property
+    def distributed(self) -> bool:
+        return getattr(self, "_distributed", False)
+
+    @property
+    def pids(self) -> list[int]:
+        return [item.proc.pid for item in self.launched]
+
+    def _poll_all(self) -> dict[int, dict]:
+        """One poll of every reachable agent; a node found dead fails the job."""
+        import ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
+
+        live = [i for i in range(len(self.agents)) if i not in self.lost]
+        refs = {i: self.agents[i].poll.remote() for i in live}
+        states = {}
+        for index, ref in refs.items():
+            try:
+                states[index] = ray.get(ref, timeout=15)
+                self.unavailable_since.pop(index, None)
+            except ActorDiedError as exc:
+                self._lose(index, f"its agent died ({_first_line(exc)})")
+            except (ActorUnavailableError, GetTimeoutError) as exc:
+                since = self.unavailable_since.setdefault(index, time.monotonic())
+                if not self._node_alive(index):
+                    self._lose(index, "the node left the cluster (its raylet is gone)")
+                elif time.monotonic() - since > UNAVAILABLE_GRACE:
+                    self._lose(index, f"its agent stopped answering ({_first_line(exc)})")
+        for state in states.values():
+            self._store(state)
+        return states
+
+    def _node_alive(self, index: int) -> bool:
+        import ray
+
+        node_id = self.nodes[index]["nodeId"]
+        return any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes())
+
+    def _lose(self, index: int, why: str) -> None:
+        self.lost[index] = why
+        names = [item.spec.name or "the script" for item in self.launched if item.node == index]
+        for item in self.launched:
+            if item.node == index and item.proc.returncode is None:
+                item.proc.returncode = -9
+        if self.node_failure is None:
+            running = f" while running {', '.join(names)}" if names else ""
+            self.node_failure = {
+                "code": "NodeFailure", "node": self.nodes[index]["nodeId"],
+                "message": f"Compute target {self.target['name']!r}: {self.describe_node(index)} "
+                           f"was lost{running}: {why}. The other nodes' processes were stopped."}
+        log.warning("Lost %s: %s", self.describe_node(index), why)
+
+    def _store(self, state: dict) -> None:
+        for rank, chunk in state["output"].items():
+            if chunk:
+                self.sinks[int(rank)].feed(chunk)
+        for item in self.launched:
+            code = state["exits"].get(item.spec.rank, state["exits"].get(str(item.spec.rank)))
+            if code is not None:
+                item.proc.returncode = code
+        for batch in state["metrics"]:
+            for local, content in batch["files"].items():
+                path = Path(local)
+                if not path.exists():  # written on another machine: keep it at the same path
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(content)
+            self.metrics_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.metrics_dir / f"node-{batch['name']}", "ab") as fh:
+                fh.write(batch["data"])
+
+    def failed(self) -> RemoteLaunched | None:
+        self._poll_all()
+        lost = next((item for item in self.launched if item.node in self.lost), None)
+        if lost is not None:
+            return lost
+        for item in self.launched:
+            if item.proc.returncode not in (None, 0):
+                return item
+        return None
+
+    def finished(self) -> bool:
+        return all(item.proc.returncode is not None for item in self.launched if item.spec.decides_end)
+
+    def stop(self, grace: float) -> None:
+        """Stop every process on every reachable node (idempotent)."""
+        import ray
+
+        if self.stopped:
+            return
+        self.stopped = True
+        calls = [self.agents[i].stop.remote(grace) for i in range(len(self.agents)) if i not in self.lost]
+        try:
+            ray.get(calls, timeout=grace + 30)
+        except Exception as exc:  # a node died meanwhile: its processes died with its agent
+            log.warning("Stopping the job's processes: %s", _first_line(exc))
+        self._poll_all()  # the last output and metrics
+
+    def join_pumps(self, timeout: float = 10.0) -> None:
+        """Bring back ./outputs and ./logs from every node, then release the nodes."""
+        import ray
+
+        if self.torn_down:
+            return
+        self.torn_down = True
+        workdir = self.user_logs.parent / "wd"
+        for index, agent in enumerate(self.agents):
+            if index in self.lost:
+                continue
+            try:
+                data = ray.get(agent.collect.remote(), timeout=120)
+                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                    tar.extractall(workdir, filter="data")
+                ray.get(agent.cleanup.remote(), timeout=60)
+            except Exception as exc:
+                log.warning("Collecting the outputs of %s: %s", self.describe_node(index),
+                            _first_line(exc))
+        for sink in self.sinks.values():
+            sink.close()
+        self.teardown()
+
+    def teardown(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        for agent in self.agents:
+            try:
+                ray.kill(agent)
+            except Exception:
+                pass
+        if self.group is not None:
+            try:
+                remove_placement_group(self.group)
+            except Exception:
+                pass
+            self.group = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
