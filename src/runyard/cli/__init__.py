@@ -19,6 +19,8 @@ COMMANDS = {
     "deploy": ("runyard.cli.endpoint_cmd", "deploy", "Serve registered models over HTTP."),
     "endpoint": ("runyard.cli.endpoint_cmd", "endpoint",
                  "List, inspect, invoke, restart and delete deployed services."),
+    "compute": ("runyard.cli.compute_cmd", "compute",
+                "Create, attach, inspect and delete Ray cluster compute targets."),
     "ui": ("runyard.cli.ui_cmd", "ui", "Browse runs, metrics and artifacts in the MLflow UI."),
 }
 

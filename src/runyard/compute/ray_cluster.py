@@ -34,13 +34,28 @@ def connection_env(record: dict) -> dict[str, str]:
     return env
 
 
+def _use_token(record: dict) -> None:
+    """Point this process's Ray client at the target's token. Ray caches the token it read
+    once per process; a process that talks to several clusters must drop that cache."""
+    os.environ.update(connection_env(record))
+    if not record.get("secret"):
+        os.environ.pop("RAY_AUTH_TOKEN", None)
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")  # re-reads RAY_AUTH_MODE
+        AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):  # a Ray without token authentication
+        pass
+
+
 def connect(record: dict) -> None:
     """Make this process a Ray driver of the target's cluster (once per process)."""
     import ray
 
     if ray.is_initialized():
         return
-    os.environ.update(connection_env(record))
+    _use_token(record)
     try:
         ray.init(address=record["address"], namespace="runyard", logging_level="ERROR",
                  log_to_driver=False, configure_logging=True)
@@ -52,7 +67,7 @@ def connect(record: dict) -> None:
 
 def nodes(record: dict) -> list[dict]:
     """The cluster's Ray nodes, alive and dead, straight from its GCS (no driver needed)."""
-    os.environ.update(connection_env(record))
+    _use_token(record)
     from ray._raylet import GcsClient
 
     try:

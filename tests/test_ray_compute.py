@@ -1,0 +1,267 @@
+"""Ray cluster compute targets, on real multi-node Ray clusters started on this machine (one
+raylet per node, told apart by Ray node id). Jobs run through real supervisors and agents."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import psutil
+import pytest
+
+from conftest import pid_alive, runyard_cli, wait_until
+from runyard.compute import ray_cluster
+from runyard.core import Experiment, ScriptRunConfig
+from runyard.core.compute import AmlCompute, ComputeTarget, RayCompute
+from runyard.core.compute_target import ComputeTargetException
+from runyard.core.runconfig import TensorflowConfiguration
+
+SLEEPER = """
+import json, os, sys, time
+from runyard import Run
+run = Run.get_context()
+task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+print("pid", os.getpid(), "rank", os.environ["RUNYARD_PROCESS_RANK"], "task", json.dumps(task), flush=True)
+run.log("started", 1)
+if task.get("index") == int(os.environ.get("FAIL_INDEX", "-1")):
+    sys.exit(3)
+time.sleep(float(os.environ.get("SLEEP", "0")))
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three Ray nodes on this machine, with token authentication; stopped by PID after."""
+    token = ray_cluster.new_token()
+    folder = tmp_path_factory.mktemp("ray")
+    saved = os.environ.get("RUNYARD_CACHE")
+    os.environ["RUNYARD_CACHE"] = str(folder / "node-cache")  # what the nodes' agents use
+    started = []
+    try:
+        for index in range(3):
+            started.append(ray_cluster.start_node(
+                head_address=started[0]["address"] if started else None, token=token, cpus=1,
+                log=folder / f"node-{index}.log"))
+    except Exception:
+        ray_cluster.stop_nodes(started)
+        raise
+    finally:
+        if saved is None:
+            os.environ.pop("RUNYARD_CACHE", None)
+        else:
+            os.environ["RUNYARD_CACHE"] = saved
+    yield {"address": started[0]["address"], "token": token, "processes": started,
+           "folder": folder}
+    ray_cluster.stop_nodes(started)
+    import shutil
+
+    shutil.rmtree(ray_cluster.temp_dir(token), ignore_errors=True)
+
+
+@pytest.fixture
+def target(ws, cluster):
+    return ComputeTarget.attach(ws, "team-ray", RayCompute.attach_configuration(
+        cluster["address"], auth_token=cluster["token"]))
+
+
+def printed(run, pattern="pid"):
+    text = run._paths.std_log.read_text() if run._paths.std_log.exists() else ""
+    return [line for line in text.splitlines() if pattern in line]
+
+
+def pids_of(run) -> list[int]:
+    return [int(line.split("pid ")[1].split()[0]) for line in printed(run)]
+
+
+def test_seed_compute_flow_creates_uses_and_deletes_a_local_cluster(ws, src, capsys):
+    # The seed page's code, after the import change.
+    cluster_name = "gpu-cluster"
+    with pytest.raises(ComputeTargetException, match="does not exist"):
+        ComputeTarget(workspace=ws, name=cluster_name)
+    compute_config = AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", max_nodes=2)
+    compute_target = ComputeTarget.create(ws, cluster_name, compute_config)
+    compute_target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=5)
+    shown = capsys.readouterr().out
+    assert "Succeeded" in shown and "currentNodeCount" in shown
+
+    again = ComputeTarget(workspace=ws, name=cluster_name)
+    assert isinstance(again, AmlCompute)
+    status = again.get_status()
+    assert status.provisioning_state == "Succeeded" and status.current_node_count == 2
+    nodes = again.list_nodes()
+    assert len({n["nodeId"] for n in nodes}) == 2 and all(n["nodeState"] == "idle" for n in nodes)
+    assert [t.name for t in ComputeTarget.list(ws)] == [cluster_name]
+    listed = runyard_cli("compute", "list", "--json", check=True)
+    assert json.loads(listed.stdout)[0]["name"] == cluster_name
+
+    src.write("hello.py", SLEEPER)
+    run = Experiment(ws, "seed").submit(ScriptRunConfig(str(src.path), script="hello.py",
+                                                       compute_target=compute_target))
+    run.wait_for_completion()
+    assert run.get_metrics()["started"] == 1
+    assert run.get_details()["properties"]["runyard.nodes"] in {n["nodeId"] for n in nodes}
+
+    from runyard.compute import store
+
+    processes = store.get(ws, cluster_name)["processes"]
+    members = [p for entry in processes for p in psutil.Process(entry["pid"]).children(recursive=True)]
+    assert any("raylet" in " ".join(p.cmdline()) for p in members)
+    shown = runyard_cli("compute", "show", cluster_name, check=True).stdout
+    assert "2 node(s) alive" in shown
+    compute_target.delete()
+    assert not any(ray_cluster.node_process_alive(entry) for entry in processes)
+    assert not [p for p in members if pid_alive(p.pid)]
+    assert store.find(ws, cluster_name) is None
+    with pytest.raises(ComputeTargetException):
+        ComputeTarget(ws, cluster_name)
+
+
+def test_bad_compute_configurations_are_refused(ws, cluster):
+    with pytest.raises(ValueError, match="max_nodes must be an integer of at least 1"):
+        ComputeTarget.create(ws, "cpu1", AmlCompute.provisioning_configuration(max_nodes=0))
+    with pytest.raises(ValueError, match="built-in compute target"):
+        ComputeTarget.create(ws, "local", AmlCompute.provisioning_configuration(max_nodes=1))
+    with pytest.raises(ValueError, match="host:port"):
+        ComputeTarget.attach(ws, "cpu2", RayCompute.attach_configuration("nowhere"))
+    with pytest.raises(ComputeTargetException, match="Cannot reach"):
+        ComputeTarget.attach(ws, "cpu3", RayCompute.attach_configuration("127.0.0.1:9", auth_token="x"))
+    assert ComputeTarget.list(ws) == []
+
+
+def test_tensorflow_tasks_run_one_per_node_with_their_own_addresses(ws, src, target, cluster):
+    src.write("tasks.py", """
+        import json, os, socket
+        from runyard import Run
+        run = Run.get_context()
+        config = json.loads(os.environ["TF_CONFIG"])
+        task = config["task"]
+        host, port = config["cluster"][task["type"]][task["index"]].rsplit(":", 1)
+        with socket.socket() as s:  # the task's port is free where the task runs
+            s.bind(("", int(port)))
+        print("task", task["type"], task["index"], "listens on", host, port, flush=True)
+        for step in range(5):
+            run.log("loss", 1.0 / (step + 1))
+        os.makedirs("outputs", exist_ok=True)
+        with open(f"outputs/{task['type']}-{task['index']}.txt", "w") as fh:
+            fh.write(os.environ["RUNYARD_PROCESS_RANK"])
+    """)
+    run = Experiment(ws, "tf-ray").submit(ScriptRunConfig(
+        str(src.path), script="tasks.py", compute_target=target,
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1)))
+    run.wait_for_completion(raise_on_error=False)
+    details = run.get_details()
+    assert details["status"] == "Completed", details.get("error")
+    node_ids = details["properties"]["runyard.nodes"].split(",")
+    alive = {n["nodeId"] for n in target.list_nodes()}
+    assert len(set(node_ids)) == 3 and set(node_ids) <= alive
+    lines = printed(run, "listens on")
+    assert len(lines) == 3 and {line.split("]")[0] for line in lines} == {"[worker 0", "[worker 1", "[ps 0"}
+    # Every point once: 5 per process, 3 processes.
+    assert sorted(run.get_metrics()["loss"]) == sorted([1.0, 0.5, 1 / 3, 0.25, 0.2] * 3)
+    names = run.get_file_names()
+    assert {"outputs/worker-0.txt", "outputs/worker-1.txt", "outputs/ps-0.txt"} <= set(names)
+    assert "user_logs/std_log_process_2.txt" in names
+
+
+def test_multi_worker_mirrored_training_across_nodes(ws, src, target):
+    src.write("train.py", """
+        import os
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import numpy as np
+        import tensorflow as tf
+        from runyard import Run
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        with strategy.scope():
+            model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(1)])
+            model.compile(optimizer="sgd", loss="mse")
+        x = np.random.rand(64, 4).astype("float32"); y = x.sum(axis=1, keepdims=True)
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        print("workers", strategy.num_replicas_in_sync, "loss", history.history["loss"][-1], flush=True)
+        Run.get_context().log("final_loss", float(history.history["loss"][-1]))
+    """)
+    run = Experiment(ws, "mwms-ray").submit(ScriptRunConfig(
+        str(src.path), script="train.py", compute_target=target,
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0)))
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    assert len(printed(run, "workers 2 loss")) == 2
+    assert len(run.get_metrics()["final_loss"]) == 2
+
+
+def test_a_failed_process_fails_the_job_and_stops_the_other_nodes(ws, src, target):
+    src.write("s.py", SLEEPER)
+    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                             distributed_job_config=TensorflowConfiguration(worker_count=3, parameter_server_count=0))
+    config.run_config.environment_variables = {"FAIL_INDEX": "1", "SLEEP": "300"}
+    run = Experiment(ws, "fail-ray").submit(config)
+    run.wait_for_completion(raise_on_error=False)
+    error = run.get_details()["error"]["error"]
+    assert run.get_status() == "Failed" and "worker 1" in error["message"] and "code 3" in error["message"]
+    pids = pids_of(run)
+    assert len(pids) == 3 and not [p for p in pids if pid_alive(p)]
+
+
+def test_cancel_stops_every_process_on_every_node(ws, src, target):
+    src.write("s.py", SLEEPER)
+    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                             distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1))
+    config.run_config.environment_variables = {"SLEEP": "300"}
+    run = Experiment(ws, "cancel-ray").submit(config)
+    wait_until(lambda: len(printed(run)) == 3, timeout=120, message="three processes started")
+    pids = pids_of(run)
+    run.cancel()
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Canceled"
+    wait_until(lambda: not [p for p in pids if pid_alive(p)], timeout=10, message="no process left")
+    assert all(n["nodeState"] == "idle" for n in target.list_nodes())
+
+
+def test_too_large_jobs_are_refused_and_busy_clusters_queue(ws, src, target):
+    src.write("s.py", SLEEPER)
+    exp = Experiment(ws, "queue-ray")
+    with pytest.raises(ComputeTargetException, match="needs 4 nodes .* has at most 3 node"):
+        exp.submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                                   distributed_job_config=TensorflowConfiguration(worker_count=4, parameter_server_count=0)))
+    assert list(ws._registry.list_runs()) == []
+    busy = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                           distributed_job_config=TensorflowConfiguration(worker_count=3, parameter_server_count=0))
+    busy.run_config.environment_variables = {"SLEEP": "300"}
+    first = exp.submit(busy)
+    wait_until(lambda: len(printed(first)) == 3, timeout=120, message="the cluster is busy")
+    second = exp.submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target))
+    wait_until(lambda: second._paths.preparing_log.exists() and "Waiting for 1 node(s)" in
+               second._paths.preparing_log.read_text(), timeout=60, message="a queue reason")
+    assert second.get_status() == "Queued"
+    first.cancel()
+    second.wait_for_completion()
+    assert second.get_status() == "Completed"
+
+
+def test_a_node_lost_mid_run_fails_the_run_naming_it(ws, src, cluster):
+    """A fourth node joins; the job spreads over all four; that node's raylet is killed."""
+    extra = ray_cluster.start_node(head_address=cluster["address"], token=cluster["token"], cpus=1,
+                                   log=cluster["folder"] / "node-extra.log")
+    try:
+        target = ComputeTarget.attach(ws, "team-ray", RayCompute.attach_configuration(
+            cluster["address"], auth_token=cluster["token"]))
+        src.write("s.py", SLEEPER)
+        config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                                 distributed_job_config=TensorflowConfiguration(worker_count=4, parameter_server_count=0))
+        config.run_config.environment_variables = {"SLEEP": "300"}
+        run = Experiment(ws, "lost-ray").submit(config)
+        wait_until(lambda: len(printed(run)) == 4, timeout=120, message="four processes started")
+        pids = pids_of(run)
+        raylet = next(p for p in psutil.Process(extra["pid"]).children(recursive=True)
+                      if "raylet/raylet" in " ".join(p.cmdline()))
+        node_id = next(a.split("=", 1)[1] for a in raylet.cmdline() if a.startswith("--node_id="))
+        killed_at = time.monotonic()
+        raylet.kill()
+        run.wait_for_completion(raise_on_error=False)
+        took = time.monotonic() - killed_at
+        error = run.get_details()["error"]["error"]
+        assert run.get_status() == "Failed" and took < 30
+        assert error["code"] == "NodeFailure" and node_id in error["message"], error
+        wait_until(lambda: not [p for p in pids if pid_alive(p)], timeout=10, message="no survivors")
+    finally:
+        ray_cluster.stop_nodes([extra])
