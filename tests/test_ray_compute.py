@@ -15,7 +15,7 @@ from runyard.compute import ray_cluster
 from runyard.core import Experiment, ScriptRunConfig
 from runyard.core.compute import AmlCompute, ComputeTarget, RayCompute
 from runyard.core.compute_target import ComputeTargetException
-from runyard.core.runconfig import TensorflowConfiguration
+from runyard.core.runconfig import MpiConfiguration, TensorflowConfiguration
 
 SLEEPER = """
 import json, os, sys, time
@@ -265,3 +265,37 @@ def test_a_node_lost_mid_run_fails_the_run_naming_it(ws, src, cluster):
         wait_until(lambda: not [p for p in pids if pid_alive(p)], timeout=10, message="no survivors")
     finally:
         ray_cluster.stop_nodes([extra])
+
+
+def test_mpi_ranks_run_on_their_nodes_launched_through_ray(ws, src, target):
+    src.write("mpi.py", """
+        import os, sys
+        from runyard import Run
+        rank = int(os.environ["RANK"])
+        node = os.environ["RUNYARD_RANKS_DIR"].split("/nodes/")[1].split("/")[0]
+        print("rank", rank, "of", os.environ["WORLD_SIZE"], "local", os.environ["LOCAL_RANK"],
+              "node", node, flush=True)
+        Run.get_context().log("rank", rank)
+        sys.exit(int(os.environ.get("FAIL_RANK", "-1") == str(rank)) * 4)
+    """)
+    config = ScriptRunConfig(str(src.path), script="mpi.py", compute_target=target,
+                             distributed_job_config=MpiConfiguration(process_count_per_node=2, node_count=2))
+    run = Experiment(ws, "mpi-ray").submit(config)
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    lines = printed(run, " node ")
+    by_node: dict[str, list[int]] = {}
+    for line in lines:
+        words = line.split("] ", 1)[1].split()
+        by_node.setdefault(words[-1], []).append(int(words[1]))
+    # Two nodes (told apart by Ray node id), two ranks each, with the usual rank variables.
+    assert len(by_node) == 2 and sorted(sum(by_node.values(), [])) == [0, 1, 2, 3]
+    assert all(len(ranks) == 2 for ranks in by_node.values())
+    assert sorted(run.get_metrics()["rank"]) == [0, 1, 2, 3]
+    assert "user_logs/std_log_process_3.txt" in run.get_file_names()
+
+    config.run_config.environment_variables = {"FAIL_RANK": "2"}
+    failed = Experiment(ws, "mpi-ray").submit(config)
+    failed.wait_for_completion(raise_on_error=False)
+    error = failed.get_details()["error"]["error"]
+    assert failed.get_status() == "Failed" and "rank 2" in error["message"], error

@@ -72,6 +72,10 @@ class NodeAgent:
         self.prepared: bool | str | None = None  # None: preparing; True: ready; str: the error
         self.node: materialize.NodeJob | None = None
         self.procs: dict[int, object] = {}
+        self.daemons: dict[int, tuple] = {}  # MPI daemons: pid -> (process, output buffer)
+        self.ranks_dir = self.root / "ranks"  # MPI ranks' exit codes (distributed/plan.py)
+        self.ranks_dir.mkdir(exist_ok=True)
+        self.env: dict[str, str] = {}
         self.buffers: dict[int, _Buffer] = {}
         self.pumps: list[threading.Thread] = []
         self.metric_offsets: dict[str, int] = {}
@@ -112,10 +116,7 @@ class NodeAgent:
             self.prepared = f"{type(exc).__name__}: {exc}"
 
     # -- Running ----------------------------------------------------------------------------
-    def start(self, specs: list[dict], variables: dict[str, str], argv: list[str] | None = None,
-              legacy_keras: bool = False) -> list[int]:
-        """Start this node's processes; `specs` are {"rank", "name", "env"}; `argv` replaces
-        the spec's command line (mpirun)."""
+    def _job_env(self, variables: dict[str, str], legacy_keras: bool) -> dict[str, str]:
         from runyard.supervisor.job_env import has_module
 
         base = {k: v for k, v in os.environ.items()
@@ -124,25 +125,67 @@ class NodeAgent:
                                               metrics_dir=self.metrics_dir, tmp=self.tmp)
         if legacy_keras and has_module(self.node.interpreter, "tf_keras"):
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
-        command = argv or materialize.argv(self.spec, self.node)
+        env["RUNYARD_RANKS_DIR"] = str(self.ranks_dir)
+        return env
+
+    def start(self, specs: list[dict], variables: dict[str, str], legacy_keras: bool = False,
+              mpi: dict | None = None) -> list[int]:
+        """Start this node's processes; `specs` are {"rank", "name", "env"}. With `mpi`
+        ({"config", "nodes", "target"}), the one process is mpirun, launching its daemons on
+        the job's nodes through their agents (mpi_rsh) instead of ssh."""
+        self.env = self._job_env(variables, legacy_keras)
+        command = materialize.argv(self.spec, self.node)
+        env = self.env
+        if mpi is not None:
+            command, env = self._mpirun(command, mpi)
         pids = []
         for item in specs:
             rank = item["rank"]
             proc = processes.spawn(command, self.wd, {
-                **env, **item["env"], "RUNYARD_PROCESS_RANK": str(rank),
-                "RUNYARD_RANKS_DIR": str(self.root / "ranks")})
+                **env, **item["env"], "RUNYARD_PROCESS_RANK": str(rank)})
             self.buffers[rank] = _Buffer(self.logs_dir / f"std_log_process_{rank}.txt")
             self.pumps.append(processes.pump_into(proc, self.buffers[rank]))
             self.procs[rank] = proc
             pids.append(proc.pid)
         return pids
 
+    def _mpirun(self, command: list[str], mpi: dict) -> tuple[list[str], dict[str, str]]:
+        from runyard.compute import mpi_rsh
+        from runyard.distributed import plan
+        from runyard.supervisor.job_env import mpirun_binary
+
+        config, nodes = mpi["config"], mpi["nodes"]
+        hostfile = self.root / "hostfile"
+        hostfile.write_text("".join(f"{name} slots={config['process_count_per_node']}\n"
+                                    for name in nodes))
+        launch = ["--hostfile", str(hostfile), "--mca", "plm_rsh_agent",
+                  f"{sys.executable} -m runyard.compute.mpi_rsh"]
+        argv = plan.mpi_argv(config, command, mpirun_binary(self.env), os.geteuid() == 0, launch)
+        env = {**self.env, mpi_rsh.NODES: json.dumps(nodes), mpi_rsh.TARGET: json.dumps(mpi["target"])}
+        return argv, env
+
+    # -- MPI daemons (started by mpirun through mpi_rsh) --------------------------------------
+    def run_daemon(self, command: list[str]) -> int:
+        proc = processes.spawn(["/bin/sh", "-c", " ".join(command)], self.wd, self.env)
+        buffer = _Buffer(self.root / f"daemon-{proc.pid}.log")
+        self.pumps.append(processes.pump_into(proc, buffer))
+        self.daemons[proc.pid] = (proc, buffer)
+        return proc.pid
+
+    def poll_daemon(self, pid: int) -> tuple[bytes, int | None]:
+        proc, buffer = self.daemons[pid]
+        return buffer.drain(), proc.poll()
+
+    def stop_daemon(self, pid: int) -> None:
+        proc, _ = self.daemons[pid]
+        processes.stop_groups([proc.pid], 2.0, processes.descendants(proc.pid))
+
     def poll(self) -> dict:
         progress, self.progress = self.progress, []
         return {"progress": progress, "prepared": self.prepared,
                 "output": {rank: buf.drain() for rank, buf in self.buffers.items()},
                 "exits": {rank: proc.poll() for rank, proc in self.procs.items()},
-                "drained": all(buf.closed for buf in self.buffers.values()),
+                "ranks": {p.name: p.read_text() for p in self.ranks_dir.iterdir()},
                 "metrics": self._new_metrics()}
 
     def _new_metrics(self) -> list[dict]:
@@ -172,10 +215,10 @@ class NodeAgent:
         return found
 
     def stop(self, grace: float) -> None:
-        pids = [proc.pid for proc in self.procs.values()]
+        pids = [proc.pid for proc in self.procs.values()] + list(self.daemons)
         known = [d for pid in pids for d in processes.descendants(pid)]
         processes.stop_groups(pids, grace, known)
-        for proc in self.procs.values():
+        for proc in [*self.procs.values(), *(d[0] for d in self.daemons.values())]:
             proc.wait()
         for pump in self.pumps:
             pump.join(timeout=5)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runyard.compute import ray_cluster
+from runyard.distributed import mpi_output
 from runyard.distributed.plan import ProcessSpec
 from runyard.errors import UserErrorException
 from runyard.supervisor.processes import LogSink
@@ -59,6 +60,7 @@ class RayJob:
         self.launched: list[RemoteLaunched] = []
         self.sinks: dict[int, LogSink] = {}
         self.node_failure: dict | None = None
+        self._distributed = False
         self.stopped = False
         self.torn_down = False
 
@@ -143,30 +145,44 @@ class RayJob:
 
     # -- Running ----------------------------------------------------------------------------
     def start(self, per_node: list[list[ProcessSpec]], variables: dict[str, str],
-              legacy_keras: bool) -> None:
+              legacy_keras: bool, mpi_config: dict | None = None) -> None:
+        """Start each node's processes. An MPI job is one mpirun on the first node, whose
+        daemons the other nodes' agents start (compute/mpi_rsh.py)."""
         import ray
 
-        distributed = sum(len(specs) for specs in per_node) > 1
+        from runyard.distributed.mpi_output import MpiDemux
+
         combined = self.user_logs / "std_log.txt"
+        if mpi_config is not None:
+            self.mpi = True
+            self.ranks_dir.mkdir(parents=True, exist_ok=True)
+            per_node = [[ProcessSpec(rank=0, name="mpirun")]] + [[] for _ in self.agents[1:]]
+            launch = {"config": mpi_config, "target": {
+                key: self.target[key] for key in ("name", "address", "secret")},
+                "nodes": {f"rynode{i}": f"runyard-{self.run_id}-{i}" for i in range(len(self.agents))}}
         calls = []
         for index, specs in enumerate(per_node):
             payload = [{"rank": s.rank, "name": s.name, "env": s.env} for s in specs]
-            calls.append(self.agents[index].start.remote(payload, variables, None, legacy_keras))
+            calls.append(self.agents[index].start.remote(
+                payload, variables, legacy_keras, launch if self.mpi and index == 0 else None))
         pids = ray.get(calls, timeout=120)
+        self._distributed = self.mpi or sum(len(specs) for specs in per_node) > 1
         for index, specs in enumerate(per_node):
             for spec, pid in zip(specs, pids[index], strict=True):
-                if distributed:
+                if self.mpi:
+                    path = combined
+                    self.sinks[spec.rank] = MpiDemux(self.user_logs)
+                elif self._distributed:
                     path = self.user_logs / f"std_log_process_{spec.rank}.txt"
                     self.sinks[spec.rank] = LogSink(path, combined, f"[{spec.name}] ".encode())
                 else:
                     path = combined
                     self.sinks[spec.rank] = LogSink(path)
                 self.launched.append(RemoteLaunched(spec, RemoteProcess(pid), path, index))
-        self._distributed = distributed
 
     @property
     def distributed(self) -> bool:
-        return getattr(self, "_distributed", False)
+        return self._distributed
 
     @property
     def pids(self) -> list[int]:
@@ -196,6 +212,10 @@ class RayJob:
             self._store(state)
         return states
 
+    def _store_ranks(self, ranks: dict[str, str]) -> None:
+        for name, code in ranks.items():
+            (self.ranks_dir / name).write_text(code)
+
     def _node_alive(self, index: int) -> bool:
         import ray
 
@@ -217,6 +237,8 @@ class RayJob:
         log.warning("Lost %s: %s", self.describe_node(index), why)
 
     def _store(self, state: dict) -> None:
+        if state["ranks"]:
+            self._store_ranks(state["ranks"])
         for rank, chunk in state["output"].items():
             if chunk:
                 self.sinks[int(rank)].feed(chunk)
@@ -239,6 +261,8 @@ class RayJob:
         lost = next((item for item in self.launched if item.node in self.lost), None)
         if lost is not None:
             return lost
+        if self.mpi and self.launched and mpi_output.failed_rank(self.ranks_dir, "") is not None:
+            return self.launched[0]
         for item in self.launched:
             if item.proc.returncode not in (None, 0):
                 return item

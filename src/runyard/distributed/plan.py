@@ -70,11 +70,13 @@ _RANK_SHIM = ('export RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZ
               'echo $code > "$RUNYARD_RANKS_DIR/$RANK"; exit $code')
 
 
-def mpi_argv(config: dict, argv: list[str], mpirun: str, as_root: bool) -> list[str]:
+def mpi_argv(config: dict, argv: list[str], mpirun: str, as_root: bool,
+             launch: list[str] = ()) -> list[str]:
     """One mpirun that starts every rank; --tag-output marks each piece of output with its
-    rank, which the supervisor splits into per-rank logs."""
+    rank, which the supervisor splits into per-rank logs. `launch`: where the ranks go (a
+    hostfile and the remote launcher on a cluster)."""
     ranks = config["process_count_per_node"] * config["node_count"]
     launcher = [mpirun, "-np", str(ranks), "--oversubscribe", "--bind-to", "none", "--tag-output"]
     if as_root:
         launcher.append("--allow-run-as-root")
-    return [*launcher, "sh", "-c", _RANK_SHIM, "rank", *argv]
+    return [*launcher, *launch, "sh", "-c", _RANK_SHIM, "rank", *argv]

@@ -227,9 +227,10 @@ class Supervisor:
             per_node = [[spec] for spec in plan.tensorflow(distribution, addresses)]
         else:
             per_node = [plan.single()]
-        log.info("Starting %d process(es) on %d node(s)", sum(map(len, per_node)), len(per_node))
+        mpi = distribution if distribution.get("kind") == "mpi" else None
+        log.info("Starting the job on %d node(s)", len(job.agents))
         job.start(per_node, materialize.run_variables(self.ws, self.record, self.spec),
-                  legacy_keras=distribution.get("kind") == "tensorflow")
+                  legacy_keras=distribution.get("kind") == "tensorflow", mpi_config=mpi)
         return job
 
     def _start_job(self) -> Job:
