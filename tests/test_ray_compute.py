@@ -299,3 +299,35 @@ def test_mpi_ranks_run_on_their_nodes_launched_through_ray(ws, src, target):
     failed.wait_for_completion(raise_on_error=False)
     error = failed.get_details()["error"]["error"]
     assert failed.get_status() == "Failed" and "rank 2" in error["message"], error
+
+
+def test_each_node_builds_the_environment_and_brings_the_datasets(ws, src, target, tmp_path):
+    from runyard.core import Dataset, Environment
+    from runyard.core.conda_dependencies import CondaDependencies
+
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.txt").write_text("alpha")
+    (data / "sub" / "b.txt").write_text("beta")
+    dataset = Dataset.File.from_files(str(data)).register(ws, "letters")
+    env = Environment("six-env")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six==1.16.0"],
+                                                             python_version="3.12")
+    src.write("report.py", """
+        import os, sys, six
+        folder = sys.argv[2]
+        files = sorted(os.path.relpath(os.path.join(r, f), folder) for r, _, fs in os.walk(folder) for f in fs)
+        print("python", ".".join(map(str, sys.version_info[:2])), "six", six.__version__, "files", files, flush=True)
+    """)
+    run = Experiment(ws, "env-ray").submit(ScriptRunConfig(
+        str(src.path), script="report.py", arguments=["--data", dataset.as_named_input("letters").as_download()],
+        environment=env, compute_target=target,
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0)))
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Completed", run.get_details().get("error")
+    lines = printed(run, "six 1.16.0")
+    assert len(lines) == 2 and all("python 3.12" in line and "['a.txt', 'sub/b.txt']" in line for line in lines)
+    preparing = run._paths.preparing_log.read_text()
+    assert "[node 0]" in preparing and "[node 1]" in preparing and "Inputs ready" in preparing
+    used = json.loads(run._paths.inputs_log.read_text())
+    assert {f["path"] for f in used[0]["files"]} == {"a.txt", "sub/b.txt"}

@@ -115,6 +115,11 @@ class NodeAgent:
             self._say(traceback.format_exc())
             self.prepared = f"{type(exc).__name__}: {exc}"
 
+    def used_inputs(self) -> str | None:
+        """The files (with content hashes) the datasets gave the job on this node."""
+        used = self.root / "input_datasets.json"
+        return used.read_text() if used.exists() else None
+
     # -- Running ----------------------------------------------------------------------------
     def _job_env(self, variables: dict[str, str], legacy_keras: bool) -> dict[str, str]:
         from runyard.supervisor.job_env import has_module

@@ -117,7 +117,7 @@ class RayJob:
         return f"node {index} (Ray node {node['nodeId']}, {node['ip']})"
 
     # -- Preparing --------------------------------------------------------------------------
-    def prepare(self, workdir: Path, progress, canceled) -> bool:
+    def prepare(self, workdir: Path, progress, canceled, inputs_log: Path) -> bool:
         """Every node materialises the job; their progress lines go to `progress`. False when
         the run was canceled meanwhile; raises UserErrorException when a node cannot."""
         import ray
@@ -138,6 +138,9 @@ class RayJob:
             if self.node_failure is not None:
                 raise RuntimeError(self.node_failure["message"])
             if all(state["prepared"] is True for state in states.values()):
+                used = ray.get(self.agents[0].used_inputs.remote(), timeout=60)
+                if used is not None:
+                    inputs_log.write_text(used)
                 return True
             if canceled():
                 return False

@@ -180,7 +180,8 @@ class Supervisor:
         if self.cluster_job is not None:
             self.node = materialize.NodeJob(self.spec.interpreter)
             self.interpreter = self.spec.interpreter
-            return self.cluster_job.prepare(wd, self._preparing, self._cancel_requested)
+            return self.cluster_job.prepare(wd, self._preparing, self._cancel_requested,
+                                            self.paths.inputs_log)
         self.node = materialize.prepare_environment(self.spec, self._preparing)
         self.interpreter = self.node.interpreter
         if self.spec.inputs:
