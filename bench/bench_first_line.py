@@ -1,5 +1,6 @@
 """Submit to the script's first line of output, warm, trivial script; side by side with Ray
-Jobs (`JobSubmissionClient.submit_job` to the first log line) when Ray is installed.
+Jobs (`JobSubmissionClient.submit_job` to the first log line) when Ray is installed, and
+runyard on a Ray compute target attached to that same Ray cluster.
 
     .venv/bin/python bench/bench_first_line.py [--repeat 10]
 """
@@ -7,6 +8,7 @@ Jobs (`JobSubmissionClient.submit_job` to the first log line) when Ray is instal
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -15,11 +17,12 @@ from _common import isolated_home, median, report, source_folder
 TRIVIAL = "print('first line', flush=True)\n"
 
 
-def runyard_first_line(ws, src: Path) -> float:
+def runyard_first_line(ws, src: Path, target: str = "local") -> float:
     from runyard.core import Experiment, ScriptRunConfig
 
     start = time.perf_counter()
-    run = Experiment(ws, "bench").submit(ScriptRunConfig(str(src), script="trivial.py"))
+    run = Experiment(ws, "bench").submit(ScriptRunConfig(str(src), script="trivial.py",
+                                                         compute_target=target))
     log = run._paths.std_log
     while True:
         if log.exists() and b"first line" in log.read_bytes():
@@ -58,13 +61,24 @@ def main() -> None:
     except ImportError:
         rows.append(("Ray Jobs", "not installed (pip install 'ray[default]')"))
     else:
+        from runyard.compute import ray_cluster
+        from runyard.core.compute import ComputeTarget, RayCompute
+
+        token = ray_cluster.new_token()
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
         context = ray.init(include_dashboard=True, num_cpus=2, dashboard_host="127.0.0.1")
         try:
             client = JobSubmissionClient(f"http://{context.dashboard_url}")
             ray_first_line(client)  # warm-up
             theirs = [ray_first_line(client) for _ in range(args.repeat)]
+            ComputeTarget.attach(ws, "bench-ray", RayCompute.attach_configuration(
+                context.address_info["gcs_address"], auth_token=token))
+            runyard_first_line(ws, src, "bench-ray")  # warm-up
+            on_ray = [runyard_first_line(ws, src, "bench-ray") for _ in range(args.repeat)]
             rows.append(("Ray Jobs submit -> first line, median", f"{median(theirs):.3f} s"))
-            rows.append(("ratio runyard / Ray Jobs", f"{median(ours) / median(theirs):.2f}"))
+            rows.append(("runyard on that Ray cluster, median", f"{median(on_ray):.3f} s"))
+            rows.append(("ratio runyard local / Ray Jobs", f"{median(ours) / median(theirs):.2f}"))
+            rows.append(("ratio runyard on Ray / Ray Jobs", f"{median(on_ray) / median(theirs):.2f}"))
         finally:
             ray.shutdown()
     report("submit to first line of output (warm, trivial script)", rows)

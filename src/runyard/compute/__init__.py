@@ -10,7 +10,6 @@ class LocalCompute:
     """This machine: processes spawned by the run's supervisor."""
 
     type = "local"
-    supports_multinode = False
 
     def __init__(self, workspace, name: str = "local"):
         self.workspace = workspace

@@ -67,6 +67,7 @@ def connect(record: dict) -> None:
 
 def nodes(record: dict) -> list[dict]:
     """The cluster's Ray nodes, alive and dead, straight from its GCS (no driver needed)."""
+    _check_reachable(record)
     _use_token(record)
     from ray._raylet import GcsClient
 
@@ -83,6 +84,17 @@ def nodes(record: dict) -> list[dict]:
                       "port": node.node_manager_port, "alive": node.state == 0,
                       "isHead": bool(node.is_head_node), "resources": dict(node.resources_total)})
     return sorted(found, key=lambda n: (not n["isHead"], n["nodeId"]))
+
+
+def _check_reachable(record: dict) -> None:
+    """Fail at once on an address nobody listens on (Ray's client retries for 30 s)."""
+    host, _, port = record["address"].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ComputeTargetException(
+            f"Cannot reach the Ray cluster of compute target {record['name']!r} at "
+            f"{record['address']}: {exc}. Is its head node running?") from None
 
 
 def alive_nodes(record: dict) -> list[dict]:
@@ -155,7 +167,7 @@ def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
     raise ComputeTargetException(f"A Ray node did not start (log {log}):\n{last}")
 
 
-def stop_nodes(processes: list[dict], grace: float = 15.0) -> None:
+def stop_nodes(processes: list[dict], grace: float = 5.0) -> None:
     """Stop `ray start --block` processes (and everything they started), last node first."""
     from runyard.supervisor.processes import descendants, stop_groups
 
