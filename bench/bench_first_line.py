@@ -8,7 +8,6 @@ runyard on a Ray compute target attached to that same Ray cluster.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -65,11 +64,16 @@ def main() -> None:
         from runyard.core.compute import ComputeTarget, RayCompute
 
         token = ray_cluster.new_token()
-        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+        ray_cluster.use_token({"secret": token})  # the local cluster below requires it
         context = ray.init(include_dashboard=True, num_cpus=2, dashboard_host="127.0.0.1")
         try:
             client = JobSubmissionClient(f"http://{context.dashboard_url}")
-            ray_first_line(client)  # warm-up
+            for _ in range(60):  # warm-up; the dashboard's job agent takes a moment to start
+                try:
+                    ray_first_line(client)
+                    break
+                except RuntimeError:
+                    time.sleep(0.5)
             theirs = [ray_first_line(client) for _ in range(args.repeat)]
             ComputeTarget.attach(ws, "bench-ray", RayCompute.attach_configuration(
                 context.address_info["gcs_address"], auth_token=token))

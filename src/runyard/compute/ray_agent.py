@@ -18,11 +18,11 @@ import tarfile
 import threading
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 from runyard import settings
 from runyard.distributed import ports
 from runyard.errors import UserErrorException
-from runyard.runs.spec import RunSpec
 from runyard.supervisor import materialize, processes
 
 # Variables Ray sets for its own workers that must not reach a job: an empty
@@ -59,7 +59,9 @@ class NodeAgent:
         import ray
 
         self.run_id = run_id
-        self.spec = RunSpec(**spec)
+        # The run spec's fields as attributes (a RunSpec.model_dump()): importing pydantic
+        # would add a tenth of a second to every agent's start.
+        self.spec = SimpleNamespace(**spec)
         self.workspace_dir, self.workspace_name = workspace_dir, workspace_name
         self.node_id = ray.get_runtime_context().get_node_id()
         self.ip = ray.util.get_node_ip_address()
@@ -70,6 +72,7 @@ class NodeAgent:
             folder.mkdir(parents=True, exist_ok=True)
         self.progress: list[str] = []
         self.prepared: bool | str | None = None  # None: preparing; True: ready; str: the error
+        self.prepared_event = threading.Event()
         self.node: materialize.NodeJob | None = None
         self.procs: dict[int, object] = {}
         self.daemons: dict[int, tuple] = {}  # MPI daemons: pid -> (process, output buffer)
@@ -90,6 +93,10 @@ class NodeAgent:
     # -- Preparing --------------------------------------------------------------------------
     def prepare(self, snapshot: bytes) -> None:
         threading.Thread(target=self._prepare, args=(snapshot,), daemon=True).start()
+
+    def wait_prepared(self, timeout: float) -> None:
+        """Return when Preparing ended or after `timeout` seconds, whichever comes first."""
+        self.prepared_event.wait(timeout)
 
     def _say(self, line: str) -> None:
         self.progress.append(line)
@@ -114,6 +121,8 @@ class NodeAgent:
         except Exception as exc:
             self._say(traceback.format_exc())
             self.prepared = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.prepared_event.set()
 
     def used_inputs(self) -> str | None:
         """The files (with content hashes) the datasets gave the job on this node."""

@@ -34,7 +34,7 @@ def connection_env(record: dict) -> dict[str, str]:
     return env
 
 
-def _use_token(record: dict) -> None:
+def use_token(record: dict) -> None:
     """Point this process's Ray client at the target's token. Ray caches the token it read
     once per process; a process that talks to several clusters must drop that cache."""
     os.environ.update(connection_env(record))
@@ -55,7 +55,7 @@ def connect(record: dict) -> None:
 
     if ray.is_initialized():
         return
-    _use_token(record)
+    use_token(record)
     try:
         ray.init(address=record["address"], namespace="runyard", logging_level="ERROR",
                  log_to_driver=False, configure_logging=True)
@@ -68,7 +68,7 @@ def connect(record: dict) -> None:
 def nodes(record: dict) -> list[dict]:
     """The cluster's Ray nodes, alive and dead, straight from its GCS (no driver needed)."""
     _check_reachable(record)
-    _use_token(record)
+    use_token(record)
     from ray._raylet import GcsClient
 
     try:

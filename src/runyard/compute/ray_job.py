@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import tarfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,24 +66,37 @@ class RayJob:
         self.torn_down = False
 
     # -- placement --------------------------------------------------------------------------
-    def place(self, count: int, canceled, queued) -> bool:
-        """Wait for `count` nodes (one free slot each); False if the run was canceled first."""
-        import ray
-        from ray.util.placement_group import placement_group, remove_placement_group
+    def connect_soon(self) -> None:
+        """Import Ray and connect in the background while the supervisor sets up (half a
+        second of the time to first output line)."""
+        self._connecting = threading.Thread(target=ray_cluster.connect, args=(self.target,),
+                                            daemon=True)
+        self._connecting.start()
 
-        ray_cluster.connect(self.target)
+    def place(self, count: int, canceled, queued) -> bool:
+        """Wait for `count` nodes (one free slot each); False if the run was canceled first.
+        The agents are created at once and start as soon as the placement group is ready."""
+        import ray
+        from ray.util.placement_group import placement_group
+
+        started = time.monotonic()
+        if getattr(self, "_connecting", None) is not None:
+            self._connecting.join()
+        ray_cluster.connect(self.target)  # (again: raises what the background attempt hit)
+        log.info("Connected to the Ray cluster (waited %.2f s)", time.monotonic() - started)
         bundle = {ray_cluster.SLOT: 1} if self.target["type"] == "AmlCompute" else {"CPU": 1}
         self.group = placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_SPREAD",
                                      name=f"runyard-{self.run_id}")
         ready = self.group.ready()
+        self._create_agents(count)
+        infos = [agent.info.remote() for agent in self.agents]
         told = None
         while True:
             done, _ = ray.wait([ready], timeout=0.5)
             if done:
                 break
             if canceled():
-                remove_placement_group(self.group)
-                self.group = None
+                self.teardown()
                 return False
             alive = [n for n in ray.nodes() if n["Alive"]]
             reason = (f"Waiting for {count} node(s) with a free job slot on compute target "
@@ -91,10 +105,12 @@ class RayJob:
             if reason != told:
                 queued(reason)
                 told = reason
-        self._start_agents(count)
+        log.info("Placement group ready after %.2f s", time.monotonic() - started)
+        self.nodes = ray.get(infos, timeout=120)
+        log.info("%d agent(s) up after %.2f s", count, time.monotonic() - started)
         return True
 
-    def _start_agents(self, count: int) -> None:
+    def _create_agents(self, count: int) -> None:
         import ray
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -106,7 +122,6 @@ class RayJob:
                 self.group, placement_group_bundle_index=index)).remote(
             self.run_id, self.spec, str(self.workspace.location), self.workspace.name)
             for index in range(count)]
-        self.nodes = ray.get([agent.info.remote() for agent in self.agents], timeout=120)
 
     @property
     def node_ids(self) -> list[str]:
@@ -128,6 +143,7 @@ class RayJob:
         snapshot = ray.put(buffer.getvalue())
         ray.get([agent.prepare.remote(snapshot) for agent in self.agents], timeout=120)
         while True:
+            ray.get([agent.wait_prepared.remote(0.5) for agent in self.agents], timeout=60)
             states = self._poll_all()
             for index, state in states.items():
                 for line in state["progress"]:
@@ -144,7 +160,6 @@ class RayJob:
                 return True
             if canceled():
                 return False
-            time.sleep(0.1)
 
     # -- Running ----------------------------------------------------------------------------
     def start(self, per_node: list[list[ProcessSpec]], variables: dict[str, str],

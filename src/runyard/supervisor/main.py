@@ -76,6 +76,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         exit_code = None
         self.job = None
+        if self.on_cluster:
+            self._cluster_job()
         try:
             if self.on_cluster and not self._place():
                 return self._finish(None)
@@ -142,14 +144,17 @@ class Supervisor:
         self.stop_reason = self.stop_reason or "terminated"
 
     # -- phases --------------------------------------------------------------------------------
-    def _place(self) -> bool:
-        """Queued on a cluster target until the job's nodes are free; False when canceled."""
+    def _cluster_job(self) -> None:
         from runyard.compute import store
         from runyard.compute.ray_job import RayJob
 
         target = store.get(self.ws, self.spec.compute_target)
         self.cluster_job = RayJob(target, self.run_id, self.spec.model_dump(), self.ws,
                                   self.paths.user_logs, self.paths.metrics_dir)
+        self.cluster_job.connect_soon()
+
+    def _place(self) -> bool:
+        """Queued on a cluster target until the job's nodes are free; False when canceled."""
         self.paths.create()
         placed = self.cluster_job.place(plan.node_count(self.spec.distribution),
                                         self._cancel_requested, self._preparing)

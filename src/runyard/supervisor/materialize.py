@@ -9,10 +9,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runyard import settings
-from runyard.runs.spec import RunSpec
 from runyard.supervisor.job_env import job_shim
+
+if TYPE_CHECKING:  # a node agent passes the spec's fields without pydantic
+    from runyard.runs.spec import RunSpec
 
 
 @dataclass
