@@ -37,6 +37,7 @@ def cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray")
     saved = os.environ.get("RUNYARD_CACHE")
     os.environ["RUNYARD_CACHE"] = str(folder / "node-cache")  # what the nodes' agents use
+    os.environ["RUNYARD_NODE_ORPHAN_TIMEOUT"] = "8"
     started = []
     try:
         for index in range(3):
@@ -47,6 +48,7 @@ def cluster(tmp_path_factory):
         ray_cluster.stop_nodes(started)
         raise
     finally:
+        os.environ.pop("RUNYARD_NODE_ORPHAN_TIMEOUT")
         if saved is None:
             os.environ.pop("RUNYARD_CACHE", None)
         else:
@@ -215,6 +217,25 @@ def test_cancel_stops_every_process_on_every_node(ws, src, target):
     assert run.get_status() == "Canceled"
     wait_until(lambda: not [p for p in pids if pid_alive(p)], timeout=10, message="no process left")
     assert all(n["nodeState"] == "idle" for n in target.list_nodes())
+
+
+def test_a_killed_supervisor_leaves_no_process_on_the_nodes(ws, src, target):
+    src.write("s.py", SLEEPER)
+    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                             distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0))
+    config.run_config.environment_variables = {"SLEEP": "300"}
+    run = Experiment(ws, "orphan-ray").submit(config)
+    wait_until(lambda: len(printed(run)) == 2, timeout=120, message="two processes started")
+    pids = pids_of(run)
+    supervisor = ws._registry.get_run(run.id)["supervisor_pid"]
+    assert supervisor and supervisor != os.getpid()
+    psutil.Process(supervisor).kill()
+    # The nodes notice that nobody polls the job any more (RUNYARD_NODE_ORPHAN_TIMEOUT=8).
+    wait_until(lambda: not [p for p in pids if pid_alive(p)], timeout=40, message="orphans stopped")
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Failed"
+    wait_until(lambda: all(n["nodeState"] == "idle" for n in target.list_nodes()), timeout=30,
+               message="the nodes are free again")
 
 
 def test_too_large_jobs_are_refused_and_busy_clusters_queue(ws, src, target):

@@ -55,6 +55,12 @@ def ingest_interval() -> float:
     return _float("RUNYARD_INGEST_INTERVAL", 1.0)
 
 
+def node_orphan_timeout() -> float:
+    """RUNYARD_NODE_ORPHAN_TIMEOUT: seconds a Ray node keeps a job whose supervisor stopped
+    calling (it was killed) before stopping its processes (default 60; read by the nodes)."""
+    return _float("RUNYARD_NODE_ORPHAN_TIMEOUT", 60.0)
+
+
 # Set by the supervisor in the environment of every job process.
 RUN_ID = "RUNYARD_RUN_ID"
 WORKSPACE_DIR = "RUNYARD_WORKSPACE_DIR"

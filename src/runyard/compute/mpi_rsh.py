@@ -15,7 +15,8 @@ import signal
 import sys
 import time
 
-NODES = "RUNYARD_MPI_NODES"  # JSON: {"rynode0": agent actor name, ...}
+NODES = "RUNYARD_MPI_NODES"  # JSON: {"rynode0": that node's launcher actor name, ...}
+RUN_ID = "RUNYARD_MPI_RUN_ID"
 TARGET = "RUNYARD_MPI_TARGET"  # JSON: {"name", "address", "secret"} of the cluster
 
 
@@ -33,8 +34,13 @@ def main(argv: list[str]) -> int:
     from runyard.compute import ray_cluster
 
     ray_cluster.connect(json.loads(os.environ[TARGET]))
-    agent = ray.get_actor(nodes[host], namespace="runyard")
-    daemon = ray.get(agent.run_daemon.remote(command))
+    launcher = ray.get_actor(nodes[host], namespace="runyard")
+    run_id = os.environ[RUN_ID]
+
+    def call(method: str, *args):
+        return ray.get(launcher.call.remote(run_id, method, *args), timeout=30)
+
+    daemon = call("run_daemon", command)
     stopping = []
 
     def _stop(signum, frame):
@@ -44,8 +50,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, _stop)
     while True:
         if stopping:
-            ray.get(agent.stop_daemon.remote(daemon), timeout=30)
-        output, code = ray.get(agent.poll_daemon.remote(daemon), timeout=30)
+            call("stop_daemon", daemon)
+        output, code = call("poll_daemon", daemon)
         if output:
             sys.stdout.buffer.write(output)
             sys.stdout.flush()

@@ -1,9 +1,15 @@
-"""The node agent: one Ray actor per node of a job, placed in the job's placement group.
+"""The node side of a job on a Ray target.
 
-It materialises the job on its node (snapshot, environment, datasets), starts the node's
-processes (in their own sessions, killed with the agent if it dies), keeps their output, exit
-codes and metric records, and hands them over when the supervisor polls. Every method returns
-at once; the slow Preparing work runs in a thread and reports through `poll`.
+`NodeLauncher` is one long-lived Ray actor per node (detached, named after the node and the
+runyard version), created by the first job that lands on the node and reused by the next ones:
+a new Ray worker process costs about a second, which would otherwise come before every job's
+first line. It holds one `RunOnNode` per job placed on its node.
+
+`RunOnNode` materialises the job on the node (snapshot, environment, datasets), starts the
+node's processes (in their own sessions, killed with the launcher if it dies), keeps their
+output, exit codes and metric records, and hands them over when the supervisor polls. Every
+call returns at once (Preparing runs in a thread and reports through `poll`). A job whose
+supervisor stops polling (it was killed) is stopped by the launcher's watchdog.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import socket
 import sys
 import tarfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,17 +61,16 @@ class _Buffer:
         return data
 
 
-class NodeAgent:
-    def __init__(self, run_id: str, spec: dict, workspace_dir: str, workspace_name: str):
-        import ray
-
+class RunOnNode:
+    def __init__(self, run_id: str, spec: dict, workspace_dir: str, workspace_name: str,
+                 node_id: str, ip: str):
         self.run_id = run_id
         # The run spec's fields as attributes (a RunSpec.model_dump()): importing pydantic
         # would add a tenth of a second to every agent's start.
         self.spec = SimpleNamespace(**spec)
         self.workspace_dir, self.workspace_name = workspace_dir, workspace_name
-        self.node_id = ray.get_runtime_context().get_node_id()
-        self.ip = ray.util.get_node_ip_address()
+        self.node_id, self.ip = node_id, ip
+        self.last_seen = time.monotonic()
         self.root = settings.runyard_cache() / "nodes" / self.node_id[:16] / run_id
         self.wd, self.tmp = self.root / "wd", self.root / "tmp"
         self.metrics_dir, self.logs_dir = self.root / "metrics", self.root / "user_logs"
@@ -175,7 +181,8 @@ class NodeAgent:
         launch = ["--hostfile", str(hostfile), "--mca", "plm_rsh_agent",
                   f"{sys.executable} -m runyard.compute.mpi_rsh"]
         argv = plan.mpi_argv(config, command, mpirun_binary(self.env), os.geteuid() == 0, launch)
-        env = {**self.env, mpi_rsh.NODES: json.dumps(nodes), mpi_rsh.TARGET: json.dumps(mpi["target"])}
+        env = {**self.env, mpi_rsh.NODES: json.dumps(nodes), mpi_rsh.RUN_ID: mpi["run_id"],
+               mpi_rsh.TARGET: json.dumps(mpi["target"])}
         return argv, env
 
     # -- MPI daemons (started by mpirun through mpi_rsh) --------------------------------------
@@ -251,3 +258,63 @@ class NodeAgent:
         if self.spec.inputs:
             materialize.remove_inputs(self.spec, self.wd, self.tmp / "inputs")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+IDLE_EXIT = 1800.0  # a launcher with no job for this long exits (attached clusters stay clean)
+# The methods of RunOnNode a supervisor (or mpi_rsh) may call through NodeLauncher.call.
+CALLS = {"info", "reserve_ports", "prepare", "wait_prepared", "used_inputs", "start", "poll",
+         "stop", "collect", "run_daemon", "poll_daemon", "stop_daemon"}
+
+
+def launcher_name(node_id: str) -> str:
+    from runyard import __version__
+
+    return f"runyard-node-{__version__}-{node_id[:16]}"
+
+
+class NodeLauncher:
+    def __init__(self):
+        import ray
+
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self.ip = ray.util.get_node_ip_address()
+        self.runs: dict[str, RunOnNode] = {}
+        self.lock = threading.Lock()
+        self.idle_since = time.monotonic()
+        threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
+
+    def open(self, run_id: str, spec: dict, workspace_dir: str, workspace_name: str) -> dict:
+        with self.lock:
+            self.runs[run_id] = RunOnNode(run_id, spec, workspace_dir, workspace_name,
+                                          self.node_id, self.ip)
+        return self.runs[run_id].info()
+
+    def call(self, run_id: str, method: str, *args):
+        if method not in CALLS:
+            raise ValueError(f"unknown call {method!r}")
+        run = self.runs.get(run_id)
+        if run is None:
+            raise KeyError(f"run {run_id} is not open on node {self.node_id}")
+        run.last_seen = time.monotonic()
+        return getattr(run, method)(*args)
+
+    def close(self, run_id: str) -> None:
+        """Stop what is left of the run on this node and remove its files."""
+        with self.lock:
+            run = self.runs.pop(run_id, None)
+            if not self.runs:
+                self.idle_since = time.monotonic()
+        if run is not None:
+            run.stop(2.0)
+            run.cleanup()
+
+    def _watchdog(self) -> None:
+        orphan_timeout = settings.node_orphan_timeout()
+        while True:
+            time.sleep(min(5.0, orphan_timeout / 4))
+            now = time.monotonic()
+            for run_id, run in list(self.runs.items()):
+                if now - run.last_seen > orphan_timeout:
+                    self.close(run_id)
+            if not self.runs and now - self.idle_since > IDLE_EXIT:
+                os._exit(0)  # Ray restarts nothing: the next job creates a new launcher

@@ -1,9 +1,9 @@
 """A job on a Ray target, seen from its supervisor: the same interface as supervisor.job.Job.
 
-The supervisor places the job (a placement group, one bundle per node, STRICT_SPREAD), starts
-one NodeAgent per bundle, and from then on polls the agents: their output goes into the run's
-logs as on a local run, their metric records into the run's metrics folder, their exit codes
-decide the end. An agent that stops answering because its node died fails the job, naming
+The supervisor places the job (a placement group, one bundle per node, STRICT_SPREAD), opens
+the job on each bundle's node through that node's launcher (compute/ray_agent.py), and from
+then on polls the nodes: their output goes into the run's logs as on a local run, their metric
+records into the run's metrics folder, their exit codes decide the end. An agent that stops answering because its node died fails the job, naming
 the node; stopping the job stops every process on every node.
 """
 
@@ -74,8 +74,7 @@ class RayJob:
         self._connecting.start()
 
     def place(self, count: int, canceled, queued) -> bool:
-        """Wait for `count` nodes (one free slot each); False if the run was canceled first.
-        The agents are created at once and start as soon as the placement group is ready."""
+        """Wait for `count` nodes (one free slot each); False if the run was canceled first."""
         import ray
         from ray.util.placement_group import placement_group
 
@@ -88,8 +87,6 @@ class RayJob:
         self.group = placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_SPREAD",
                                      name=f"runyard-{self.run_id}")
         ready = self.group.ready()
-        self._create_agents(count)
-        infos = [agent.info.remote() for agent in self.agents]
         told = None
         while True:
             done, _ = ray.wait([ready], timeout=0.5)
@@ -106,22 +103,32 @@ class RayJob:
                 queued(reason)
                 told = reason
         log.info("Placement group ready after %.2f s", time.monotonic() - started)
-        self.nodes = ray.get(infos, timeout=120)
-        log.info("%d agent(s) up after %.2f s", count, time.monotonic() - started)
+        self._open_on_nodes()
+        log.info("%d node(s) ready after %.2f s", count, time.monotonic() - started)
         return True
 
-    def _create_agents(self, count: int) -> None:
+    def _open_on_nodes(self) -> None:
+        """The job on each bundle's node, through that node's launcher (created if needed)."""
         import ray
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+        from ray.util.placement_group import placement_group_table
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from runyard.compute.ray_agent import NodeAgent
+        from runyard.compute.ray_agent import NodeLauncher, launcher_name
 
-        remote = ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(NodeAgent)
-        self.agents = [remote.options(
-            name=f"runyard-{self.run_id}-{index}", scheduling_strategy=PlacementGroupSchedulingStrategy(
-                self.group, placement_group_bundle_index=index)).remote(
+        bundles = placement_group_table(self.group)["bundles_to_node_id"]
+        remote = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=64)(NodeLauncher)
+        self.launcher_names = []
+        for index in range(len(bundles)):
+            node_id = bundles[index]
+            name = launcher_name(node_id)
+            launcher = remote.options(
+                name=name, namespace="runyard", lifetime="detached", get_if_exists=True,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote()
+            self.launcher_names.append(name)
+            self.agents.append(_RunHandle(launcher, self.run_id))
+        self.nodes = ray.get([agent.launcher.open.remote(
             self.run_id, self.spec, str(self.workspace.location), self.workspace.name)
-            for index in range(count)]
+            for agent in self.agents], timeout=120)
 
     @property
     def node_ids(self) -> list[str]:
@@ -177,7 +184,8 @@ class RayJob:
             per_node = [[ProcessSpec(rank=0, name="mpirun")]] + [[] for _ in self.agents[1:]]
             launch = {"config": mpi_config, "target": {
                 key: self.target[key] for key in ("name", "address", "secret")},
-                "nodes": {f"rynode{i}": f"runyard-{self.run_id}-{i}" for i in range(len(self.agents))}}
+                "run_id": self.run_id,
+                "nodes": {f"rynode{i}": name for i, name in enumerate(self.launcher_names)}}
         calls = []
         for index, specs in enumerate(per_node):
             payload = [{"rank": s.rank, "name": s.name, "env": s.env} for s in specs]
@@ -318,7 +326,6 @@ class RayJob:
                 data = ray.get(agent.collect.remote(), timeout=120)
                 with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                     tar.extractall(workdir, filter="data")
-                ray.get(agent.cleanup.remote(), timeout=60)
             except Exception as exc:
                 log.warning("Collecting the outputs of %s: %s", self.describe_node(index),
                             _first_line(exc))
@@ -327,20 +334,39 @@ class RayJob:
         self.teardown()
 
     def teardown(self) -> None:
+        """Close the job on every reachable node and give the nodes back."""
         import ray
         from ray.util.placement_group import remove_placement_group
 
-        for agent in self.agents:
-            try:
-                ray.kill(agent)
-            except Exception:
-                pass
+        calls = [agent.launcher.close.remote(self.run_id)
+                 for index, agent in enumerate(self.agents) if index not in self.lost]
+        try:
+            ray.get(calls, timeout=60)
+        except Exception as exc:
+            log.warning("Closing the job on its nodes: %s", _first_line(exc))
         if self.group is not None:
             try:
                 remove_placement_group(self.group)
             except Exception:
                 pass
             self.group = None
+
+
+class _RunHandle:
+    """`handle.poll.remote(...)` calls RunOnNode.poll of this run on its node's launcher."""
+
+    def __init__(self, launcher, run_id: str):
+        self.launcher, self.run_id = launcher, run_id
+
+    def __getattr__(self, method: str):
+        launcher, run_id = self.launcher, self.run_id
+
+        class _Method:
+            @staticmethod
+            def remote(*args):
+                return launcher.call.remote(run_id, method, *args)
+
+        return _Method
 
 
 def _first_line(exc: BaseException) -> str:
