@@ -63,7 +63,8 @@ class RayJob:
         self.node_failure: dict | None = None
         self._distributed = False
         self.stopped = False
-        self.torn_down = False
+        self.collected = False  # outputs brought back
+        self.closed = False  # the job closed on its nodes
 
     # -- placement --------------------------------------------------------------------------
     def connect_soon(self) -> None:
@@ -315,9 +316,9 @@ class RayJob:
         """Bring back ./outputs and ./logs from every node, then release the nodes."""
         import ray
 
-        if self.torn_down:
+        if self.collected:
             return
-        self.torn_down = True
+        self.collected = True
         workdir = self.user_logs.parent / "wd"
         for index, agent in enumerate(self.agents):
             if index in self.lost:
@@ -334,10 +335,13 @@ class RayJob:
         self.teardown()
 
     def teardown(self) -> None:
-        """Close the job on every reachable node and give the nodes back."""
+        """Close the job on every reachable node and give the nodes back (once)."""
         import ray
         from ray.util.placement_group import remove_placement_group
 
+        if self.closed:
+            return
+        self.closed = True
         calls = [agent.launcher.close.remote(self.run_id)
                  for index, agent in enumerate(self.agents) if index not in self.lost]
         try:

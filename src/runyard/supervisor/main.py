@@ -76,9 +76,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         exit_code = None
         self.job = None
-        if self.on_cluster:
-            self._cluster_job()
         try:
+            if self.on_cluster:
+                self._cluster_job()
             if self.on_cluster and not self._place():
                 return self._finish(None)
             if not self._advance(S.PREPARING):
@@ -107,6 +107,8 @@ class Supervisor:
             self._fail_hard(f"runyard supervisor error: {type(exc).__name__}: {exc}")
             return 1
         finally:
+            if self.cluster_job is not None:
+                self.cluster_job.teardown()  # (done already unless the run ended early)
             self._stop_heartbeat.set()
             if self.spec.distribution:
                 ports.release(self.run_id)
