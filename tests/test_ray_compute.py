@@ -352,3 +352,22 @@ def test_each_node_builds_the_environment_and_brings_the_datasets(ws, src, targe
     assert "[node 0]" in preparing and "[node 1]" in preparing and "Inputs ready" in preparing
     used = json.loads(run._paths.inputs_log.read_text())
     assert {f["path"] for f in used[0]["files"]} == {"a.txt", "sub/b.txt"}
+
+
+def test_cli_attaches_runs_on_and_shows_a_cluster(ws, src, cluster, monkeypatch):
+    monkeypatch.setenv("TEAM_RAY_TOKEN", cluster["token"])
+    runyard_cli("compute", "attach", "team-cli", "--address", cluster["address"],
+                "--token-env", "TEAM_RAY_TOKEN", check=True)
+    src.write("s.py", SLEEPER)
+    result = runyard_cli("run", "--compute", "team-cli", "--workers", "2", str(src.path / "s.py"),
+                         check=True)
+    assert result.stdout.count("pid ") == 2 and "Completed" in result.stdout
+    shown = json.loads(runyard_cli("compute", "show", "team-cli", "--json", check=True).stdout)
+    assert shown["provisioningState"] == "Succeeded" and shown["currentNodeCount"] == 3
+    assert len({n["nodeId"] for n in shown["nodes"]}) == 3
+    assert cluster["token"] not in json.dumps(shown)  # the token is never shown
+    missing = runyard_cli("run", "--compute", "nowhere", str(src.path / "s.py"))
+    assert missing.returncode != 0 and "does not exist" in missing.stderr + missing.stdout
+    runyard_cli("compute", "delete", "team-cli", check=True)
+    assert ComputeTarget.list(ws) == [] and ray_cluster.alive_nodes(
+        {"name": "x", "address": cluster["address"], "secret": cluster["token"]})  # still running
