@@ -76,6 +76,22 @@ def pids_of(run) -> list[int]:
     return [int(line.split("pid ")[1].split()[0]) for line in printed(run)]
 
 
+def submit_sleepers(ws, src, target, experiment: str, workers: int, ps: int = 0, **env):
+    """A TensorFlow-shaped job of SLEEPER processes (one per node); `env`: SLEEP, FAIL_INDEX."""
+    src.write("s.py", SLEEPER)
+    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
+                             distributed_job_config=TensorflowConfiguration(
+                                 worker_count=workers, parameter_server_count=ps))
+    config.run_config.environment_variables = {k: str(v) for k, v in env.items()}
+    return Experiment(ws, experiment).submit(config)
+
+
+def started(run, count: int) -> list[int]:
+    """Wait until `count` processes printed their pid; returns the pids."""
+    wait_until(lambda: len(printed(run)) == count, timeout=120, message=f"{count} processes started")
+    return pids_of(run)
+
+
 def test_seed_compute_flow_creates_uses_and_deletes_a_local_cluster(ws, src, capsys):
     # The seed page's code, after the import change.
     cluster_name = "gpu-cluster"
@@ -194,11 +210,7 @@ def test_multi_worker_mirrored_training_across_nodes(ws, src, target):
 
 
 def test_a_failed_process_fails_the_job_and_stops_the_other_nodes(ws, src, target):
-    src.write("s.py", SLEEPER)
-    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
-                             distributed_job_config=TensorflowConfiguration(worker_count=3, parameter_server_count=0))
-    config.run_config.environment_variables = {"FAIL_INDEX": "1", "SLEEP": "300"}
-    run = Experiment(ws, "fail-ray").submit(config)
+    run = submit_sleepers(ws, src, target, "fail-ray", 3, FAIL_INDEX=1, SLEEP=300)
     run.wait_for_completion(raise_on_error=False)
     error = run.get_details()["error"]["error"]
     assert run.get_status() == "Failed" and "worker 1" in error["message"] and "code 3" in error["message"]
@@ -207,13 +219,8 @@ def test_a_failed_process_fails_the_job_and_stops_the_other_nodes(ws, src, targe
 
 
 def test_cancel_stops_every_process_on_every_node(ws, src, target):
-    src.write("s.py", SLEEPER)
-    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
-                             distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1))
-    config.run_config.environment_variables = {"SLEEP": "300"}
-    run = Experiment(ws, "cancel-ray").submit(config)
-    wait_until(lambda: len(printed(run)) == 3, timeout=120, message="three processes started")
-    pids = pids_of(run)
+    run = submit_sleepers(ws, src, target, "cancel-ray", 2, ps=1, SLEEP=300)
+    pids = started(run, 3)
     run.cancel()
     run.wait_for_completion(raise_on_error=False)
     assert run.get_status() == "Canceled"
@@ -222,13 +229,8 @@ def test_cancel_stops_every_process_on_every_node(ws, src, target):
 
 
 def test_a_killed_supervisor_leaves_no_process_on_the_nodes(ws, src, target):
-    src.write("s.py", SLEEPER)
-    config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
-                             distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0))
-    config.run_config.environment_variables = {"SLEEP": "300"}
-    run = Experiment(ws, "orphan-ray").submit(config)
-    wait_until(lambda: len(printed(run)) == 2, timeout=120, message="two processes started")
-    pids = pids_of(run)
+    run = submit_sleepers(ws, src, target, "orphan-ray", 2, SLEEP=300)
+    pids = started(run, 2)
     supervisor = ws._registry.get_run(run.id)["supervisor_pid"]
     assert supervisor and supervisor != os.getpid()
     psutil.Process(supervisor).kill()
@@ -241,18 +243,12 @@ def test_a_killed_supervisor_leaves_no_process_on_the_nodes(ws, src, target):
 
 
 def test_too_large_jobs_are_refused_and_busy_clusters_queue(ws, src, target):
-    src.write("s.py", SLEEPER)
-    exp = Experiment(ws, "queue-ray")
     with pytest.raises(ComputeTargetException, match="needs 4 nodes .* has at most 3 node"):
-        exp.submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
-                                   distributed_job_config=TensorflowConfiguration(worker_count=4, parameter_server_count=0)))
+        submit_sleepers(ws, src, target, "queue-ray", 4)
     assert list(ws._registry.list_runs()) == []
-    busy = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
-                           distributed_job_config=TensorflowConfiguration(worker_count=3, parameter_server_count=0))
-    busy.run_config.environment_variables = {"SLEEP": "300"}
-    first = exp.submit(busy)
-    wait_until(lambda: len(printed(first)) == 3, timeout=120, message="the cluster is busy")
-    second = exp.submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target))
+    first = submit_sleepers(ws, src, target, "queue-ray", 3, SLEEP=300)
+    started(first, 3)  # every node is busy
+    second = Experiment(ws, "queue-ray").submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target))
     wait_until(lambda: second._paths.preparing_log.exists() and "Waiting for 1 node(s)" in
                second._paths.preparing_log.read_text(), timeout=60, message="a queue reason")
     assert second.get_status() == "Queued"
@@ -268,13 +264,8 @@ def test_a_node_lost_mid_run_fails_the_run_naming_it(ws, src, cluster):
     try:
         target = ComputeTarget.attach(ws, "team-ray", RayCompute.attach_configuration(
             cluster["address"], auth_token=cluster["token"]))
-        src.write("s.py", SLEEPER)
-        config = ScriptRunConfig(str(src.path), script="s.py", compute_target=target,
-                                 distributed_job_config=TensorflowConfiguration(worker_count=4, parameter_server_count=0))
-        config.run_config.environment_variables = {"SLEEP": "300"}
-        run = Experiment(ws, "lost-ray").submit(config)
-        wait_until(lambda: len(printed(run)) == 4, timeout=120, message="four processes started")
-        pids = pids_of(run)
+        run = submit_sleepers(ws, src, target, "lost-ray", 4, SLEEP=300)
+        pids = started(run, 4)
         raylet = next(p for p in psutil.Process(extra["pid"]).children(recursive=True)
                       if "raylet/raylet" in " ".join(p.cmdline()))
         node_id = next(a.split("=", 1)[1] for a in raylet.cmdline() if a.startswith("--node_id="))

@@ -34,6 +34,15 @@ def connection_env(record: dict) -> dict[str, str]:
     return env
 
 
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ComputeTargetException(
+            "Ray compute targets need Ray on this machine: pip install 'runyard[cluster]' "
+            "(ray[default]).") from None
+
+
 def use_token(record: dict) -> None:
     """Point this process's Ray client at the target's token. Ray caches the token it read
     once per process; a process that talks to several clusters must drop that cache."""
@@ -51,6 +60,7 @@ def use_token(record: dict) -> None:
 
 def connect(record: dict) -> None:
     """Make this process a Ray driver of the target's cluster (once per process)."""
+    require_ray()
     import ray
 
     if ray.is_initialized():
@@ -67,6 +77,7 @@ def connect(record: dict) -> None:
 
 def nodes(record: dict) -> list[dict]:
     """The cluster's Ray nodes, alive and dead, straight from its GCS (no driver needed)."""
+    require_ray()
     _check_reachable(record)
     use_token(record)
     from ray._raylet import GcsClient
@@ -118,14 +129,9 @@ def _free_port() -> int:
 
 
 def _ray_binary() -> str:
+    require_ray()
     found = Path(sys.executable).with_name("ray")
-    if found.exists():
-        return str(found)
-    which = shutil.which("ray")
-    if which is None:
-        raise ComputeTargetException(
-            "A local Ray cluster needs Ray: pip install 'runyard[cluster]' (ray[default]).")
-    return which
+    return str(found) if found.exists() else (shutil.which("ray") or "ray")
 
 
 def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
