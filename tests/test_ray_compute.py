@@ -24,7 +24,12 @@ run = Run.get_context()
 task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
 print("pid", os.getpid(), "rank", os.environ["RUNYARD_PROCESS_RANK"], "task", json.dumps(task), flush=True)
 run.log("started", 1)
+if os.environ["RUNYARD_PROCESS_RANK"] == "0":
+    os.makedirs("logs", exist_ok=True)
+    with open("logs/progress.txt", "w") as fh:
+        fh.write("started")
 if task.get("index") == int(os.environ.get("FAIL_INDEX", "-1")):
+    time.sleep(float(os.environ.get("FAIL_AFTER", "0")))  # the others are up by then
     sys.exit(3)
 time.sleep(float(os.environ.get("SLEEP", "0")))
 """
@@ -210,17 +215,19 @@ def test_multi_worker_mirrored_training_across_nodes(ws, src, target):
 
 
 def test_a_failed_process_fails_the_job_and_stops_the_other_nodes(ws, src, target):
-    run = submit_sleepers(ws, src, target, "fail-ray", 3, FAIL_INDEX=1, SLEEP=300)
+    run = submit_sleepers(ws, src, target, "fail-ray", 3, FAIL_INDEX=1, FAIL_AFTER=3, SLEEP=300)
+    pids = started(run, 3)
     run.wait_for_completion(raise_on_error=False)
     error = run.get_details()["error"]["error"]
     assert run.get_status() == "Failed" and "worker 1" in error["message"] and "code 3" in error["message"]
-    pids = pids_of(run)
-    assert len(pids) == 3 and not [p for p in pids if pid_alive(p)]
+    wait_until(lambda: not [p for p in pids if pid_alive(p)], timeout=10, message="no survivors")
 
 
 def test_cancel_stops_every_process_on_every_node(ws, src, target):
     run = submit_sleepers(ws, src, target, "cancel-ray", 2, ps=1, SLEEP=300)
     pids = started(run, 3)
+    # ./logs is uploaded while the job runs, as on this machine.
+    wait_until(lambda: "logs/progress.txt" in run.get_file_names(), timeout=30, message="live logs")
     run.cancel()
     run.wait_for_completion(raise_on_error=False)
     assert run.get_status() == "Canceled"

@@ -88,6 +88,8 @@ class RunOnNode:
         self.buffers: dict[int, _Buffer] = {}
         self.pumps: list[threading.Thread] = []
         self.metric_offsets: dict[str, int] = {}
+        self.logs_sizes: dict[str, int] = {}  # ./logs file -> bytes already sent
+        self.logs_checked = 0.0
 
     def info(self) -> dict:
         return {"nodeId": self.node_id, "ip": self.ip, "hostname": socket.gethostname(),
@@ -207,7 +209,33 @@ class RunOnNode:
                 "output": {rank: buf.drain() for rank, buf in self.buffers.items()},
                 "exits": {rank: proc.poll() for rank, proc in self.procs.items()},
                 "ranks": {p.name: p.read_text() for p in self.ranks_dir.iterdir()},
+                "logs": self._grown_logs(),
                 "metrics": self._new_metrics()}
+
+    def _grown_logs(self) -> list[dict]:
+        """What was appended to files under ./logs since the last look (at most once a second):
+        the supervisor mirrors them, and uploads ./logs while the job runs, as on this machine."""
+        now = time.monotonic()
+        if now - self.logs_checked < 1.0:
+            return []
+        self.logs_checked = now
+        grown = []
+        for path in sorted((self.wd / "logs").rglob("*")):
+            rel = path.relative_to(self.wd / "logs").as_posix()
+            try:
+                size = path.stat().st_size if path.is_file() else -1
+            except OSError:
+                continue
+            offset = self.logs_sizes.get(rel, 0)
+            if size < offset:
+                offset = 0  # rewritten: send it all again
+            if size > offset:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(size - offset)
+                grown.append({"path": rel, "offset": offset, "data": data})
+                self.logs_sizes[rel] = offset + len(data)
+        return grown
 
     def _new_metrics(self) -> list[dict]:
         """Complete new lines of each metrics file, with the files that upload records name

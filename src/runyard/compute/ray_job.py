@@ -235,9 +235,20 @@ class RayJob:
                     self._lose(index, "the node left the cluster (its raylet is gone)")
                 elif time.monotonic() - since > UNAVAILABLE_GRACE:
                     self._lose(index, f"its agent stopped answering ({_first_line(exc)})")
-        for state in states.values():
-            self._store(state)
+        for index, state in states.items():
+            self._store(state, live_logs=index == 0)
         return states
+
+    def _store_log(self, piece: dict) -> None:
+        """A piece of a file under the job's ./logs on a node, into the run's working copy
+        (the supervisor uploads ./logs from there while the job runs)."""
+        path = self.user_logs.parent / "wd" / "logs" / piece["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "r+b" if path.exists() else "wb") as fh:
+            if piece["offset"] == 0:
+                fh.truncate()
+            fh.seek(piece["offset"])
+            fh.write(piece["data"])
 
     def _store_ranks(self, ranks: dict[str, str]) -> None:
         for name, code in ranks.items():
@@ -263,9 +274,13 @@ class RayJob:
                            f"was lost{running}: {why}. The other nodes' processes were stopped."}
         log.warning("Lost %s: %s", self.describe_node(index), why)
 
-    def _store(self, state: dict) -> None:
+    def _store(self, state: dict, live_logs: bool) -> None:
         if state["ranks"]:
             self._store_ranks(state["ranks"])
+        # ./logs live from the first node only (the chief, worker 0 or rank 0, which writes
+        # TensorBoard files); every node's ./logs is merged in at the end.
+        for piece in state["logs"] if live_logs else ():
+            self._store_log(piece)
         for rank, chunk in state["output"].items():
             if chunk:
                 self.sinks[int(rank)].feed(chunk)
