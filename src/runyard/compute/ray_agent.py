@@ -66,7 +66,7 @@ class RunOnNode:
                  node_id: str, ip: str):
         self.run_id = run_id
         # The run spec's fields as attributes (a RunSpec.model_dump()): importing pydantic
-        # would add a tenth of a second to every agent's start.
+        # would add a tenth of a second to the start of every launcher.
         self.spec = SimpleNamespace(**spec)
         self.workspace_dir, self.workspace_name = workspace_dir, workspace_name
         self.node_id, self.ip = node_id, ip
@@ -154,7 +154,7 @@ class RunOnNode:
               mpi: dict | None = None) -> list[int]:
         """Start this node's processes; `specs` are {"rank", "name", "env"}. With `mpi`
         ({"config", "nodes", "target"}), the one process is mpirun, launching its daemons on
-        the job's nodes through their agents (mpi_rsh) instead of ssh."""
+        the job's nodes through their launchers (mpi_rsh) instead of ssh."""
         self.env = self._job_env(variables, legacy_keras)
         command = materialize.argv(self.spec, self.node)
         env = self.env

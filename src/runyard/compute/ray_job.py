@@ -3,8 +3,9 @@
 The supervisor places the job (a placement group, one bundle per node, STRICT_SPREAD), opens
 the job on each bundle's node through that node's launcher (compute/ray_agent.py), and from
 then on polls the nodes: their output goes into the run's logs as on a local run, their metric
-records into the run's metrics folder, their exit codes decide the end. An agent that stops answering because its node died fails the job, naming
-the node; stopping the job stops every process on every node.
+records into the run's metrics folder, their exit codes decide the end. A node that stops
+answering because it died fails the job, naming it; stopping the job stops every process on
+every node.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from runyard.errors import UserErrorException
 from runyard.supervisor.processes import LogSink
 
 log = logging.getLogger("runyard.supervisor")
-UNAVAILABLE_GRACE = 10.0  # seconds an agent may be unreachable on a live node
+UNAVAILABLE_GRACE = 10.0  # seconds a node's launcher may be unreachable while the node lives
 
 
 @dataclass
@@ -54,8 +55,9 @@ class RayJob:
         self.mpi = False
         self.ranks_dir = user_logs.parent / "ranks"
         self.group = None
-        self.agents: list = []
-        self.nodes: list[dict] = []  # agent.info() per bundle
+        self.agents: list[_RunHandle] = []  # the job on each bundle's node
+        self.launcher_names: list[str] = []
+        self.nodes: list[dict] = []  # RunOnNode.info() per bundle
         self.lost: dict[int, str] = {}  # node index -> why it is gone
         self.unavailable_since: dict[int, float] = {}
         self.launched: list[RemoteLaunched] = []
@@ -118,7 +120,6 @@ class RayJob:
 
         bundles = placement_group_table(self.group)["bundles_to_node_id"]
         remote = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=64)(NodeLauncher)
-        self.launcher_names = []
         for index in range(len(bundles)):
             node_id = bundles[index]
             name = launcher_name(node_id)
@@ -151,7 +152,10 @@ class RayJob:
         snapshot = ray.put(buffer.getvalue())
         ray.get([agent.prepare.remote(snapshot) for agent in self.agents], timeout=120)
         while True:
-            ray.get([agent.wait_prepared.remote(0.5) for agent in self.agents], timeout=60)
+            try:
+                ray.get([agent.wait_prepared.remote(0.5) for agent in self.agents], timeout=60)
+            except Exception:  # a node went away: the poll below finds out which
+                pass
             states = self._poll_all()
             for index, state in states.items():
                 for line in state["progress"]:
@@ -173,7 +177,7 @@ class RayJob:
     def start(self, per_node: list[list[ProcessSpec]], variables: dict[str, str],
               legacy_keras: bool, mpi_config: dict | None = None) -> None:
         """Start each node's processes. An MPI job is one mpirun on the first node, whose
-        daemons the other nodes' agents start (compute/mpi_rsh.py)."""
+        daemons the other nodes' launchers start (compute/mpi_rsh.py)."""
         import ray
 
         from runyard.distributed.mpi_output import MpiDemux
