@@ -18,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import sys
 import tarfile
 import threading
@@ -44,7 +43,6 @@ class _Buffer:
         self.log = open(log, "ab", buffering=0)
         self.pending = bytearray()
         self.lock = threading.Lock()
-        self.closed = False
 
     def feed(self, chunk: bytes) -> None:
         self.log.write(chunk)
@@ -53,7 +51,6 @@ class _Buffer:
 
     def close(self) -> None:
         self.log.close()
-        self.closed = True
 
     def drain(self) -> bytes:
         with self.lock:
@@ -92,8 +89,7 @@ class RunOnNode:
         self.logs_checked = 0.0
 
     def info(self) -> dict:
-        return {"nodeId": self.node_id, "ip": self.ip, "hostname": socket.gethostname(),
-                "pid": os.getpid()}
+        return {"nodeId": self.node_id, "ip": self.ip}
 
     def reserve_ports(self, count: int) -> list[int]:
         return ports.reserve(self.run_id, count, host="")

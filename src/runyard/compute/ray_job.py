@@ -35,9 +35,6 @@ class RemoteProcess:
     pid: int
     returncode: int | None = None
 
-    def poll(self) -> int | None:
-        return self.returncode
-
 
 @dataclass
 class RemoteLaunched:
@@ -67,13 +64,20 @@ class RayJob:
         self.stopped = False
         self.collected = False  # outputs brought back
         self.closed = False  # the job closed on its nodes
+        self._connecting: threading.Thread | None = None  # connect_soon()
 
     # -- placement --------------------------------------------------------------------------
     def connect_soon(self) -> None:
         """Import Ray and connect in the background while the supervisor sets up (half a
         second of the time to first output line)."""
-        self._connecting = threading.Thread(target=ray_cluster.connect, args=(self.target,),
-                                            daemon=True)
+        def _connect() -> None:
+            try:
+                ray_cluster.connect(self.target)
+            except Exception as exc:  # raised in place(), in the supervisor's thread
+                self._connect_error = exc
+
+        self._connect_error: Exception | None = None
+        self._connecting = threading.Thread(target=_connect, daemon=True)
         self._connecting.start()
 
     def place(self, count: int, canceled, queued) -> bool:
@@ -82,9 +86,12 @@ class RayJob:
         from ray.util.placement_group import placement_group
 
         started = time.monotonic()
-        if getattr(self, "_connecting", None) is not None:
+        if self._connecting is not None:
             self._connecting.join()
-        ray_cluster.connect(self.target)  # (again: raises what the background attempt hit)
+            if self._connect_error is not None:
+                raise self._connect_error
+        else:
+            ray_cluster.connect(self.target)
         log.info("Connected to the Ray cluster (waited %.2f s)", time.monotonic() - started)
         bundle = {ray_cluster.SLOT: 1} if self.target["type"] == "AmlCompute" else {"CPU": 1}
         self.group = placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_SPREAD",

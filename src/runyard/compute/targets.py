@@ -182,7 +182,7 @@ class ComputeTarget:
     def max_nodes(self) -> int:
         """The most nodes a job can get: max_nodes for a runyard cluster, the nodes alive now
         for an attached one."""
-        record = self._refresh()
+        record = self._record  # address, token and max_nodes never change
         if record["type"] == AML:
             return record["config"]["max_nodes"]
         return len(ray_cluster.alive_nodes(record))
@@ -211,7 +211,7 @@ class ComputeTarget:
         if record["state"] != store.SUCCEEDED:
             status.allocation_state = "resizing" if record["state"] == store.CREATING else "steady"
             return status
-        listed = self.list_nodes()
+        listed = self._list_nodes(record)
         alive = [n for n in listed if n["nodeState"] != "dead"]
         status.current_node_count = len(alive)
         if record["type"] == RAY:
@@ -225,7 +225,9 @@ class ComputeTarget:
     def list_nodes(self) -> list[dict]:
         """v1's list_nodes(): nodeId (the Ray node id), privateIpAddress, port, nodeState
         (idle, running or dead) and runId."""
-        record = self._refresh()
+        return self._list_nodes(self._refresh())
+
+    def _list_nodes(self, record: dict) -> list[dict]:
         if record["state"] != store.SUCCEEDED:
             return []
         busy = self._busy_nodes()
