@@ -118,3 +118,51 @@ class MotoS3:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster (initdb) on a free loopback port. As root it runs as the
+    `postgres` user, which PostgreSQL requires."""
+
+    def __init__(self):
+        import glob
+        import shutil
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or \
+            [p for p in [shutil.which("initdb")] if p]
+        if not found:
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql); "
+                               "scripts/bootstrap.sh installs it")
+        self.bin = Path(found[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="runyard-pg-", dir="/var/tmp"))
+        self.port = free_port()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.root, "postgres", "postgres")
+        data = self.root / "data"
+        self._run(self.bin / "initdb", "-D", data, "-A", "trust", "-U", "runyard", "--no-sync")
+        self._run(self.bin / "pg_ctl", "-D", data, "-l", self.root / "server.log", "-w", "-o",
+                  f"-p {self.port} -k {self.root} -h 127.0.0.1 -F", "start")
+        self.data = data
+        self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "runyard",
+                  "runyard")
+
+    def url(self, database: str = "runyard") -> str:
+        return f"postgresql://runyard@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "runyard", name)
+        return self.url(name)
+
+    def _run(self, *args) -> None:
+        subprocess.run([*self.as_user, *map(str, args)], check=True, capture_output=True,
+                       cwd=self.root)
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._run(self.bin / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

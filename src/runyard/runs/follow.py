@@ -7,17 +7,33 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
-def follow(path: Path, finished: Callable[[], bool], poll: float = 0.1,
-           from_start: bool = True) -> Iterator[str]:
-    """Yield text as it is appended to `path`; stop once `finished()` and all is read."""
-    offset = 0 if from_start else (path.stat().st_size if path.exists() else 0)
+def file_reader(path: Path) -> Callable[[int], bytes | None]:
+    """read(offset): the bytes of `path` from `offset` (None while the file does not exist)."""
+    def read(offset: int) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    return read
+
+
+def follow(source: Path | Callable[[int], bytes | None], finished: Callable[[], bool],
+           poll: float = 0.1, from_start: bool = True) -> Iterator[str]:
+    """Yield text as it is appended to `source` (a file, or a read(offset) function such as
+    a server's log route); stop once `finished()` and all is read."""
+    if callable(source):
+        read, offset = source, 0
+    else:
+        read = file_reader(source)
+        offset = 0 if from_start else (source.stat().st_size if source.exists() else 0)
     pending = b""
     while True:
         done = finished()  # asked before reading, so nothing written before the end is missed
-        if path.exists():
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
+        data = read(offset)
+        if data is not None:
             offset += len(data)
             data = pending + data
             cut = data.rfind(b"\n") + 1  # whole lines only; the rest waits (UTF-8 safe)

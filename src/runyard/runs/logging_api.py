@@ -100,7 +100,11 @@ class LoggingMixin:
         self._emit("prop", v={str(k): str(v) for k, v in properties.items()})
 
     def flush(self, timeout_seconds: int = 300) -> None:
-        """Records are written at once; nothing is buffered in this process."""
+        """Send what this process buffered (a client of `runyard server`); elsewhere records
+        are written at once."""
+        sink = self._sink or self._logging_sink()
+        if hasattr(sink, "flush"):
+            sink.flush()
 
     def _emit(self, kind: str, **fields) -> None:
         (self._sink or self._logging_sink()).record(kind, **fields)

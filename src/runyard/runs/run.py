@@ -198,6 +198,13 @@ class Run(LoggingMixin):
 
     def get_details_with_logs(self) -> dict:
         details = self.get_details()
+        if self._ws.is_remote:
+            from runyard.runs.remote import log_tail
+
+            sources = dict(zip(details["logFiles"], ("std_log", "preparing_log", "supervisor_log"), strict=True))
+            details["logFiles"] = {name: log_tail(self._log_source(source), 10_000)
+                                   for name, source in sources.items()}
+            return details
         details["logFiles"] = {name: tail(Path(path), 10_000)
                                for name, path in details["logFiles"].items()}
         return details
@@ -239,14 +246,22 @@ class Run(LoggingMixin):
         def past_preparing() -> bool:
             return RunStatus(self.get_status()) not in preparing
 
-        if RunStatus(self.get_status()) in preparing or self._paths.preparing_log.exists():
-            for index, text in enumerate(follow(self._paths.preparing_log, past_preparing)):
+        preparing_log = self._log_source("preparing_log")
+        if RunStatus(self.get_status()) in preparing or (
+                preparing_log(0) is not None if callable(preparing_log) else preparing_log.exists()):
+            for index, text in enumerate(follow(preparing_log, past_preparing)):
                 if header and index == 0:
                     yield "Preparing (system_logs/preparing.log)\n" + "=" * 37 + "\n"
                 yield text
         if header:
             yield "\nStreaming user_logs/std_log.txt\n" + "=" * 31 + "\n\n"
-        yield from follow(self._paths.std_log, self._is_done)
+        yield from follow(self._log_source("std_log"), self._is_done)
+
+    def _log_source(self, name: str):
+        """A run log: its file here, or a read(offset) function over the server's copy."""
+        if self._ws.is_remote:
+            return self._ws._server.log_reader(self._id, name)
+        return getattr(self._paths, name)
 
     def _is_done(self) -> bool:
         return RunStatus(self.get_status()).is_terminal()
@@ -260,6 +275,9 @@ class Run(LoggingMixin):
 
     def cancel(self) -> None:
         """Ask the supervisor to stop every process of the run; returns at once."""
+        if self._ws.is_remote:
+            self._ws._server.post(f"/runs/{self._id}/cancel", {})
+            return
         registry = self._ws._registry
         status = RunStatus(self.get_status())
         if status.is_terminal():
@@ -281,6 +299,9 @@ class Run(LoggingMixin):
             for child in self.get_children(recursive=True):
                 out[child.id] = child.get_metrics(name)
             return out
+        if self._ws.is_remote:
+            return self._ws._server.get(f"/runs/{self._id}/metrics",
+                                        **({} if name is None else {"name": name}))
         metrics = v1_metrics(self._ws.tracking_uri, record["mlflow_run_id"],
                              self._paths.structured_metrics)
         if name is not None:
@@ -356,7 +377,7 @@ class Run(LoggingMixin):
 
         out = []
         for spec in inputs:
-            if spec["dataset"]:
+            if spec["dataset"] and not self._ws.is_remote:
                 dataset = dataset_store.get_by_id(self._ws, spec["dataset"]["id"])
             else:
                 dataset = FileDataset._from_sources(spec["definition"]["sources"], self._ws,
@@ -394,6 +415,11 @@ class Run(LoggingMixin):
     # -- logging sink ----------------------------------------------------------------------------
     def _logging_sink(self):
         if self._sink is not None:
+            return self._sink
+        if self._ws.is_remote:
+            from runyard.runs.remote import RemoteSink
+
+            self._sink = RemoteSink(self)
             return self._sink
         record = self._refresh()
         if not record["status"].is_terminal():

@@ -33,14 +33,22 @@ def submit(experiment, config, tags: dict | None = None):
     if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
         config = config.to_script_run_config()
     fields = run_config.validate(config)
-    fields["compute_target"] = resolve_target(ws, config.run_config.target)
-    check_fits(ws, fields["compute_target"], fields.get("distribution"))
     if tags is not None and not isinstance(tags, dict):
         raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
     tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
+    if ws.is_remote:  # the server places, records and supervises it
+        from runyard.runs.remote import submit_to_server
 
+        return submit_to_server(experiment, fields, config.run_config.target, tags)
+    place(ws, fields, config.run_config.target)
     snapshot_id = snapshot.take(Path(fields["source_directory"]), ws.snapshots_dir)
     return create_and_start(experiment, fields, snapshot_id, tags)
+
+
+def place(ws, fields: dict, target) -> None:
+    """Resolve the compute target into `fields`; refuse a job the target can never run."""
+    fields["compute_target"] = resolve_target(ws, target)
+    check_fits(ws, fields["compute_target"], fields.get("distribution"))
 
 
 def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str, str]):
@@ -52,7 +60,7 @@ def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str,
     run_id = new_run_id(experiment.name)
     spec = RunSpec(run_id=run_id, experiment=experiment.name, snapshot_id=snapshot_id, **fields)
 
-    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment.name, ws.artifacts_dir)
+    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment.name, ws.artifact_root_uri)
     mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
                    "mlflow.source.name": spec.script or " ".join(spec.command or []), **tags}
     mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)

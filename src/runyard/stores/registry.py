@@ -19,6 +19,8 @@ from runyard.errors import RunNotFoundError
 from runyard.runs.status import RunStatus, check_transition
 
 SCHEMA_VERSION = 1
+PG_SCHEMA = "runyard_registry"  # runyard's tables in PostgreSQL (not "runyard": a user of that
+# name would get it first in its search_path, and MLflow's tables with it)
 
 metadata = sa.MetaData()
 
@@ -156,7 +158,11 @@ class Registry:
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _set_sqlite_pragmas)
-        metadata.create_all(self.engine)
+        elif self.engine.dialect.name == "postgresql":
+            # Team mode shares one database with MLflow, whose tables include `runs` too:
+            # runyard's tables live in their own schema.
+            self.engine = self.engine.execution_options(schema_translate_map={None: PG_SCHEMA})
+        _create_tables(self.engine)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
             if row is None:
@@ -270,6 +276,22 @@ class Registry:
             if result.rowcount == 1:
                 return current
         raise RuntimeError(f"Could not change the status of run {run_id}: too much contention.")
+
+
+def _create_tables(engine) -> None:
+    """Create what is missing; two processes opening a new database at once may race on
+    PostgreSQL's catalog, so the loser tries again."""
+    for attempt in range(5):
+        try:
+            if engine.dialect.name == "postgresql":
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+            metadata.create_all(engine)
+            return
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def dump_json_columns(values: dict, fields) -> dict:

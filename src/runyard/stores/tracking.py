@@ -35,7 +35,7 @@ def client(tracking_uri: str):
         return found
 
 
-def ensure_experiment(tracking_uri: str, name: str, artifact_root: Path) -> str:
+def ensure_experiment(tracking_uri: str, name: str, artifact_root_uri: str) -> str:
     """The MLflow experiment id for `name`, created on first use (race-safe)."""
     c = client(tracking_uri)
     found = c.get_experiment_by_name(name)
@@ -44,7 +44,7 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_root: Path) -> str:
     from mlflow.exceptions import MlflowException
 
     try:
-        return c.create_experiment(name, artifact_location=(artifact_root / name).as_uri())
+        return c.create_experiment(name, artifact_location=f"{artifact_root_uri.rstrip('/')}/{name}")
     except MlflowException:  # another process created it first
         return c.get_experiment_by_name(name).experiment_id
 
@@ -78,14 +78,39 @@ def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str) -> Non
     client(tracking_uri).set_terminated(mlflow_run_id, status=MLFLOW_END_STATUS[v1_status])
 
 
+# tracking URI -> the destination behind its `mlflow-artifacts:/` URIs, for processes that run
+# beside `runyard server` and reach the artifact store directly rather than through its proxy.
+_proxied: dict[str, str] = {}
+
+
+def proxy_artifacts(tracking_uri: str, destination: str) -> None:
+    _proxied[tracking_uri] = destination.rstrip("/")
+
+
+def _artifact_uri(tracking_uri: str, mlflow_run_id: str) -> str:
+    uri = client(tracking_uri).get_run(mlflow_run_id).info.artifact_uri
+    destination = _proxied.get(tracking_uri)
+    if destination and uri.startswith("mlflow-artifacts:"):
+        from urllib.parse import urlparse
+
+        return f"{destination}/{urlparse(uri).path.lstrip('/')}"
+    return uri
+
+
+def _repository(tracking_uri: str, mlflow_run_id: str):
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(_artifact_uri(tracking_uri, mlflow_run_id), tracking_uri=tracking_uri)
+
+
 def artifact_dir(tracking_uri: str, mlflow_run_id: str) -> Path | None:
     """The local folder of a run's artifacts, or None when they are not on a local disk."""
-    uri = client(tracking_uri).get_run(mlflow_run_id).info.artifact_uri
+    uri = _artifact_uri(tracking_uri, mlflow_run_id)
     if uri.startswith("file://"):
         from urllib.parse import unquote, urlparse
 
         return Path(unquote(urlparse(uri).path))
-    if "://" not in uri:
+    if "://" not in uri and ":" not in uri.split("/", 1)[0]:
         return Path(uri)
     return None
 
@@ -97,25 +122,25 @@ def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
         if not local.exists():
             return []
         return sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
-    c = client(tracking_uri)
+    repo = _repository(tracking_uri, mlflow_run_id)
     found, pending = [], [None]
     while pending:
-        for info in c.list_artifacts(mlflow_run_id, pending.pop()):
+        for info in repo.list_artifacts(pending.pop()):
             (pending if info.is_dir else found).append(info.path)
     return sorted(found)
 
 
 def upload_dir(tracking_uri: str, mlflow_run_id: str, local_dir: Path, artifact_path: str) -> None:
-    client(tracking_uri).log_artifacts(mlflow_run_id, str(local_dir), artifact_path)
+    _repository(tracking_uri, mlflow_run_id).log_artifacts(str(local_dir), artifact_path)
 
 
 def upload_file(tracking_uri: str, mlflow_run_id: str, local_file: Path, artifact_dir_: str | None) -> None:
-    client(tracking_uri).log_artifact(mlflow_run_id, str(local_file), artifact_dir_ or None)
+    _repository(tracking_uri, mlflow_run_id).log_artifact(str(local_file), artifact_dir_ or None)
 
 
 def download(tracking_uri: str, mlflow_run_id: str, path: str, dst_dir: Path) -> Path:
     dst_dir.mkdir(parents=True, exist_ok=True)
-    return Path(client(tracking_uri).download_artifacts(mlflow_run_id, path, str(dst_dir)))
+    return Path(_repository(tracking_uri, mlflow_run_id).download_artifacts(path, str(dst_dir)))
 
 
 def metric_history(tracking_uri: str, mlflow_run_id: str) -> dict[str, list[float]]:

@@ -47,6 +47,11 @@ class Workspace:
             location = _default_location(name)
         self.location = Path(location).expanduser().resolve()
         self._ensure_exists()
+        self._stores = _read_stores(self.location)
+        if self._stores.get("artifacts_destination"):
+            from runyard.stores import tracking
+
+            tracking.proxy_artifacts(self.tracking_uri, self._stores["artifacts_destination"])
 
     # -- v1 constructors -----------------------------------------------------------------
     @classmethod
@@ -63,6 +68,10 @@ class Workspace:
         if config_path is None:
             return cls.default()
         data = read_config(config_path)
+        if data.get("server_url"):
+            from runyard.workspace.remote import RemoteWorkspace
+
+            return RemoteWorkspace.from_config_data(data, config_path)
         if data.get("location"):
             location = Path(data["location"]).expanduser()
             if not location.is_absolute():
@@ -153,9 +162,43 @@ class Workspace:
     def get_mlflow_tracking_uri(self) -> str:
         return self.tracking_uri
 
+    is_remote = False  # a RemoteWorkspace reaches its workspace through `runyard server`
+
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{self.location / 'mlflow.db'}"
+        return self._stores.get("backend_store_uri") or f"sqlite:///{self.location / 'mlflow.db'}"
+
+    @property
+    def artifact_root_uri(self) -> str:
+        """Where new experiments keep their artifacts. A served workspace hands out
+        `mlflow-artifacts:/` URIs, which clients reach through the server."""
+        if self._stores.get("artifacts_destination"):
+            return "mlflow-artifacts:/"
+        return self.artifacts_dir.as_uri()
+
+    @property
+    def job_tracking_uri(self) -> str:
+        """The tracking URI that job processes get for their own `mlflow.*` calls: the
+        server's URL when the workspace is served (so artifacts go through its proxy)."""
+        return self._stores.get("server_url") or self.tracking_uri
+
+    def configure_stores(self, backend_store_uri: str | None, artifacts_destination: str,
+                         server_url: str) -> None:
+        """Keep this workspace's run history and registry in `backend_store_uri` (a database
+        URL; None keeps the SQLite files) and its artifacts under `artifacts_destination`
+        (a folder or an object-store URL), served by `runyard server` at `server_url`."""
+        marker = self.location / "workspace.json"
+        info = json.loads(marker.read_text())
+        info["stores"] = {"backend_store_uri": backend_store_uri,
+                          "artifacts_destination": artifacts_destination, "server_url": server_url}
+        tmp = marker.with_name(f".workspace.json.{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(marker)
+        self._stores = _read_stores(self.location)
+        self.__dict__.pop("_registry", None)
+        from runyard.stores import tracking
+
+        tracking.proxy_artifacts(self.tracking_uri, artifacts_destination)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -173,7 +216,8 @@ class Workspace:
     def _registry(self):
         from runyard.stores.registry import open_registry
 
-        return open_registry(f"sqlite:///{self.location / 'runyard.db'}")
+        url = self._stores.get("backend_store_uri") or f"sqlite:///{self.location / 'runyard.db'}"
+        return open_registry(url)
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, location={str(self.location)!r})"
@@ -194,6 +238,14 @@ class Workspace:
         tmp.write_text(json.dumps(
             {"name": self.name, "id": uuid.uuid4().hex, "created": time.time()}, indent=2))
         tmp.replace(marker)
+
+
+def _read_stores(location: Path) -> dict:
+    """The store URLs that `runyard server` recorded in workspace.json (empty: embedded)."""
+    try:
+        return json.loads((location / "workspace.json").read_text()).get("stores") or {}
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _default_location(name: str) -> Path:

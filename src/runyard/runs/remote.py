@@ -1,0 +1,129 @@
+"""Runs of a workspace reached through `runyard server`: submitting (the snapshot goes up,
+content-addressed: only files the server lacks) and logging from this machine."""
+
+from __future__ import annotations
+
+import atexit
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from runyard.runs import snapshot
+
+FLUSH_INTERVAL = 0.5  # seconds between background sends of logged records
+MAX_BATCH = 20_000  # records per request
+
+
+def submit_to_server(experiment, fields: dict, target, tags: dict[str, str]):
+    from runyard.runs.run import Run
+
+    ws = experiment.workspace
+    store = ws.snapshots_dir
+    snapshot_id = snapshot.take(Path(fields["source_directory"]), store)
+    upload_snapshot(ws._server, store, snapshot_id)
+    if target is not None and not isinstance(target, str):
+        target = getattr(target, "name", str(target))
+    answer = ws._server.post("/runs", {"experiment": experiment.name, "target": target,
+                                       "fields": fields, "snapshot_id": snapshot_id, "tags": tags})
+    return Run(experiment, answer["run_id"])
+
+
+def upload_snapshot(server, store: Path, snapshot_id: str) -> None:
+    entries = snapshot.manifest(store, snapshot_id)
+    missing = set(server.post("/snapshots/missing",
+                              {"blobs": sorted({e["sha256"] for e in entries})})["missing"])
+    with tempfile.TemporaryFile() as spool:
+        with tarfile.open(fileobj=spool, mode="w") as archive:
+            archive.add(store / "manifests" / f"{snapshot_id}.json", arcname="manifest.json")
+            for digest in sorted(missing):
+                archive.add(store / "blobs" / digest[:2] / digest, arcname=f"blobs/{digest}")
+        spool.seek(0)
+        server.request("PUT", f"/snapshots/{snapshot_id}", data=spool)
+
+
+class RemoteSink:
+    """run.log() and friends from a client of a served workspace: records are buffered and
+    sent in batches by a background thread (logging never waits on the network); files go
+    through the server's artifact proxy. Whatever is buffered is sent at flush() and when the
+    process exits."""
+
+    def __init__(self, run):
+        self.run = run
+        self.uploads_dir = Path(tempfile.mkdtemp(prefix="runyard-uploads-"))
+        self._buffer: list[dict] = []
+        self._steps: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        threading.Thread(target=self._loop, name="runyard-remote-log", daemon=True).start()
+        atexit.register(self._flush_at_exit)
+
+    def scalar(self, name, value, step=None) -> None:
+        from runyard.runs.records import _as_number
+
+        if not isinstance(value, (str, bool, int, float)):
+            value = _as_number(name, value)
+        with self._lock:
+            if step is None:
+                step = self._steps.get(name, 0)
+            self._steps[name] = int(step) + 1
+            self._buffer.append({"k": "m", "n": name, "v": value, "s": int(step), "t": time.time()})
+
+    def record(self, kind: str, **fields) -> None:
+        from runyard.runs.records import _to_builtin
+        from runyard.stores import tracking
+
+        local = fields.pop("f", None)
+        if local is not None:  # a staged file: upload it now, then record it without a path
+            artifact = fields.get("p") or fields["n"]
+            parent = str(Path(artifact).parent)
+            tracking.upload_file(self.run._ws.tracking_uri, self.run._record["mlflow_run_id"],
+                                 Path(local), None if parent == "." else parent)
+            if kind == "f":
+                return
+        import json
+
+        fields = json.loads(json.dumps(fields, default=_to_builtin))
+        with self._lock:
+            self._buffer.append({"k": kind, "t": time.time(), **fields})
+
+    def flush(self) -> None:
+        """Send everything logged so far; raises what the server answered if it failed."""
+        with self._send_lock:
+            while True:
+                with self._lock:
+                    batch, self._buffer = self._buffer[:MAX_BATCH], self._buffer[MAX_BATCH:]
+                if not batch:
+                    break
+                try:
+                    self.run._ws._server.post(f"/runs/{self.run.id}/records", batch)
+                except Exception:
+                    with self._lock:  # keep them for the next try
+                        self._buffer[:0] = batch
+                    raise
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL)
+            try:
+                self.flush()
+            except Exception:  # kept in the buffer; flush() raises it to the caller
+                time.sleep(FLUSH_INTERVAL)
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:
+            import sys
+
+            print(f"runyard: {len(self._buffer)} logged records of run {self.run.id} could not be "
+                  f"sent to the server: {exc}", file=sys.stderr)
+
+
+def log_tail(read, lines: int) -> str:
+    """The last `lines` lines of a log read through read(offset)."""
+    data = read(0) or b""
+    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+
+

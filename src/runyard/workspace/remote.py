@@ -1,0 +1,127 @@
+"""A workspace reached through `runyard server` (team mode): config.json names the server's
+URL, and nothing of the server's disk or database is needed on this machine.
+
+Runs (submit, status, logs, metrics, files, logging, cancel) go through runyard's server API;
+MLflow calls (metrics history, artifacts through the server's proxy) through MLflow's REST
+API on the same port, with the workspace token as MLflow's bearer token.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from runyard import settings
+from runyard.errors import RunNotFoundError, UserErrorException
+from runyard.workspace.workspace import Workspace, _validate_name
+
+TOKEN_ENV = "RUNYARD_WORKSPACE_TOKEN"
+
+
+class RemoteWorkspace(Workspace):
+    is_remote = True
+
+    def __init__(self, workspace_name: str, server_url: str, token: str | None = None):
+        from runyard.server.client import ServerClient
+
+        if not str(server_url).startswith(("http://", "https://")):
+            raise UserErrorException(
+                f"server_url must be an http:// or https:// URL of a runyard server. "
+                f"Received: server_url={server_url!r}")
+        self.name = _validate_name(workspace_name)
+        self.server_url = str(server_url).rstrip("/")
+        self.location = self.server_url  # shown where an embedded workspace shows its folder
+        self._stores = {}
+        self._server = ServerClient(self.server_url, token)
+        if token:
+            # MLflow's REST client takes its credentials from the environment only.
+            os.environ["MLFLOW_TRACKING_TOKEN"] = token
+        # Artifact bytes go through the server too: MLflow would otherwise hand out presigned
+        # URLs of the object store, which a client may not be able to reach.
+        os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+        os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+
+    @classmethod
+    def from_config_data(cls, data: dict, config_path: Path) -> RemoteWorkspace:
+        token = os.environ.get(TOKEN_ENV) or data.get("token")
+        return cls(data.get("workspace_name") or "default", data["server_url"], token)
+
+    def write_config(self, path: str | Path | None = None, file_name: str | None = None) -> Path:
+        """Write .runyard/config.json naming the server (never the token)."""
+        import json
+
+        target = Path(path or ".").expanduser().resolve() / ".runyard" / (file_name or "config.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(
+            {"workspace_name": self.name, "server_url": self.server_url}, indent=2) + "\n")
+        return target
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.server_url
+
+    job_tracking_uri = tracking_uri
+
+    @property
+    def runs_dir(self) -> PurePosixPath:
+        return PurePosixPath("runs")  # the server's layout, shown in get_details()
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """A local staging store: snapshots are taken here, then only what the server lacks
+        is uploaded."""
+        return settings.runyard_cache() / "snapshots"
+
+    @property
+    def _registry(self):
+        return RemoteRegistry(self._server)
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, server_url={self.server_url!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RemoteWorkspace) and other.server_url == self.server_url
+
+    def __hash__(self) -> int:
+        return hash(self.server_url)
+
+
+class RemoteRegistry:
+    """The run records of the server's registry (read side; changes go through routes that
+    do the whole operation on the server, such as submit and cancel)."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def get_run(self, run_id: str) -> dict:
+        return _decode(self.server.get(f"/runs/{run_id}"))
+
+    def find_run(self, run_id: str) -> dict | None:
+        try:
+            return self.get_run(run_id)
+        except RunNotFoundError:
+            return None
+
+    def list_runs(self, experiment: str | None = None, parent_run_id: str | None = None,
+                  limit: int | None = None):
+        params = {k: v for k, v in (("experiment", experiment), ("parent_run_id", parent_run_id),
+                                    ("limit", limit)) if v is not None}
+        for record in self.server.get("/runs", **params):
+            yield _decode(record)
+
+    def experiments(self) -> list[str]:
+        return self.server.get("/experiments")
+
+    def __getattr__(self, name: str):
+        raise UserErrorException(
+            f"This needs runyard's registry on the server's machine (registry.{name}). A "
+            "workspace reached through `runyard server` runs jobs and reads their history; "
+            "environments, datasets, datastores, models, endpoints and compute targets are "
+            "managed on the server's machine, with its workspace, for now.")
+
+
+def _decode(record: dict) -> dict:
+    from runyard.runs.status import RunStatus
+
+    record["status"] = RunStatus(record["status"])
+    return record
