@@ -73,10 +73,11 @@ def wait_until(condition, timeout: float = 60.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
 
 
-def runyard_cli(*args, timeout: float = 300, check: bool = False, **kwargs):
+def runyard_cli(*args, timeout: float = 300, check: bool = False, env_extra=None, **kwargs):
     """Run the real `runyard` command in a subprocess."""
     result = subprocess.run([sys.executable, "-m", "runyard.cli", *args], capture_output=True,
-                            text=True, timeout=timeout, env=os.environ.copy(), **kwargs)
+                            text=True, timeout=timeout, env={**os.environ, **(env_extra or {})},
+                            **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"runyard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

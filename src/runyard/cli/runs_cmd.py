@@ -105,10 +105,8 @@ def show(run_id, as_json, workspace_config):
 def logs(run_id, follow, workspace_config):
     """Print a run's output (user_logs/std_log.txt)."""
     run = get_run(workspace(workspace_config), run_id)
-    path = run._paths.std_log
     if not follow:
-        if path.exists():
-            sys.stdout.write(path.read_text(errors="replace"))
+        sys.stdout.write((run._read_log("std_log") or b"").decode("utf-8", errors="replace"))
         return
     try:
         for text in run.follow_logs():

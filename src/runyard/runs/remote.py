@@ -119,11 +119,3 @@ class RemoteSink:
 
             print(f"runyard: {len(self._buffer)} logged records of run {self.run.id} could not be "
                   f"sent to the server: {exc}", file=sys.stderr)
-
-
-def log_tail(read, lines: int) -> str:
-    """The last `lines` lines of a log read through read(offset)."""
-    data = read(0) or b""
-    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
-
-

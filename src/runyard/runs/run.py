@@ -17,7 +17,7 @@ from runyard.errors import (
     UserErrorException,
 )
 from runyard.runs import liveness
-from runyard.runs.follow import follow, tail
+from runyard.runs.follow import file_reader, follow
 from runyard.runs.logging_api import LoggingMixin
 from runyard.runs.paths import RunPaths
 from runyard.runs.status import RunStatus
@@ -198,15 +198,10 @@ class Run(LoggingMixin):
 
     def get_details_with_logs(self) -> dict:
         details = self.get_details()
-        if self._ws.is_remote:
-            from runyard.runs.remote import log_tail
-
-            sources = dict(zip(details["logFiles"], ("std_log", "preparing_log", "supervisor_log"), strict=True))
-            details["logFiles"] = {name: log_tail(self._log_source(source), 10_000)
-                                   for name, source in sources.items()}
-            return details
-        details["logFiles"] = {name: tail(Path(path), 10_000)
-                               for name, path in details["logFiles"].items()}
+        sources = ("std_log", "preparing_log", "supervisor_log")  # the order of logFiles
+        details["logFiles"] = {
+            name: (self._read_log(source) or b"").decode("utf-8", errors="replace")
+            for name, source in zip(details["logFiles"], sources, strict=True)}
         return details
 
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
@@ -246,10 +241,8 @@ class Run(LoggingMixin):
         def past_preparing() -> bool:
             return RunStatus(self.get_status()) not in preparing
 
-        preparing_log = self._log_source("preparing_log")
-        if RunStatus(self.get_status()) in preparing or (
-                preparing_log(0) is not None if callable(preparing_log) else preparing_log.exists()):
-            for index, text in enumerate(follow(preparing_log, past_preparing)):
+        if RunStatus(self.get_status()) in preparing or self._read_log("preparing_log") is not None:
+            for index, text in enumerate(follow(self._log_source("preparing_log"), past_preparing)):
                 if header and index == 0:
                     yield "Preparing (system_logs/preparing.log)\n" + "=" * 37 + "\n"
                 yield text
@@ -262,6 +255,11 @@ class Run(LoggingMixin):
         if self._ws.is_remote:
             return self._ws._server.log_reader(self._id, name)
         return getattr(self._paths, name)
+
+    def _read_log(self, name: str) -> bytes | None:
+        """The whole of a run log (None: not written yet)."""
+        source = self._log_source(name)
+        return (source if callable(source) else file_reader(source))(0)
 
     def _is_done(self) -> bool:
         return RunStatus(self.get_status()).is_terminal()

@@ -86,13 +86,20 @@ def run_variables(ws, record: dict, spec: RunSpec) -> dict[str, str]:
         "AZUREML_RUN_ID": spec.run_id,
         settings.WORKSPACE_DIR: str(ws.location),
         "RUNYARD_WORKSPACE_NAME": ws.name,
-        "MLFLOW_TRACKING_URI": ws.tracking_uri,
+        "MLFLOW_TRACKING_URI": ws.job_tracking_uri,
         "MLFLOW_RUN_ID": record["mlflow_run_id"],
         "MLFLOW_EXPERIMENT_ID": record["mlflow_experiment_id"],
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PYTHONUNBUFFERED": "1",
         "RUNYARD_EXPERIMENT": record["experiment"],
     })
+    if ws.job_tracking_uri != ws.tracking_uri:  # a served workspace: jobs call its server
+        from runyard.server.auth import TOKEN_ENV
+
+        variables.update({"MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+                          "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false"})
+        if os.environ.get(TOKEN_ENV):
+            variables["MLFLOW_TRACKING_TOKEN"] = os.environ[TOKEN_ENV]
     return variables
 
 

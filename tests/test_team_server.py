@@ -1,0 +1,307 @@
+"""Team mode: a real `runyard server` on PostgreSQL and an S3-compatible store (moto), and
+clients that have only its URL and the token. Each client runs in its own mount namespace
+where the server's workspace folder and the database's folder are hidden (an empty tmpfs
+over them), so it cannot reach the server's files even by accident."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import runyard_cli, wait_until
+from data_servers import MotoS3, Postgres, free_port
+
+BUCKET = "team-artifacts"
+
+
+class TeamServer:
+    def __init__(self, root: Path):
+        self.root = root
+        self.pg = Postgres()
+        self.moto = MotoS3(root)
+        self.moto.client().create_bucket(Bucket=BUCKET)
+        self.token = secrets.token_urlsafe(24)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workspace_dir = root / "ws"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "AWS_"))}
+        env.update(self.moto.environment(), MLFLOW_S3_ENDPOINT_URL=self.moto.endpoint_url,
+                   RUNYARD_SERVER_TOKEN=self.token, RUNYARD_HOME=str(root / "home"),
+                   RUNYARD_CACHE=str(root / "cache"), TMPDIR=str(root / "tmp"),
+                   KERAS_HOME=str(root / "keras"), RUNYARD_HEARTBEAT_INTERVAL="0.5",
+                   RUNYARD_HEARTBEAT_TIMEOUT="4", RUNYARD_INGEST_INTERVAL="0.3",
+                   RUNYARD_KILL_GRACE="2")
+        (root / "tmp").mkdir()
+        self.log_path = root / "server.log"
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runyard.cli", "server", "--workspace-dir", str(self.workspace_dir),
+             "--port", str(self.port), "--backend-store-uri", self.pg.url(),
+             "--artifacts-destination", f"s3://{BUCKET}/artifacts"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
+        wait_until(self._up, 90, message="runyard server to answer /health")
+
+    def _up(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"runyard server exited:\n{self.log_path.read_text()}")
+        try:
+            return requests.get(f"{self.url}/health", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    def hidden(self) -> list[Path]:
+        """What a client must not see: the server's folder and the database's."""
+        return [self.root, self.pg.root]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        self.moto.stop()
+        self.pg.stop()
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    server = TeamServer(tmp_path_factory.mktemp("team-server"))
+    yield server
+    server.stop()
+
+
+def client(team: TeamServer, folder: Path, code: str, *args: str, token: str | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `code` as a client process whose only link to the workspace is config.json."""
+    (folder / ".runyard").mkdir(parents=True, exist_ok=True)
+    (folder / ".runyard" / "config.json").write_text(json.dumps(
+        {"workspace_name": "team", "server_url": team.url}))
+    (folder / "client.py").write_text(textwrap.dedent(code))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    env["RUNYARD_WORKSPACE_TOKEN"] = team.token if token is None else token
+    mounts = " && ".join(f"mount -t tmpfs none {p}" for p in team.hidden())
+    command = ["unshare", "--mount", "sh", "-c", f'{mounts} && exec "$@"', "sh",
+               sys.executable, "client.py", *args]
+    result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    return result
+
+
+def checked(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, f"client failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+SUBMIT = """
+import json, sys
+from pathlib import Path
+from runyard.core import Experiment, ScriptRunConfig, Workspace
+
+hidden = [Path(p) for p in sys.argv[1:]]
+assert all(not any(p.iterdir()) for p in hidden), "the server's files are visible"
+ws = Workspace.from_config()
+src = Path("src")
+src.mkdir(exist_ok=True)
+(src / "train.py").write_text('''
+import argparse, os, mlflow
+from runyard.core import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int)
+args = parser.parse_args()
+run = Run.get_context()
+for epoch in range(args.epochs):
+    run.log("loss", 1.0 / (epoch + 1))
+    print("epoch", epoch, flush=True)
+run.log_table("summary", {"epoch": [0, 1], "acc": [0.5, 0.9]})
+mlflow.log_metric("from_mlflow", 3.5)
+os.makedirs("outputs", exist_ok=True)
+open("outputs/result.txt", "w").write("trained on the server")
+''')
+run = Experiment(ws, "team").submit(
+    ScriptRunConfig(source_directory=str(src), script="train.py", arguments=["--epochs", 4]),
+    tags={"who": "client-a"})
+details = run.wait_for_completion(show_output=True)
+run.download_file("outputs/result.txt", "result.txt")
+for step in range(3):
+    run.log("after_the_run", step * 2.0)
+run.flush()
+print("RESULT " + json.dumps({
+    "id": run.id, "status": details["status"], "metrics": run.get_metrics(),
+    "files": run.get_file_names(), "result": open("result.txt").read(),
+    "tags": run.tags, "listed": [r.id for r in Experiment(ws, "team").get_runs()]}))
+"""
+
+
+def result_of(stdout: str) -> dict:
+    line = [line for line in stdout.splitlines() if line.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_a_client_with_only_the_server_url_submits_follows_and_reads_a_run(team, tmp_path):
+    out = checked(client(team, tmp_path / "a", SUBMIT, *map(str, team.hidden())))
+    got = result_of(out)
+    assert "epoch 3" in out and "Execution Summary" in out  # streamed live through the server
+    assert got["status"] == "Completed"
+    assert got["metrics"]["loss"] == [1.0, 0.5, 1 / 3, 0.25]
+    assert got["metrics"]["from_mlflow"] == 3.5  # the job's own mlflow calls reach the server
+    assert got["metrics"]["summary"] == {"epoch": [0, 1], "acc": [0.5, 0.9]}
+    assert got["metrics"]["after_the_run"] == [0.0, 2.0, 4.0]
+    assert "outputs/result.txt" in got["files"] and got["result"] == "trained on the server"
+    assert got["tags"]["who"] == "client-a" and got["id"] in got["listed"]
+
+    # Where it all landed: artifacts in the S3 store, records in PostgreSQL.
+    keys = [o["Key"] for o in team.moto.client().list_objects_v2(
+        Bucket=BUCKET, Prefix="artifacts/team/")["Contents"]]
+    assert any(k.endswith("/artifacts/outputs/result.txt") for k in keys)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(team.pg.url())
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("select status from runyard_registry.runs where run_id = :r"),
+                              {"r": got["id"]}).scalar()
+        points = conn.execute(sa.text(
+            "select count(*) from metrics m join runs r on r.run_uuid = m.run_uuid "
+            "where r.name = :r and m.key = 'loss'"), {"r": got["id"]}).scalar()
+    engine.dispose()
+    assert status == "Completed" and points == 4
+    assert not (tmp_path / "a" / "src" / "outputs").exists()  # it ran on the server
+
+    # The CLI, configured by the same config.json, sees and follows the same run.
+    env_dir = tmp_path / "a"
+    listed = runyard_cli("runs", "list", cwd=env_dir, check=True,
+                         env_extra={"RUNYARD_WORKSPACE_TOKEN": team.token})
+    assert got["id"] in listed.stdout
+    logs = runyard_cli("runs", "logs", got["id"], cwd=env_dir, check=True,
+                       env_extra={"RUNYARD_WORKSPACE_TOKEN": team.token})
+    assert "epoch 3" in logs.stdout
+
+
+LOGGER = """
+    import sys
+    from runyard.core import Run, Workspace
+
+    run = Run.get(Workspace.from_config(), sys.argv[1])
+    name, count = sys.argv[2], int(sys.argv[3])
+    for step in range(count):
+        run.log(name, float(step))
+    run.flush()
+"""
+
+SLEEPER = """
+    from pathlib import Path
+    from runyard.core import Experiment, ScriptRunConfig, Workspace
+
+    Path("src").mkdir(exist_ok=True)
+    Path("src/wait.py").write_text("import time\\nprint('waiting', flush=True)\\ntime.sleep(600)\\n")
+    run = Experiment(Workspace.from_config(), "loggers").submit(
+        ScriptRunConfig(source_directory="src", script="wait.py"))
+    print("RESULT " + '"' + run.id + '"')
+"""
+
+
+def test_four_clients_logging_at_once_store_every_point_once(team, tmp_path):
+    run_id = result_of(checked(client(team, tmp_path / "submit", SLEEPER)))
+    points = 5000
+    clients = []
+    for index in range(4):
+        folder = tmp_path / f"logger{index}"
+        folder.mkdir()
+        (folder / ".runyard").mkdir()
+        (folder / ".runyard" / "config.json").write_text(json.dumps(
+            {"workspace_name": "team", "server_url": team.url}))
+        (folder / "client.py").write_text(textwrap.dedent(LOGGER))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+        env["RUNYARD_WORKSPACE_TOKEN"] = team.token
+        clients.append(subprocess.Popen(
+            [sys.executable, "client.py", run_id, f"client{index}/loss", str(points)],
+            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for proc in clients:  # all four started before any waits: they log at the same time
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(team.pg.url())
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select m.key, count(*), count(distinct m.step), min(m.step), max(m.step), "
+            "sum(m.value) from metrics m join runs r on r.run_uuid = m.run_uuid "
+            "where r.name = :r group by m.key order by m.key"), {"r": run_id}).all()
+    engine.dispose()
+    expected_sum = float(sum(range(points)))
+    assert [tuple(r) for r in rows] == [
+        (f"client{i}/loss", points, points, 0, points - 1, expected_sum) for i in range(4)]
+
+    cancel = """
+        import sys
+        from runyard.core import Run, Workspace
+        run = Run.get(Workspace.from_config(), sys.argv[1])
+        run.cancel()
+        run.wait_for_completion(raise_on_error=False)
+        print("RESULT " + '"' + run.get_status() + '"')
+    """
+    assert result_of(checked(client(team, tmp_path / "cancel", cancel, run_id))) == "Canceled"
+
+
+def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):
+    guarded = ["/api/runyard/v1/workspace", "/api/runyard/v1/runs",
+               "/api/2.0/mlflow/experiments/search?max_results=10", "/",
+               "/api/2.0/mlflow-artifacts/artifacts"]
+    for path in guarded:
+        assert requests.get(team.url + path, timeout=10).status_code == 401, path
+        wrong = requests.get(team.url + path, timeout=10, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401, path
+    assert requests.put(f"{team.url}/api/runyard/v1/snapshots/{'0' * 64}", data=b"x",
+                        timeout=10).status_code == 401
+    assert requests.get(f"{team.url}/health", timeout=10).ok
+    # MLflow's own clients (bearer) and a browser (Basic, the token as password) get in.
+    bearer = {"Authorization": f"Bearer {team.token}"}
+    assert requests.get(f"{team.url}/api/2.0/mlflow/experiments/search?max_results=10",
+                        headers=bearer, timeout=10).ok
+    assert requests.get(f"{team.url}/api/runyard/v1/experiments", auth=("anyone", team.token),
+                        timeout=10).ok
+
+    # A tampered snapshot upload is refused whole.
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo(f"blobs/{'a' * 64}")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    refused = requests.put(f"{team.url}/api/runyard/v1/snapshots/{'b' * 64}",
+                           data=archive.getvalue(), headers=bearer, timeout=10)
+    assert refused.status_code == 400 and "sha256" in refused.json()["message"]
+    assert not (team.workspace_dir / "snapshots" / "blobs" / "aa").exists()
+
+    denied = client(team, tmp_path / "denied", """
+        from runyard.core import Experiment, Workspace
+        list(Experiment(Workspace.from_config(), "team").get_runs())
+    """, token="wrong-token-wrong-token")
+    assert denied.returncode != 0 and "RUNYARD_WORKSPACE_TOKEN" in denied.stderr
+
+    # Nothing the server or its runs wrote holds the token: logs, run folders, artifacts.
+    time.sleep(0.5)
+    token = team.token.encode()
+    for path in team.root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert token not in path.read_bytes(), f"the token is in {path}"
+    s3 = team.moto.client()
+    for obj in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        assert token not in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read(), obj["Key"]
+
+
+def test_serving_beyond_loopback_needs_a_token():
+    result = runyard_cli("server", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "RUNYARD_SERVER_TOKEN" in result.stderr and "--no-token" in result.stderr
