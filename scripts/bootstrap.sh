@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up this checkout on a fresh machine: a virtual environment in .venv with runyard
-# (editable), the MLflow UI, TensorFlow (CPU) + tf-keras, S3 access, the model server and the
-# test tools.
+# (editable), the MLflow UI, TensorFlow (CPU) + tf-keras, S3 access, the model server, Ray,
+# the team server's PostgreSQL driver and the test tools; OpenMPI and PostgreSQL from apt.
 # Idempotent: a second call with nothing changed returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,18 @@ if ! command -v mpirun >/dev/null 2>&1; then
   fi
 fi
 
+# PostgreSQL for team mode (`runyard server --backend-store-uri postgresql://...`); the tests
+# start their own throwaway cluster with its initdb.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing PostgreSQL (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "[bootstrap] warning: PostgreSQL not found; team-mode tests need it (apt-get install postgresql)" >&2
+  fi
+fi
+
 if ! command -v uv >/dev/null 2>&1; then
   echo "[bootstrap] installing uv"
   "$python" -m pip install --quiet uv
@@ -32,7 +44,7 @@ uv=$(command -v uv || echo "$("$python" -m site --user-base)/bin/uv")
 
 [ -x .venv/bin/python ] || "$uv" venv --quiet --python "$python" .venv
 echo "[bootstrap] installing runyard and its dependencies into .venv"
-"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi,data,serving,cluster]"
+"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi,data,serving,cluster,server]"
 # tf-keras (Keras 2, for distributed TensorFlow jobs) must match TensorFlow's minor version,
 # and is installed without its dependencies: they would pull the full `tensorflow` package.
 tf_minor=$(.venv/bin/python -c "import importlib.metadata as m; print('.'.join(m.version('tensorflow-cpu').split('.')[:2]))")

@@ -12,7 +12,7 @@ from runyard.stores import bulk_metrics, tracking
 
 @pytest.fixture
 def mlflow_run(ws):
-    experiment_id = tracking.ensure_experiment(ws.tracking_uri, "ingest", ws.artifacts_dir)
+    experiment_id = tracking.ensure_experiment(ws.tracking_uri, "ingest", ws.artifact_root_uri)
     return tracking.create_run(ws.tracking_uri, experiment_id, "r", {})
 
 

@@ -305,3 +305,17 @@ def test_serving_beyond_loopback_needs_a_token():
     result = runyard_cli("server", "--host", "0.0.0.0", "--port", str(free_port()))
     assert result.returncode == 2
     assert "RUNYARD_SERVER_TOKEN" in result.stderr and "--no-token" in result.stderr
+
+
+def test_a_workspace_with_runs_is_not_moved_to_another_store(tmp_path, ws):
+    import time as _time
+
+    from runyard.runs.status import RunStatus
+
+    ws._registry.insert_run(run_id="old_1_abc", experiment="old", status=RunStatus.COMPLETED,
+                            target="local", created_at=_time.time(), spec={}, tags={},
+                            properties={}, history=[])
+    result = runyard_cli("server", "--workspace-dir", str(ws.location), "--port", str(free_port()),
+                         "--backend-store-uri", "postgresql://nobody@127.0.0.1:1/none")
+    assert result.returncode == 2 and "would leave them behind" in result.stderr
+    assert "stores" not in json.loads((ws.location / "workspace.json").read_text())

@@ -51,6 +51,12 @@ def read_token(token_file: str | None) -> str | None:
     return token or None
 
 
+def _has_runs(ws) -> bool:
+    if not ws._stores and not (ws.location / "runyard.db").exists():
+        return False
+    return next(iter(ws._registry.list_runs(limit=1)), None) is not None
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "-p", default=5000, show_default=True, help="Port to listen on.")
@@ -100,6 +106,11 @@ def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, 
         raise UserErrorException(
             "--backend-store-uri takes a database URL such as "
             f"postgresql://user:password@host:5432/runyard. Received: {masked(backend)}")
+    if backend != stores.get("backend_store_uri") and _has_runs(ws):
+        raise UserErrorException(
+            f"Workspace {ws.name!r} keeps its runs in {masked(ws.tracking_uri)}; serving it from "
+            f"{masked(backend or 'its SQLite files')} would leave them behind. Start the server "
+            "with the same --backend-store-uri, or use a new --workspace-dir.")
     destination = artifacts_destination or stores.get("artifacts_destination") \
         or ws.artifacts_dir.as_uri()
     if "://" not in destination:
@@ -109,6 +120,10 @@ def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, 
     ws.configure_stores(backend, destination, url)
     ws._registry.get_meta("schema")  # create runyard's tables now, not on the first request
 
+    import warnings
+
+    # MLflow's app mounts Flask through Starlette's WSGI adapter, which warns on import.
+    warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
     from runyard.server.app import create_app
 
     app = create_app(ws, token)

@@ -144,6 +144,14 @@ def _submit(ws, body: dict) -> dict:
         raise UserErrorException(f"Snapshot {snapshot_id} was not uploaded to this server.")
     fields = dict(body["fields"])
     fields.pop("interpreter", None)  # the submitting machine's interpreter means nothing here
+    from pydantic import ValidationError
+
+    from runyard.runs.spec import RunSpec
+
+    try:
+        RunSpec(run_id="check", experiment="check", snapshot_id=snapshot_id, **fields)
+    except (ValidationError, TypeError) as exc:
+        raise UserErrorException(f"The submitted run fields are not valid: {exc}") from None
     place(ws, fields, body.get("target"))
     run = create_and_start(Experiment(ws, body.get("experiment")), fields, snapshot_id,
                            {str(k): str(v) for k, v in (body.get("tags") or {}).items()})

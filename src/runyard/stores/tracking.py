@@ -98,9 +98,12 @@ def _artifact_uri(tracking_uri: str, mlflow_run_id: str) -> str:
 
 
 def _repository(tracking_uri: str, mlflow_run_id: str):
+    # The URI first: client() imports MLflow under its lock, which a supervisor's background
+    # import also holds; importing MLflow modules beside it would race that import.
+    uri = _artifact_uri(tracking_uri, mlflow_run_id)
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    return get_artifact_repository(_artifact_uri(tracking_uri, mlflow_run_id), tracking_uri=tracking_uri)
+    return get_artifact_repository(uri, tracking_uri=tracking_uri)
 
 
 def artifact_dir(tracking_uri: str, mlflow_run_id: str) -> Path | None:
