@@ -82,9 +82,9 @@ def team(tmp_path_factory):
     server.stop()
 
 
-def client(team: TeamServer, folder: Path, code: str, *args: str, token: str | None = None,
-           timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `code` as a client process whose only link to the workspace is config.json."""
+def client_process(team: TeamServer, folder: Path, code: str, *args: str,
+                   token: str | None = None) -> subprocess.Popen:
+    """Start `code` as a client process whose only link to the workspace is config.json."""
     (folder / ".runyard").mkdir(parents=True, exist_ok=True)
     (folder / ".runyard" / "config.json").write_text(json.dumps(
         {"workspace_name": "team", "server_url": team.url}))
@@ -94,9 +94,15 @@ def client(team: TeamServer, folder: Path, code: str, *args: str, token: str | N
     mounts = " && ".join(f"mount -t tmpfs none {p}" for p in team.hidden())
     command = ["unshare", "--mount", "sh", "-c", f'{mounts} && exec "$@"', "sh",
                sys.executable, "client.py", *args]
-    result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    return result
+    return subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def client(team: TeamServer, folder: Path, code: str, *args: str, token: str | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = client_process(team, folder, code, *args, token=token)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def checked(result: subprocess.CompletedProcess) -> str:
@@ -214,22 +220,11 @@ SLEEPER = """
 def test_four_clients_logging_at_once_store_every_point_once(team, tmp_path):
     run_id = result_of(checked(client(team, tmp_path / "submit", SLEEPER)))
     points = 5000
-    clients = []
-    for index in range(4):
-        folder = tmp_path / f"logger{index}"
-        folder.mkdir()
-        (folder / ".runyard").mkdir()
-        (folder / ".runyard" / "config.json").write_text(json.dumps(
-            {"workspace_name": "team", "server_url": team.url}))
-        (folder / "client.py").write_text(textwrap.dedent(LOGGER))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
-        env["RUNYARD_WORKSPACE_TOKEN"] = team.token
-        clients.append(subprocess.Popen(
-            [sys.executable, "client.py", run_id, f"client{index}/loss", str(points)],
-            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    clients = [client_process(team, tmp_path / f"logger{i}", LOGGER, run_id, f"client{i}/loss",
+                              str(points)) for i in range(4)]
     for proc in clients:  # all four started before any waits: they log at the same time
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out + err
 
     import sqlalchemy as sa
 
