@@ -250,6 +250,39 @@ def test_four_clients_logging_at_once_store_every_point_once(team, tmp_path):
     assert result_of(checked(client(team, tmp_path / "cancel", cancel, run_id))) == "Canceled"
 
 
+ENVIRONMENT = """
+    from pathlib import Path
+    from runyard.core import Environment, Experiment, ScriptRunConfig, Workspace
+    from runyard.errors import UserErrorException
+
+    ws = Workspace.from_config()
+    env = Environment("team-env")
+    env.python.user_managed_dependencies = True
+    env.environment_variables = {"GREETING": "hello from the team env"}
+    assert env.register(ws).version == "1" and env.register(ws).version == "1"  # unchanged
+    env.environment_variables["GREETING"] = "hello from version 2"
+    assert env.register(ws).version == "2"
+    got = Environment.get(ws, "team-env")
+    assert got.version == "2" and Environment.get(ws, "team-env", version=1).version == "1"
+    assert Environment.list(ws)["team-env"].version == "2"
+    try:
+        Environment.get(ws, "no-such-env")
+        raise AssertionError("a missing environment was found")
+    except UserErrorException as exc:
+        assert "team-env" in str(exc)  # the server's message, with the known names
+    Path("src").mkdir(exist_ok=True)
+    Path("src/hi.py").write_text("import os\\nprint(os.environ['GREETING'], flush=True)\\n")
+    run = Experiment(ws, "envs").submit(
+        ScriptRunConfig(source_directory="src", script="hi.py", environment=got))
+    run.wait_for_completion(show_output=True)
+"""
+
+
+def test_environments_are_registered_and_used_through_the_server(team, tmp_path):
+    out = checked(client(team, tmp_path / "env", ENVIRONMENT))
+    assert "hello from version 2" in out
+
+
 def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):
     guarded = ["/api/runyard/v1/workspace", "/api/runyard/v1/runs",
                "/api/2.0/mlflow/experiments/search?max_results=10", "/",

@@ -16,6 +16,8 @@ def _comparable(definition: dict) -> dict:
 
 
 def register(workspace, name: str, definition: dict) -> str:
+    if workspace.is_remote:
+        return workspace._server.post_query("/environments", definition, name=name)["version"]
     engine = workspace._registry.engine
     for _ in range(20):
         with engine.connect() as conn:
@@ -38,6 +40,10 @@ def register(workspace, name: str, definition: dict) -> str:
 
 
 def get(workspace, name: str, version=None) -> tuple[dict, int]:
+    if workspace.is_remote:
+        found = workspace._server.get("/environments/one", name=name,
+                                      **({} if version is None else {"version": str(version)}))
+        return found["definition"], found["version"]
     query = sa.select(table).where(table.c.name == name)
     if version is not None:
         try:
@@ -59,6 +65,8 @@ def get(workspace, name: str, version=None) -> tuple[dict, int]:
 
 
 def latest_all(workspace) -> dict[str, tuple[dict, int]]:
+    if workspace.is_remote:
+        return {name: tuple(pair) for name, pair in workspace._server.get("/environments").items()}
     with workspace._registry.engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.name, table.c.version)).all()
     return {row.name: (json.loads(row.definition), row.version) for row in rows}

@@ -112,6 +112,34 @@ def build_router(ws) -> APIRouter:
         body = await request.json()
         return await run_in_threadpool(_ingest_records, ws, run_id, body)
 
+    # Registered environments (names travel as query parameters: they may hold any character).
+    @router.get("/environments")
+    def list_environments():
+        from runyard.environments import store
+
+        return store.latest_all(ws)
+
+    @router.get("/environments/one")
+    def get_environment(name: str, version: str | None = None):
+        from runyard.environments import store
+
+        definition, found = store.get(ws, name, version)
+        return {"definition": definition, "version": found}
+
+    @router.post("/environments")
+    async def register_environment(name: str, request: Request):
+        from runyard.environments import store
+        from runyard.environments.environment import Environment
+
+        definition = await request.json()
+        try:
+            Environment.from_definition(definition)
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            raise UserErrorException(
+                f"POST /environments takes an environment definition (Environment.definition()): {exc!r}") from None
+        version = await run_in_threadpool(store.register, ws, name, definition)
+        return {"version": version}
+
     @router.post("/snapshots/missing")
     async def missing_blobs(request: Request):
         body = await request.json()

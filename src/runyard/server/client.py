@@ -44,8 +44,11 @@ class ServerClient:
         return json.loads(self.request("GET", path, params=params).content)
 
     def post(self, path: str, body) -> dict:
+        return self.post_query(path, body)
+
+    def post_query(self, path: str, body, **params) -> dict:
         data = json.dumps(body).encode()  # NaN and infinities pass as JSON's NaN / Infinity
-        return self.request("POST", path, data=data,
+        return self.request("POST", path, data=data, params=params,
                             headers={"Content-Type": "application/json"}).json()
 
     def log_reader(self, run_id: str, name: str) -> Callable[[int], bytes | None]:
