@@ -283,6 +283,58 @@ def test_environments_are_registered_and_used_through_the_server(team, tmp_path)
     assert "hello from version 2" in out
 
 
+MODELS = """
+    import json
+    from pathlib import Path
+    from runyard.core import Experiment, Model, ScriptRunConfig, Workspace
+    from runyard.errors import ModelNotFoundException
+
+    ws = Workspace.from_config()
+    Path("src").mkdir(exist_ok=True)
+    Path("src/save.py").write_text(
+        "import os\\nos.makedirs('outputs/model/variables', exist_ok=True)\\n"
+        "open('outputs/model/saved_model.pb', 'w').write('graph')\\n"
+        "open('outputs/model/variables/data', 'w').write('weights')\\n")
+    run = Experiment(ws, "models").submit(ScriptRunConfig(source_directory="src", script="save.py"))
+    run.wait_for_completion()
+    first = run.register_model("team-model", model_path="outputs/model", tags={"stage": "dev"},
+                               model_framework=Model.Framework.TENSORFLOW)
+    Path("local.txt").write_text("a local model file")
+    second = Model.register(ws, model_path="local.txt", model_name="team-model")
+    got = Model(ws, "team-model", version=1)
+    folder = Path(got.download("dl"))
+    try:
+        Model(ws, "no-such-model")
+        raise AssertionError("a missing model was found")
+    except ModelNotFoundException as exc:
+        missing = str(exc)
+    print("RESULT " + json.dumps({
+        "versions": [first.version, second.version],
+        "listed": [m.version for m in Model.list(ws, name="team-model")],
+        "run_id": got.run_id, "tags": got.tags, "framework": got.model_framework,
+        "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
+        "weights": (folder / "variables" / "data").read_text(),
+        "second": Path(Model(ws, "team-model").download("dl2")).read_text(),
+        "missing": missing, "run": run.id}))
+"""
+
+
+def test_models_are_registered_listed_and_downloaded_through_the_server(team, tmp_path):
+    got = result_of(checked(client(team, tmp_path / "models", MODELS)))
+    assert got["versions"] == [1, 2] and got["listed"] == [2, 1]
+    assert got["run_id"] == got["run"] and got["tags"] == {"stage": "dev"}
+    assert got["framework"] == "TensorFlow"
+    assert got["files"] == ["saved_model.pb", "variables/data"] and got["weights"] == "weights"
+    assert got["second"] == "a local model file"
+    assert "team-model" in got["missing"]
+    # Stored on the server, and in MLflow's model registry there.
+    assert (team.workspace_dir / "models" / "team-model" / "1" / "model" / "saved_model.pb").exists()
+    versions = requests.get(f"{team.url}/api/2.0/mlflow/model-versions/search",
+                            params={"filter": "name='team-model'"}, timeout=10,
+                            headers={"Authorization": f"Bearer {team.token}"}).json()
+    assert sorted(v["version"] for v in versions["model_versions"]) == ["1", "2"]
+
+
 def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):
     guarded = ["/api/runyard/v1/workspace", "/api/runyard/v1/runs",
                "/api/2.0/mlflow/experiments/search?max_results=10", "/",

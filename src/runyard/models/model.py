@@ -130,7 +130,10 @@ class Model:
 
     @property
     def url(self) -> str:
-        """Where the model's files are: <workspace>/models/<name>/<version>/<file or folder>."""
+        """Where the model's files are: <workspace>/models/<name>/<version>/<file or folder>
+        (on the server's machine for a workspace reached through `runyard server`)."""
+        if self.workspace.is_remote:
+            return f"{self.workspace.server_url}#models/{self.name}/{self.version}/{self._record['asset']}"
         return str(self._path)
 
     @property
@@ -225,7 +228,11 @@ class Model:
         # Copy beside the target, then rename: an interrupted download leaves nothing behind.
         with tempfile.TemporaryDirectory(dir=target_dir, prefix=".download-") as tmp:
             staged = Path(tmp) / dest.name
-            if self._path.is_dir():
+            if self.workspace.is_remote:
+                from runyard.models import remote
+
+                staged = remote.fetch(self.workspace, self._record, Path(tmp))
+            elif self._path.is_dir():
                 shutil.copytree(self._path, staged)
             else:
                 shutil.copy2(self._path, staged)

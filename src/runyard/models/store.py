@@ -56,6 +56,13 @@ def register(workspace, name: str, source: Path, *, framework, framework_version
              tags: dict, properties: dict, resources: dict | None, run_id: str | None,
              mlflow_run_id: str | None) -> dict:
     """Copy `source` (a file or folder) into the store as the next version of `name`."""
+    if workspace.is_remote:
+        from runyard.models import remote
+
+        return remote.register(
+            workspace, name, source, framework=framework, framework_version=framework_version,
+            description=description, tags=tags, properties=properties, resources=resources,
+            run_id=run_id, mlflow_run_id=mlflow_run_id)
     from runyard.stores import tracking
 
     root = models_root(workspace)
@@ -117,6 +124,10 @@ def _decode(row) -> dict:
 
 
 def get(workspace, name: str, version=None) -> dict:
+    if workspace.is_remote:
+        from runyard.models import remote
+
+        return remote.get(workspace, name, version)
     query = sa.select(table).where(table.c.name == name)
     if version is not None:
         try:
@@ -138,6 +149,10 @@ def get(workspace, name: str, version=None) -> dict:
 def list_models(workspace, name: str | None = None, run_id: str | None = None,
                 framework: str | None = None) -> list[dict]:
     """Models, newest first."""
+    if workspace.is_remote:
+        from runyard.models import remote
+
+        return remote.list_models(workspace, name, run_id, framework)
     query = sa.select(table)
     if name is not None:
         query = query.where(table.c.name == name)

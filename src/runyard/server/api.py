@@ -140,6 +140,44 @@ def build_router(ws) -> APIRouter:
         version = await run_in_threadpool(store.register, ws, name, definition)
         return {"version": version}
 
+    # Registered models: metadata as JSON, files as tar archives (models/remote.py).
+    @router.get("/models")
+    def list_models(name: str | None = None, run_id: str | None = None,
+                    framework: str | None = None):
+        from runyard.models import store
+
+        return json_response(store.list_models(ws, name, run_id, framework))
+
+    @router.get("/models/one")
+    def get_model(name: str, version: str | None = None):
+        from runyard.models import store
+
+        return json_response(store.get(ws, name, version))
+
+    @router.post("/models")
+    async def register_model(name: str, meta: str, request: Request):
+        with tempfile.TemporaryFile(dir=ws.location) as spool:
+            async for chunk in request.stream():
+                spool.write(chunk)
+            spool.seek(0)
+            record = await run_in_threadpool(_register_model, ws, name, meta, spool)
+        return json_response(record)
+
+    @router.get("/models/files")
+    def model_files(name: str, version: str):
+        from fastapi.responses import FileResponse
+        from starlette.background import BackgroundTask
+
+        from runyard.models import remote, store
+
+        record = store.get(ws, name, version)
+        source = store.version_dir(ws, record["name"], record["version"]) / record["asset"]
+        spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
+        with spool:
+            remote.pack(source, spool)
+        return FileResponse(spool.name, media_type="application/x-tar",
+                            background=BackgroundTask(Path(spool.name).unlink, missing_ok=True))
+
     @router.post("/snapshots/missing")
     async def missing_blobs(request: Request):
         body = await request.json()
@@ -184,6 +222,22 @@ def _submit(ws, body: dict) -> dict:
     run = create_and_start(Experiment(ws, body.get("experiment")), fields, snapshot_id,
                            {str(k): str(v) for k, v in (body.get("tags") or {}).items()})
     return {"run_id": run.id}
+
+
+def _register_model(ws, name: str, meta: str, spool) -> dict:
+    from runyard.models import remote, store
+
+    try:
+        fields = json.loads(meta)
+    except ValueError:
+        raise UserErrorException("POST /models takes its metadata as JSON in `meta`.") from None
+    allowed = {"framework", "framework_version", "description", "tags", "properties",
+               "resources", "run_id", "mlflow_run_id"}
+    if not isinstance(fields, dict) or set(fields) != allowed:
+        raise UserErrorException(f"POST /models metadata must have exactly {sorted(allowed)}.")
+    store.validate_name(name)
+    with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
+        return store.register(ws, name, remote.unpack(spool, Path(tmp)), **fields)
 
 
 def _ingest_records(ws, run_id: str, records) -> dict:

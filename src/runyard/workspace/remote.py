@@ -115,9 +115,10 @@ class RemoteRegistry:
     def __getattr__(self, name: str):
         raise UserErrorException(
             f"This needs runyard's registry on the server's machine (registry.{name}). A "
-            "workspace reached through `runyard server` runs jobs, reads their history and "
-            "registers environments; datasets, datastores, models, endpoints and compute "
-            "targets are managed on the server's machine, with its workspace, for now.")
+            "workspace reached through `runyard server` runs jobs, reads their history, "
+            "registers environments and registers, lists and downloads models; datasets, "
+            "datastores, endpoints, compute targets and changes to registered models are "
+            "managed on the server's machine, with its workspace, for now.")
 
 
 def _decode(record: dict) -> dict:
