@@ -308,14 +308,23 @@ MODELS = """
         raise AssertionError("a missing model was found")
     except ModelNotFoundException as exc:
         missing = str(exc)
+    got.add_tags({"stage": "prod", "owner": "team"})
+    got.remove_tags("owner")
+    got.add_properties({"accuracy": "0.9"})
+    got.update(description="the team's model")
+    second_text = Path(Model(ws, "team-model").download("dl2")).read_text()
+    listed = [m.version for m in Model.list(ws, name="team-model")]
+    second.delete()
     print("RESULT " + json.dumps({
         "versions": [first.version, second.version],
-        "listed": [m.version for m in Model.list(ws, name="team-model")],
-        "run_id": got.run_id, "tags": got.tags, "framework": got.model_framework,
+        "listed": listed,
+        "run_id": got.run_id, "tags": first.tags, "framework": got.model_framework,
         "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
         "weights": (folder / "variables" / "data").read_text(),
-        "second": Path(Model(ws, "team-model").download("dl2")).read_text(),
-        "missing": missing, "run": run.id}))
+        "second": second_text, "missing": missing, "run": run.id,
+        "after": [m.version for m in Model.list(ws, name="team-model")],
+        "changed": {k: v for k, v in Model(ws, "team-model", version=1).serialize().items()
+                    if k in ("tags", "properties", "description")}}))
 """
 
 
@@ -327,12 +336,16 @@ def test_models_are_registered_listed_and_downloaded_through_the_server(team, tm
     assert got["files"] == ["saved_model.pb", "variables/data"] and got["weights"] == "weights"
     assert got["second"] == "a local model file"
     assert "team-model" in got["missing"]
+    assert got["after"] == [1]  # version 2 deleted
+    assert got["changed"] == {"tags": {"stage": "prod"}, "properties": {"accuracy": "0.9"},
+                              "description": "the team's model"}
     # Stored on the server, and in MLflow's model registry there.
     assert (team.workspace_dir / "models" / "team-model" / "1" / "model" / "saved_model.pb").exists()
     versions = requests.get(f"{team.url}/api/2.0/mlflow/model-versions/search",
                             params={"filter": "name='team-model'"}, timeout=10,
                             headers={"Authorization": f"Bearer {team.token}"}).json()
-    assert sorted(v["version"] for v in versions["model_versions"]) == ["1", "2"]
+    assert [(v["version"], {t["key"]: t["value"] for t in v.get("tags", [])}.get("stage"))
+            for v in versions["model_versions"]] == [("1", "prod")]  # tags mirrored, 2 deleted
 
 
 def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):

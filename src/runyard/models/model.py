@@ -278,6 +278,10 @@ class Model:
 
     def delete(self) -> None:
         """Delete this version (refused while an endpoint serves it)."""
+        if self.workspace.is_remote:  # the server checks its endpoints and deletes it there
+            self.workspace._server.request("DELETE", "/models/one",
+                                           params={"name": self.name, "version": self.version})
+            return
         from runyard.serving import endpoint_store
         from runyard.stores import tracking
 

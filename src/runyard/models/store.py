@@ -173,6 +173,9 @@ def _update(workspace, name: str, version: int, **values) -> None:
 
 
 def update_metadata(workspace, name: str, version: int, **values) -> dict:
+    if workspace.is_remote:
+        return workspace._server.post_query("/models/metadata", values, name=name,
+                                            version=str(version))
     _update(workspace, name, version, **values)
     return get(workspace, name, version)
 

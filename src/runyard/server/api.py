@@ -163,6 +163,25 @@ def build_router(ws) -> APIRouter:
             record = await run_in_threadpool(_register_model, ws, name, meta, spool)
         return json_response(record)
 
+    @router.post("/models/metadata")
+    async def update_model(name: str, version: str, request: Request):
+        from runyard.models import store
+
+        values = await request.json()
+        editable = {"tags", "properties", "description", "resources"}
+        if not isinstance(values, dict) or not set(values) <= editable:
+            raise UserErrorException(f"POST /models/metadata changes only {sorted(editable)}.")
+        record = store.get(ws, name, version)  # raises when the version does not exist
+        return json_response(await run_in_threadpool(
+            store.update_metadata, ws, record["name"], record["version"], **values))
+
+    @router.delete("/models/one")
+    def delete_model(name: str, version: str):
+        from runyard.models.model import Model
+
+        Model(ws, name, version=version).delete()
+        return {"deleted": f"{name}:{version}"}
+
     @router.get("/models/files")
     def model_files(name: str, version: str):
         from fastapi.responses import FileResponse

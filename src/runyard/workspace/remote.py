@@ -116,9 +116,8 @@ class RemoteRegistry:
         raise UserErrorException(
             f"This needs runyard's registry on the server's machine (registry.{name}). A "
             "workspace reached through `runyard server` runs jobs, reads their history, "
-            "registers environments and registers, lists and downloads models; datasets, "
-            "datastores, endpoints, compute targets and changes to registered models are "
-            "managed on the server's machine, with its workspace, for now.")
+            "registers environments and models; datasets, datastores, endpoints and compute "
+            "targets are managed on the server's machine, with its workspace, for now.")
 
 
 def _decode(record: dict) -> dict:
