@@ -25,6 +25,11 @@ def mlflow_key(name: str) -> str:
     return key.replace("..", "__")
 
 
+def is_number(value) -> bool:
+    """A value MLflow stores as a metric point (others go to the v1 metric document)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def read_structured(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -58,7 +63,7 @@ class Ingestor:
             kind, name = rec.get("k"), rec.get("n")
             if kind == "m":
                 value = rec["v"]
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if is_number(value):
                     metrics.append((mlflow_key(name), float(value), int(rec["t"] * 1000),
                                     int(rec.get("s") or 0)))
                 else:

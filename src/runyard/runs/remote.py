@@ -4,7 +4,6 @@ content-addressed: only files the server lacks) and logging from this machine.""
 from __future__ import annotations
 
 import atexit
-import tarfile
 import tempfile
 import threading
 import time
@@ -35,11 +34,7 @@ def upload_snapshot(server, store: Path, snapshot_id: str) -> None:
     missing = set(server.post("/snapshots/missing",
                               {"blobs": sorted({e["sha256"] for e in entries})})["missing"])
     with tempfile.TemporaryFile() as spool:
-        with tarfile.open(fileobj=spool, mode="w") as archive:
-            archive.add(store / "manifests" / f"{snapshot_id}.json", arcname="manifest.json")
-            for digest in sorted(missing):
-                archive.add(store / "blobs" / digest[:2] / digest, arcname=f"blobs/{digest}")
-        spool.seek(0)
+        snapshot.pack_upload(store, snapshot_id, missing, spool)
         server.request("PUT", f"/snapshots/{snapshot_id}", data=spool)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runyard.errors import UserErrorException
+from runyard.runs import snapshot
 from runyard.runs.submit import create_and_start
 
 _REUSED = ("source_directory", "script", "arguments", "command", "compute_target", "interpreter",
@@ -11,8 +12,7 @@ _REUSED = ("source_directory", "script", "arguments", "command", "compute_target
 
 def rerun(run, tags: dict[str, str] | None = None):
     spec = run._record["spec"]
-    manifest = run._ws.snapshots_dir / "manifests" / f"{spec['snapshot_id']}.json"
-    if not manifest.exists():
+    if not snapshot.manifest_path(run._ws.snapshots_dir, spec["snapshot_id"]).exists():
         raise UserErrorException(f"The snapshot of run {run.id} is no longer in the workspace; "
                                  "it cannot be re-run.")
     fields = {key: spec[key] for key in _REUSED if key in spec}

@@ -241,11 +241,11 @@ class Run(LoggingMixin):
         def past_preparing() -> bool:
             return RunStatus(self.get_status()) not in preparing
 
-        if RunStatus(self.get_status()) in preparing or self._read_log("preparing_log") is not None:
-            for index, text in enumerate(follow(self._log_source("preparing_log"), past_preparing)):
-                if header and index == 0:
-                    yield "Preparing (system_logs/preparing.log)\n" + "=" * 37 + "\n"
-                yield text
+        # Past Preparing, a run without a preparing log yields nothing here.
+        for index, text in enumerate(follow(self._log_source("preparing_log"), past_preparing)):
+            if header and index == 0:
+                yield "Preparing (system_logs/preparing.log)\n" + "=" * 37 + "\n"
+            yield text
         if header:
             yield "\nStreaming user_logs/std_log.txt\n" + "=" * 31 + "\n\n"
         yield from follow(self._log_source("std_log"), self._is_done)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import tarfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,33 +96,97 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def blob_path(store: Path, digest: str) -> Path:
+    return store / "blobs" / digest[:2] / digest
+
+
+def manifest_path(store: Path, snapshot_id: str) -> Path:
+    return store / "manifests" / f"{snapshot_id}.json"
+
+
+def is_digest(value) -> bool:
+    """A sha256 hex digest: what names blobs and snapshots."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _write_once(target: Path, write) -> None:
+    """Create `target` atomically with write(tmp_path), unless it exists: complete or absent."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    write(tmp)
+    tmp.replace(target)
+
+
 def take(source_dir: Path, store: Path) -> str:
     """Snapshot `source_dir` into `store`; returns the snapshot id (the manifest's hash)."""
     files = collect(source_dir)
-    blobs = store / "blobs"
     entries = []
     for f in sorted(files, key=lambda f: f.path):
-        digest = _hash_file(source_dir / f.path)
-        blob = blobs / digest[:2] / digest
-        if not blob.exists():
-            blob.parent.mkdir(parents=True, exist_ok=True)
-            tmp = blob.with_name(f".{digest}.{uuid.uuid4().hex}")
-            shutil.copyfile(source_dir / f.path, tmp)
-            tmp.replace(blob)  # atomic: a blob is complete or absent
+        source = source_dir / f.path
+        digest = _hash_file(source)
+        _write_once(blob_path(store, digest), lambda tmp, source=source: shutil.copyfile(source, tmp))
         entries.append({"path": f.path, "sha256": digest, "size": f.size, "mode": f.mode})
     manifest = json.dumps({"files": entries}, sort_keys=True).encode()
     snapshot_id = hashlib.sha256(manifest).hexdigest()
-    target = store / "manifests" / f"{snapshot_id}.json"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{snapshot_id}.{uuid.uuid4().hex}")
-        tmp.write_bytes(manifest)
-        tmp.replace(target)
+    _write_once(manifest_path(store, snapshot_id), lambda tmp: tmp.write_bytes(manifest))
     return snapshot_id
 
 
 def manifest(store: Path, snapshot_id: str) -> list[dict]:
-    return json.loads((store / "manifests" / f"{snapshot_id}.json").read_text())["files"]
+    return json.loads(manifest_path(store, snapshot_id).read_text())["files"]
+
+
+# -- moving a snapshot to another store (a client to `runyard server`) --------------------------
+# The archive: manifest.json, and blobs/<sha256> for each blob the receiving store lacks.
+
+def pack_upload(store: Path, snapshot_id: str, missing, spool) -> None:
+    with tarfile.open(fileobj=spool, mode="w") as archive:
+        archive.add(manifest_path(store, snapshot_id), arcname="manifest.json")
+        for digest in sorted(missing):
+            archive.add(blob_path(store, digest), arcname=f"blobs/{digest}")
+    spool.seek(0)
+
+
+def store_upload(store: Path, snapshot_id: str, spool) -> None:
+    """Unpack an archive made by pack_upload, checking every hash and path: the snapshot is
+    stored complete and correct, or not at all."""
+    if not is_digest(snapshot_id):
+        raise SnapshotException(f"A snapshot id is a sha256 hex digest. Received: {snapshot_id!r}")
+    manifest_bytes = None
+    try:
+        archive = tarfile.open(fileobj=spool, mode="r:*")
+    except tarfile.TarError as exc:
+        raise SnapshotException(f"The snapshot upload is not a tar archive: {exc}") from None
+    with archive:
+        for member in archive:
+            if not member.isfile():
+                raise SnapshotException(f"Snapshot archive entry {member.name!r} is not a file.")
+            data = archive.extractfile(member).read()
+            digest = hashlib.sha256(data).hexdigest()
+            if member.name == "manifest.json":
+                if digest != snapshot_id:
+                    raise SnapshotException("The snapshot manifest does not match its id.")
+                manifest_bytes = data
+            elif member.name.startswith("blobs/") and member.name[6:] == digest:
+                _write_once(blob_path(store, digest), lambda tmp, data=data: tmp.write_bytes(data))
+            else:
+                raise SnapshotException(
+                    f"Snapshot archive entry {member.name!r} is neither manifest.json nor "
+                    "blobs/<sha256 of its content>.")
+    if manifest_bytes is None:
+        raise SnapshotException("The snapshot upload has no manifest.json.")
+    entries = json.loads(manifest_bytes)["files"]
+    for entry in entries:  # restored on this machine: paths must stay inside the job's folder
+        parts = Path(entry["path"]).parts
+        if Path(entry["path"]).is_absolute() or ".." in parts or not is_digest(entry["sha256"]):
+            raise SnapshotException(f"Snapshot entry {entry['path']!r} is not a relative path "
+                                    "with a sha256.")
+    absent = [e["path"] for e in entries if not blob_path(store, e["sha256"]).exists()]
+    if absent:
+        raise SnapshotException(f"The snapshot upload lacks the content of {absent[:5]}.")
+    _write_once(manifest_path(store, snapshot_id), lambda tmp: tmp.write_bytes(manifest_bytes))
 
 
 def restore(store: Path, snapshot_id: str, target: Path) -> None:
@@ -129,5 +194,5 @@ def restore(store: Path, snapshot_id: str, target: Path) -> None:
     for entry in manifest(store, snapshot_id):
         dest = target / entry["path"]
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(store / "blobs" / entry["sha256"][:2] / entry["sha256"], dest)
+        shutil.copyfile(blob_path(store, entry["sha256"]), dest)
         os.chmod(dest, entry["mode"])

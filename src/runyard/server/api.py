@@ -7,10 +7,8 @@ uses; the client (client.py) turns these routes back into the v1 objects.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import tarfile
 import tempfile
 import time
 import uuid
@@ -21,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from runyard.errors import RunNotFoundError, RunyardError, UserErrorException
+from runyard.runs import snapshot
 from runyard.server import API_PREFIX as PREFIX
 
 # Log files a client may read, by the name the client uses.
@@ -38,6 +37,15 @@ def json_response(content, status_code: int = 200) -> Response:
 def error_response(exc: RunyardError) -> Response:
     status = 404 if isinstance(exc, RunNotFoundError) else 400
     return json_response({"error_code": type(exc).__name__, "message": str(exc)}, status)
+
+
+async def spooled(request: Request, folder: Path):
+    """The request's body in a temporary file under `folder` (uploads can be large), rewound."""
+    spool = tempfile.TemporaryFile(dir=folder)
+    async for chunk in request.stream():
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
 
 
 def wire(record: dict) -> dict:
@@ -156,10 +164,7 @@ def build_router(ws) -> APIRouter:
 
     @router.post("/models")
     async def register_model(name: str, meta: str, request: Request):
-        with tempfile.TemporaryFile(dir=ws.location) as spool:
-            async for chunk in request.stream():
-                spool.write(chunk)
-            spool.seek(0)
+        with await spooled(request, ws.location) as spool:
             record = await run_in_threadpool(_register_model, ws, name, meta, spool)
         return json_response(record)
 
@@ -203,16 +208,13 @@ def build_router(ws) -> APIRouter:
         blobs = body.get("blobs") if isinstance(body, dict) else None
         if not isinstance(blobs, list):
             raise UserErrorException('POST /snapshots/missing takes {"blobs": [sha256, ...]}.')
-        store = ws.snapshots_dir / "blobs"
-        return {"missing": [b for b in blobs if not _is_hash(b) or not (store / b[:2] / b).exists()]}
+        return {"missing": [b for b in blobs if not snapshot.is_digest(b)
+                            or not snapshot.blob_path(ws.snapshots_dir, b).exists()]}
 
     @router.put("/snapshots/{snapshot_id}")
     async def put_snapshot(snapshot_id: str, request: Request):
-        with tempfile.TemporaryFile(dir=ws.snapshots_dir) as spool:
-            async for chunk in request.stream():
-                spool.write(chunk)
-            spool.seek(0)
-            await run_in_threadpool(_store_snapshot, ws.snapshots_dir, snapshot_id, spool)
+        with await spooled(request, ws.snapshots_dir) as spool:
+            await run_in_threadpool(snapshot.store_upload, ws.snapshots_dir, snapshot_id, spool)
         return {"snapshot_id": snapshot_id}
 
     return router
@@ -225,7 +227,7 @@ def _submit(ws, body: dict) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
         raise UserErrorException("POST /runs takes experiment, target, fields, snapshot_id and tags.")
     snapshot_id = str(body.get("snapshot_id"))
-    if not (ws.snapshots_dir / "manifests" / f"{snapshot_id}.json").exists():
+    if not snapshot.manifest_path(ws.snapshots_dir, snapshot_id).exists():
         raise UserErrorException(f"Snapshot {snapshot_id} was not uploaded to this server.")
     fields = dict(body["fields"])
     fields.pop("interpreter", None)  # the submitting machine's interpreter means nothing here
@@ -263,7 +265,7 @@ def _ingest_records(ws, run_id: str, records) -> dict:
     """Records a client logged to a run. Numeric points go straight into the store (a
     transaction per request, safe beside the supervisor's); the rest (strings, tables, tags)
     go to the run's supervisor while it runs, which keeps it their only writer."""
-    from runyard.runs.ingest import Ingestor
+    from runyard.runs.ingest import Ingestor, is_number
     from runyard.runs.paths import RunPaths
 
     if not isinstance(records, list) or len(records) > MAX_RECORDS or \
@@ -277,8 +279,8 @@ def _ingest_records(ws, run_id: str, records) -> dict:
             rec["t"] = time.time()
     record = ws._registry.get_run(run_id)
     paths = RunPaths.of(ws, run_id)
-    numeric = [r for r in records if r["k"] == "m" and _is_number(r.get("v"))]
-    rest = [r for r in records if not (r["k"] == "m" and _is_number(r.get("v")))]
+    numeric = [r for r in records if r["k"] == "m" and is_number(r.get("v"))]
+    rest = [r for r in records if not (r["k"] == "m" and is_number(r.get("v")))]
     ingestor = Ingestor(ws.tracking_uri, record["mlflow_run_id"], ws._registry, run_id,
                         paths.structured_metrics, paths.uploads_dir)
     if numeric:
@@ -292,61 +294,3 @@ def _ingest_records(ws, run_id: str, records) -> dict:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rest))
             tmp.replace(paths.metrics_dir / f"client-{time.time():.6f}-{uuid.uuid4().hex[:8]}.jsonl")
     return {"stored": len(numeric), "queued": len(rest)}
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_hash(value) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def _store_snapshot(store: Path, snapshot_id: str, spool) -> None:
-    """Unpack an uploaded snapshot (its manifest and the blobs the server lacked), checking
-    every hash: a snapshot is complete and correct, or not stored at all."""
-    if not _is_hash(snapshot_id):
-        raise UserErrorException(f"A snapshot id is a sha256 hex digest. Received: {snapshot_id!r}")
-    manifest_bytes = None
-    try:
-        archive = tarfile.open(fileobj=spool, mode="r:*")
-    except tarfile.TarError as exc:
-        raise UserErrorException(f"The snapshot upload is not a tar archive: {exc}") from None
-    with archive:
-        for member in archive:
-            if not member.isfile():
-                raise UserErrorException(f"Snapshot archive entry {member.name!r} is not a file.")
-            data = archive.extractfile(member).read()
-            digest = hashlib.sha256(data).hexdigest()
-            if member.name == "manifest.json":
-                if digest != snapshot_id:
-                    raise UserErrorException("The snapshot manifest does not match its id.")
-                manifest_bytes = data
-            elif member.name.startswith("blobs/") and member.name[6:] == digest:
-                _write_once(store / "blobs" / digest[:2] / digest, data)
-            else:
-                raise UserErrorException(
-                    f"Snapshot archive entry {member.name!r} is neither manifest.json nor "
-                    "blobs/<sha256 of its content>.")
-    if manifest_bytes is None:
-        raise UserErrorException("The snapshot upload has no manifest.json.")
-    entries = json.loads(manifest_bytes)["files"]
-    for entry in entries:  # restored on this machine: paths must stay inside the job's folder
-        parts = Path(entry["path"]).parts
-        if Path(entry["path"]).is_absolute() or ".." in parts or not _is_hash(entry["sha256"]):
-            raise UserErrorException(f"Snapshot entry {entry['path']!r} is not a relative path "
-                                     "with a sha256.")
-    absent = [e["path"] for e in entries
-              if not (store / "blobs" / e["sha256"][:2] / e["sha256"]).exists()]
-    if absent:
-        raise UserErrorException(f"The snapshot upload lacks the content of {absent[:5]}.")
-    _write_once(store / "manifests" / f"{snapshot_id}.json", manifest_bytes)
-
-
-def _write_once(target: Path, data: bytes) -> None:
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-    tmp.write_bytes(data)
-    tmp.replace(target)

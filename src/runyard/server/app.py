@@ -3,12 +3,9 @@ proxy, the UI) with runyard's routes placed ahead of its catch-all, behind the t
 
 from __future__ import annotations
 
-import logging
 import os
 
 from runyard.server.auth import TokenGuard
-
-log = logging.getLogger("runyard.server")
 
 
 def configure_mlflow(ws) -> None:

@@ -6,6 +6,7 @@ second); `import runyard` and most CLI commands never reach this module.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -87,6 +88,7 @@ def proxy_artifacts(tracking_uri: str, destination: str) -> None:
     _proxied[tracking_uri] = destination.rstrip("/")
 
 
+@functools.lru_cache(maxsize=1024)  # a run's artifact URI never changes: one lookup per run
 def _artifact_uri(tracking_uri: str, mlflow_run_id: str) -> str:
     uri = client(tracking_uri).get_run(mlflow_run_id).info.artifact_uri
     destination = _proxied.get(tracking_uri)
@@ -97,6 +99,7 @@ def _artifact_uri(tracking_uri: str, mlflow_run_id: str) -> str:
     return uri
 
 
+@functools.lru_cache(maxsize=1024)  # built once per run (an S3 repository makes a boto client)
 def _repository(tracking_uri: str, mlflow_run_id: str):
     # The URI first: client() imports MLflow under its lock, which a supervisor's background
     # import also holds; importing MLflow modules beside it would race that import.

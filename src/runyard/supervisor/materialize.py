@@ -94,10 +94,10 @@ def run_variables(ws, record: dict, spec: RunSpec) -> dict[str, str]:
         "RUNYARD_EXPERIMENT": record["experiment"],
     })
     if ws.job_tracking_uri != ws.tracking_uri:  # a served workspace: jobs call its server
+        from runyard.server import THROUGH_THE_PROXY
         from runyard.server.auth import TOKEN_ENV
 
-        variables.update({"MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
-                          "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false"})
+        variables.update(THROUGH_THE_PROXY)
         if os.environ.get(TOKEN_ENV):
             variables["MLFLOW_TRACKING_TOKEN"] = os.environ[TOKEN_ENV]
     return variables

@@ -22,6 +22,7 @@ class RemoteWorkspace(Workspace):
     is_remote = True
 
     def __init__(self, workspace_name: str, server_url: str, token: str | None = None):
+        from runyard.server import THROUGH_THE_PROXY
         from runyard.server.client import ServerClient
 
         if not str(server_url).startswith(("http://", "https://")):
@@ -36,10 +37,8 @@ class RemoteWorkspace(Workspace):
         if token:
             # MLflow's REST client takes its credentials from the environment only.
             os.environ["MLFLOW_TRACKING_TOKEN"] = token
-        # Artifact bytes go through the server too: MLflow would otherwise hand out presigned
-        # URLs of the object store, which a client may not be able to reach.
-        os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
-        os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+        for name, value in THROUGH_THE_PROXY.items():
+            os.environ.setdefault(name, value)
 
     @classmethod
     def from_config_data(cls, data: dict, config_path: Path) -> RemoteWorkspace:
