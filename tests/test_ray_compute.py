@@ -154,20 +154,33 @@ def test_bad_compute_configurations_are_refused(ws, cluster):
 
 def test_tensorflow_tasks_run_one_per_node_with_their_own_addresses(ws, src, target, cluster):
     src.write("tasks.py", """
-        import json, os, socket
+        import json, os, socket, time
         from runyard import Run
         run = Run.get_context()
         config = json.loads(os.environ["TF_CONFIG"])
         task = config["task"]
         host, port = config["cluster"][task["type"]][task["index"]].rsplit(":", 1)
-        with socket.socket() as s:  # the task's port is free where the task runs
-            s.bind(("", int(port)))
+        server = socket.socket()
+        server.bind(("", int(port)))  # the task's port is free where the task runs
         print("task", task["type"], task["index"], "listens on", host, port, flush=True)
         for step in range(5):
             run.log("loss", 1.0 / (step + 1))
         os.makedirs("outputs", exist_ok=True)
         with open(f"outputs/{task['type']}-{task['index']}.txt", "w") as fh:
             fh.write(os.environ["RUNYARD_PROCESS_RANK"])
+        if task["type"] == "ps":  # as TensorFlow's: serves until the job stops it
+            server.listen()
+            while True:
+                server.accept()[0].close()
+        ps_host, ps_port = config["cluster"]["ps"][0].rsplit(":", 1)
+        for _ in range(600):  # a worker ends once it has reached the ps at its address
+            try:
+                socket.create_connection((ps_host, int(ps_port)), timeout=5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("the ps never answered")
     """)
     run = Experiment(ws, "tf-ray").submit(ScriptRunConfig(
         str(src.path), script="tasks.py", compute_target=target,

@@ -57,6 +57,7 @@ class RayJob:
         self.nodes: list[dict] = []  # RunOnNode.info() per bundle
         self.lost: dict[int, str] = {}  # node index -> why it is gone
         self.unavailable_since: dict[int, float] = {}
+        self.pending_polls: dict[int, object] = {}
         self.launched: list[RemoteLaunched] = []
         self.sinks: dict[int, LogSink] = {}
         self.node_failure: dict | None = None
@@ -232,15 +233,22 @@ class RayJob:
         from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError
 
         live = [i for i in range(len(self.agents)) if i not in self.lost]
-        refs = {i: self.agents[i].poll.remote() for i in live}
+        # A poll that timed out is waited for again, not sent anew: its answer holds output
+        # and metric lines the node has already handed over.
+        for i in live:
+            if i not in self.pending_polls:
+                self.pending_polls[i] = self.agents[i].poll.remote()
         states = {}
-        for index, ref in refs.items():
+        for index in live:
             try:
-                states[index] = ray.get(ref, timeout=15)
+                states[index] = ray.get(self.pending_polls[index], timeout=15)
+                del self.pending_polls[index]
                 self.unavailable_since.pop(index, None)
             except ActorDiedError as exc:
                 self._lose(index, f"its agent died ({_first_line(exc)})")
             except (ActorUnavailableError, GetTimeoutError) as exc:
+                if not isinstance(exc, GetTimeoutError):
+                    del self.pending_polls[index]  # that call failed: ask again next time
                 since = self.unavailable_since.setdefault(index, time.monotonic())
                 if not self._node_alive(index):
                     self._lose(index, "the node left the cluster (its raylet is gone)")
