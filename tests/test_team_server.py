@@ -348,6 +348,85 @@ def test_models_are_registered_listed_and_downloaded_through_the_server(team, tm
             for v in versions["model_versions"]] == [("1", "prod")]  # tags mirrored, 2 deleted
 
 
+COMPUTE = """
+    import json
+    from pathlib import Path
+    from runyard.core import Experiment, ScriptRunConfig, Workspace
+    from runyard.core.compute import AmlCompute, ComputeTarget
+    from runyard.core.compute_target import ComputeTargetException
+    from runyard.core.runconfig import TensorflowConfiguration
+
+    ws = Workspace.from_config()
+    # The seed page's compute flow, from a client.
+    cluster_name = "gpu-cluster"
+    try:
+        compute_target = ComputeTarget(workspace=ws, name=cluster_name)
+        raise AssertionError("found a compute target that was never created")
+    except ComputeTargetException as exc:
+        missing = str(exc)
+    compute_config = AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", max_nodes=2)
+    compute_target = ComputeTarget.create(ws, cluster_name, compute_config)
+    compute_target.wait_for_completion(show_output=True, min_node_count=2, timeout_in_minutes=5)
+    nodes = compute_target.list_nodes()
+    Path("src").mkdir(exist_ok=True)
+    Path("src/task.py").write_text(
+        "import json, os\\nprint('task', json.loads(os.environ['TF_CONFIG'])['task'], flush=True)\\n")
+    run = Experiment(ws, "team-ray").submit(ScriptRunConfig(
+        source_directory="src", script="task.py", compute_target=compute_target,
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0)))
+    details = run.wait_for_completion(show_output=True)
+    from runyard.compute import store
+    record = store.get(ws, cluster_name)
+    print("RESULT " + json.dumps({
+        "missing": missing, "status": compute_target.get_status().serialize(),
+        "nodes": nodes, "listed": [t.name for t in ComputeTarget.list(ws)],
+        "run_nodes": details["properties"]["runyard.nodes"], "run_status": details["status"],
+        "secret": record["secret"], "max_nodes": compute_target.max_nodes}))
+"""
+DELETE_COMPUTE = """
+    from runyard.core import Workspace
+    from runyard.core.compute import ComputeTarget
+    from runyard.core.compute_target import ComputeTargetException
+
+    ws = Workspace.from_config()
+    for target in ComputeTarget.list(ws):
+        target.delete()
+    try:
+        ComputeTarget(ws, "gpu-cluster")
+        raise AssertionError("a deleted compute target was found")
+    except ComputeTargetException:
+        print("deleted")
+"""
+
+
+def test_the_seed_compute_flow_runs_through_the_server(team, tmp_path):
+    import psutil
+
+    folder = tmp_path / "compute"
+    try:
+        got = result_of(checked(client(team, folder, COMPUTE)))
+        assert "gpu-cluster" in got["missing"] and "local" in got["missing"]
+        assert got["status"]["provisioningState"] == "Succeeded"
+        assert got["status"]["currentNodeCount"] == 2 and got["max_nodes"] == 2
+        node_ids = {n["nodeId"] for n in got["nodes"]}
+        assert len(node_ids) == 2 and got["listed"] == ["gpu-cluster"]
+        assert got["run_status"] == "Completed" and set(got["run_nodes"].split(",")) == node_ids
+        assert got["secret"] is None  # the cluster's Ray token stays on the server
+        listed = runyard_cli("compute", "list", "--json", cwd=folder, check=True,
+                             env_extra={"RUNYARD_WORKSPACE_TOKEN": team.token})
+        assert [t["name"] for t in json.loads(listed.stdout)] == ["gpu-cluster"]
+        # The cluster runs on the server's machine, started by the server.
+        import sqlalchemy as sa
+
+        with sa.create_engine(team.pg.url()).connect() as conn:
+            processes = json.loads(conn.execute(sa.text(
+                "select processes from runyard_registry.compute_targets where name = 'gpu-cluster'")).scalar())
+        assert processes and all(psutil.pid_exists(p["pid"]) for p in processes)
+    finally:
+        assert "deleted" in checked(client(team, folder, DELETE_COMPUTE))
+    assert not any(psutil.pid_exists(p["pid"]) for p in processes)
+
+
 def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):
     guarded = ["/api/runyard/v1/workspace", "/api/runyard/v1/runs",
                "/api/2.0/mlflow/experiments/search?max_results=10", "/",

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from runyard.compute import ray_cluster, store
+from runyard.compute import ray_cluster, remote, store
 from runyard.errors import ComputeTargetException, UserErrorException, received
 
 AML, RAY = "AmlCompute", "RayCompute"
@@ -138,6 +138,9 @@ class ComputeTarget:
                 f"provisioning_configuration={received(provisioning_configuration)}")
         store.validate_name(name)
         config = provisioning_configuration.validate()
+        if workspace.is_remote:  # the server starts the cluster on its machine
+            remote.create(workspace, name, provisioning_configuration)
+            return ComputeTarget(workspace, name)
         token = ray_cluster.new_token()
         store.insert(workspace, name, AML, config, store.CREATING, secret=token,
                      progress="Starting the provisioner")
@@ -158,6 +161,9 @@ class ComputeTarget:
                 f"Received: attach_configuration={received(attach_configuration)}")
         store.validate_name(name)
         config = attach_configuration.validate()
+        if workspace.is_remote:  # the server checks that it reaches the cluster
+            remote.attach(workspace, name, attach_configuration)
+            return ComputeTarget(workspace, name)
         record = {"name": name, "address": config["address"], "secret": attach_configuration.auth_token}
         found = ray_cluster.alive_nodes(record)  # fails here, before anything is recorded
         store.insert(workspace, name, RAY, config, store.SUCCEEDED, address=config["address"],
@@ -185,6 +191,11 @@ class ComputeTarget:
         record = self._record  # address, token and max_nodes never change
         if record["type"] == AML:
             return record["config"]["max_nodes"]
+        return self._alive_count(record)
+
+    def _alive_count(self, record: dict) -> int:
+        if self.workspace.is_remote:
+            return sum(n["nodeState"] != "dead" for n in self.list_nodes())
         return len(ray_cluster.alive_nodes(record))
 
     def _check_health(self, record: dict) -> dict:
@@ -199,6 +210,8 @@ class ComputeTarget:
         return record
 
     def get_status(self) -> ComputeStatus:
+        if self.workspace.is_remote:
+            return ComputeStatus(**remote.status(self.workspace, self.name))
         record = self._check_health(self._refresh())
         status = ComputeStatus(
             provisioning_state=record["state"], current_node_count=0,
@@ -225,6 +238,8 @@ class ComputeTarget:
     def list_nodes(self) -> list[dict]:
         """v1's list_nodes(): nodeId (the Ray node id), privateIpAddress, port, nodeState
         (idle, running or dead) and runId."""
+        if self.workspace.is_remote:
+            return remote.nodes(self.workspace, self.name)
         return self._list_nodes(self._refresh())
 
     def _list_nodes(self, record: dict) -> list[dict]:
@@ -268,7 +283,7 @@ class ComputeTarget:
                 raise ComputeTargetException(
                     f"Compute target {self.name!r} failed to provision: {record['error']}")
             if record["state"] == store.SUCCEEDED:
-                if min_node_count is None or len(ray_cluster.alive_nodes(record)) >= min_node_count:
+                if min_node_count is None or self._alive_count(record) >= min_node_count:
                     if show_output:
                         print(self.get_status().serialize(), flush=True)
                     return
@@ -281,6 +296,8 @@ class ComputeTarget:
     def delete(self) -> None:
         """Stop a runyard-started cluster (every node) and remove the target; an attached
         cluster is only forgotten."""
+        if self.workspace.is_remote:
+            return remote.delete(self.workspace, self.name)
         record = self._refresh()
         store.update(self.workspace, self.name, state=store.DELETING)
         ray_cluster.stop_nodes(record.get("processes") or [])

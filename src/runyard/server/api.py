@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from runyard.errors import RunNotFoundError, RunyardError, UserErrorException
 from runyard.runs import snapshot
 from runyard.server import API_PREFIX as PREFIX
+from runyard.server import compute_routes
 
 # Log files a client may read, by the name the client uses.
 LOG_FILES = {"std_log": "std_log", "preparing_log": "preparing_log",
@@ -217,6 +218,7 @@ def build_router(ws) -> APIRouter:
             await run_in_threadpool(snapshot.store_upload, ws.snapshots_dir, snapshot_id, spool)
         return {"snapshot_id": snapshot_id}
 
+    compute_routes.add_routes(router, ws)
     return router
 
 
