@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import runyard_cli, wait_until
+from conftest import pid_alive, runyard_cli, wait_until
 from data_servers import MotoS3, Postgres, free_port
 
 BUCKET = "team-artifacts"
@@ -425,6 +425,109 @@ def test_the_seed_compute_flow_runs_through_the_server(team, tmp_path):
     finally:
         assert "deleted" in checked(client(team, folder, DELETE_COMPUTE))
     assert not any(psutil.pid_exists(p["pid"]) for p in processes)
+
+
+DEPLOY = r"""
+    import json
+    from pathlib import Path
+    from runyard.core import Environment, Model, Workspace
+    from runyard.core.model import InferenceConfig
+    from runyard.core.webservice import AciWebservice, Webservice
+    from runyard.errors import WebserviceException
+
+    ws = Workspace.from_config()
+    Path("weights.json").write_text(json.dumps({"weights": [1, 2]}))
+    model = Model.register(ws, model_path="weights.json", model_name="weights")
+    Path("src").mkdir(exist_ok=True)
+    score = (
+        "import json, os\n"
+        "def init():\n"
+        "    global weights\n"
+        "    path = os.path.join(os.environ['AZUREML_MODEL_DIR'], 'weights.json')\n"
+        "    weights = json.load(open(path))['weights']\n"
+        "    print('init with', weights, flush=True)\n"
+        "def run(raw_data):\n"
+        "    rows = json.loads(raw_data)['data']\n"
+        "    return {'result': [sum(w * x for w, x in zip(weights, r)) for r in rows], 'version': VERSION}\n")
+    Path("src/score.py").write_text(score + "VERSION = 1\n")
+    env = Environment("serve-env")
+    env.python.user_managed_dependencies = True
+    config = InferenceConfig(entry_script="score.py", source_directory="src", environment=env)
+    service = Model.deploy(ws, "team-svc", [model], inference_config=config,
+                           deployment_config=AciWebservice.deploy_configuration(auth_enabled=True))
+    service.wait_for_deployment(show_output=True)
+    first = service.run(json.dumps({"data": [[1, 1], [2, 0]]}))
+    Path("src/score.py").write_text(score + "VERSION = 2\n")
+    service.update(inference_config=InferenceConfig(entry_script="score.py", source_directory="src",
+                                                    environment=env))
+    service.wait_for_deployment()
+    second = service.run({"data": [[1, 1]]})
+    open_service = Model.deploy(ws, "team-open", [model], inference_config=config)
+    open_service.wait_for_deployment()
+    try:
+        Webservice(ws, "no-such-svc")
+        missing = ""
+    except WebserviceException as exc:
+        missing = str(exc)
+    print("RESULT " + json.dumps({
+        "first": first, "second": second, "scoring_uri": service.scoring_uri,
+        "keys": list(service.get_keys()), "logs": service.get_logs(),
+        "open_uri": open_service.scoring_uri, "open": open_service.run({"data": [[3, 0]]}),
+        "listed": sorted(s.name for s in Webservice.list(ws)), "missing": missing,
+        "state": Webservice(ws, "team-svc").state}))
+"""
+DELETE_ENDPOINTS = """
+    from runyard.core import Workspace
+    from runyard.core.webservice import Webservice
+
+    ws = Workspace.from_config()
+    for service in Webservice.list(ws):
+        service.delete()
+    print("left", Webservice.list(ws))
+"""
+
+
+def test_endpoints_are_deployed_scored_and_deleted_through_the_server(team, tmp_path):
+    import psutil
+    import sqlalchemy as sa
+
+    folder = tmp_path / "deploy"
+    pids = []
+    try:
+        out = checked(client(team, folder, DEPLOY))
+        got = result_of(out)
+        assert "init with [1, 2]" in out  # wait_for_deployment(show_output=True) streamed the log
+        assert got["first"] == {"result": [3, 2], "version": 1}
+        assert got["second"] == {"result": [3], "version": 2}
+        assert got["state"] == "Healthy" and got["listed"] == ["team-open", "team-svc"]
+        assert "init with" in got["logs"] and "team-svc" in got["missing"]
+        assert got["open"] == {"result": [3], "version": 2}  # the folder as it was at deploy time
+        # The endpoints run on the server's machine.
+        with sa.create_engine(team.pg.url()).connect() as conn:
+            pids = [row[0] for row in conn.execute(sa.text("select pid from runyard_registry.endpoints"))]
+        assert len(pids) == 2 and all(psutil.pid_exists(pid) for pid in pids)
+        _score_from_anywhere(team, got)
+    finally:  # deleting them from a client stops them
+        assert "left []" in checked(client(team, folder, DELETE_ENDPOINTS))
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids), 20,
+               message="the endpoints' servers to stop")
+
+
+def _score_from_anywhere(team, got):
+    """Scoring goes through the server's port: with the service's key and nothing else, or
+    for a service without keys, with the workspace token."""
+    uri = got["scoring_uri"]
+    assert uri == f"{team.url}/endpoints/team-svc/score"
+    body = {"data": [[0, 1]]}
+    answer = requests.post(uri, json=body, timeout=30, headers={"Authorization": f"Bearer {got['keys'][0]}"})
+    assert answer.status_code == 200 and answer.json() == {"result": [2], "version": 2}
+    assert requests.post(uri, json=body, timeout=30).status_code == 401
+    assert requests.post(uri, json=body, timeout=30,
+                         headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert requests.post(got["open_uri"], json=body, timeout=30).status_code == 401
+    answer = requests.post(got["open_uri"], json=body, timeout=30,
+                           headers={"Authorization": f"Bearer {team.token}"})
+    assert answer.status_code == 200 and answer.json()["result"] == [2]
 
 
 def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from runyard import detached
 from runyard.compute import ray_cluster, remote, store
 from runyard.errors import ComputeTargetException, UserErrorException, received
 
@@ -147,10 +147,8 @@ class ComputeTarget:
         folder = workspace.location / "compute" / name
         folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "RUNYARD_WORKSPACE_NAME": workspace.name}
-        with open(folder / "provision.log", "ab") as log:
-            subprocess.Popen([sys.executable, "-m", "runyard.compute.provision",
-                              str(workspace.location), name], stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        detached.start([sys.executable, "-m", "runyard.compute.provision", str(workspace.location), name],
+                       folder / "provision.log", folder, env)
         return ComputeTarget(workspace, name)
 
     @staticmethod

@@ -9,12 +9,12 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from runyard import detached
 from runyard.compute import check_fits, resolve_target
 from runyard.errors import UserErrorException, received
 from runyard.runs import config as run_config
@@ -88,11 +88,8 @@ def start_supervisor(ws, run_id: str, paths: RunPaths) -> None:
     """Start the supervisor in its own session: it outlives this process and its terminal."""
     env = dict(os.environ)
     env["RUNYARD_WORKSPACE_NAME"] = ws.name
-    with open(paths.supervisor_log, "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "runyard.supervisor", str(ws.location), run_id],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=env, cwd=str(ws.location))
+    detached.start([sys.executable, "-m", "runyard.supervisor", str(ws.location), run_id],
+                   paths.supervisor_log, ws.location, env)
 
 
 def _user() -> str:

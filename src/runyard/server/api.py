@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from runyard.errors import RunNotFoundError, RunyardError, UserErrorException
 from runyard.runs import snapshot
 from runyard.server import API_PREFIX as PREFIX
-from runyard.server import compute_routes
+from runyard.server import compute_routes, serving_routes
 
 # Log files a client may read, by the name the client uses.
 LOG_FILES = {"std_log": "std_log", "preparing_log": "preparing_log",
@@ -219,6 +219,7 @@ def build_router(ws) -> APIRouter:
         return {"snapshot_id": snapshot_id}
 
     compute_routes.add_routes(router, ws)
+    serving_routes.add_routes(router, ws)
     return router
 
 

@@ -34,9 +34,11 @@ def create_app(ws, token: str | None):
 
     from runyard.errors import RunyardError
     from runyard.server.api import build_router, error_response
+    from runyard.server.serving_routes import build_proxy
 
     app = create_fastapi_app()
     app.include_router(build_router(ws))
+    app.include_router(build_proxy(ws))
     # MLflow mounts its Flask app at "/" and matches routes in order: runyard's go first.
     routes = app.router.routes
     catch_all = [r for r in routes if isinstance(r, Mount) and r.path == ""]

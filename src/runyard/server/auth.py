@@ -14,6 +14,10 @@ import json
 
 TOKEN_ENV = "RUNYARD_SERVER_TOKEN"  # read by `runyard server`
 OPEN_PATHS = frozenset({"/health"})  # readiness probes carry no secret
+# Endpoints' scoring proxy: the route decides (an endpoint's own key, or the workspace token);
+# the guard only records whether the workspace token came with the request.
+SCORING_PREFIX = "/endpoints/"
+TOKEN_OK = "runyard.workspace_token_ok"
 
 
 def presented_token(headers: dict[bytes, bytes]) -> str | None:
@@ -39,9 +43,14 @@ class TokenGuard:
     async def __call__(self, scope, receive, send):
         if self._token is None or scope["type"] not in ("http", "websocket") \
                 or scope.get("path") in OPEN_PATHS:
+            scope[TOKEN_OK] = self._token is None
             return await self.app(scope, receive, send)
         presented = presented_token(dict(scope.get("headers") or []))
         if presented is not None and hmac.compare_digest(presented.encode(), self._token):
+            scope[TOKEN_OK] = True
+            return await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope.get("path", "").startswith(SCORING_PREFIX):
+            scope[TOKEN_OK] = False
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})

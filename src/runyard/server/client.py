@@ -16,6 +16,7 @@ class ServerClient:
 
         self.url = server_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "runyard-client"
         if token:
@@ -53,8 +54,12 @@ class ServerClient:
 
     def log_reader(self, run_id: str, name: str) -> Callable[[int], bytes | None]:
         """read(offset) over a run's log file on the server (None: not written yet)."""
+        return self.reader(f"/runs/{run_id}/logs/{name}")
+
+    def reader(self, path: str, **params) -> Callable[[int], bytes | None]:
+        """read(offset) over a file the route serves from an offset (204: not written yet)."""
         def read(offset: int) -> bytes | None:
-            response = self.request("GET", f"/runs/{run_id}/logs/{name}", params={"offset": offset})
+            response = self.request("GET", path, params={**params, "offset": offset})
             return None if response.status_code == 204 else response.content
 
         return read
@@ -68,6 +73,6 @@ def _as_exception(response) -> errors.RunyardError:
         code, message = None, response.text[:2000]
     cls = getattr(errors, str(code), None)
     if isinstance(cls, type) and issubclass(cls, errors.RunyardError) and \
-            cls not in (errors.ActivityFailedException, errors.WebserviceException):
+            cls is not errors.ActivityFailedException:
         return cls(message)
     return errors.RunyardError(f"runyard server: HTTP {response.status_code}: {message}")

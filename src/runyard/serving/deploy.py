@@ -10,10 +10,10 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
+from runyard import detached
 from runyard.errors import UserErrorException, WebserviceException, received
 from runyard.serving import endpoint_store as store
 from runyard.serving.configs import (
@@ -36,17 +36,46 @@ def deploy(ws, name, models, inference_config, deployment_config, deployment_tar
             "deployment_target: endpoints run on this machine. Leave deployment_target=None and "
             "choose LocalWebservice or AciWebservice.deploy_configuration(...).")
     config = deployment_config or aci_deploy_configuration()
-    spec = build_spec(ws, name, models, inference_config, config)
-    keys = new_keys(config.primary_key, config.secondary_key) if config.auth_enabled else None
-    if store.find(ws, name) is not None:
+    fields = spec_fields(ws, name, models, inference_config, config)
+    if ws.is_remote:  # the server checks the spec and serves it on its machine
+        from runyard.serving import remote
+
+        remote.deploy(ws, name, fields, config.primary_key, config.secondary_key, overwrite)
+        return Webservice(ws, name)
+    create(ws, checked_spec(ws, fields), config.primary_key, config.secondary_key, overwrite)
+    return Webservice(ws, name)
+
+
+def create(ws, spec: EndpointSpec, primary_key: str | None, secondary_key: str | None,
+           overwrite: bool) -> None:
+    """Record the endpoint and start its server (replacing one of the same name when asked)."""
+    from runyard.serving.webservice import Webservice
+
+    keys = new_keys(primary_key, secondary_key) if spec.auth_enabled else None
+    if store.find(ws, spec.name) is not None:
         if not overwrite:
             raise WebserviceException(
-                f"A service named {name!r} already exists. Choose another name, pass "
+                f"A service named {spec.name!r} already exists. Choose another name, pass "
                 "overwrite=True to replace it, or change it with service.update(...).")
-        Webservice(ws, name).delete()
-    store.insert(ws, name, spec.model_dump(), keys)
-    start_server(ws, name)
-    return Webservice(ws, name)
+        Webservice(ws, spec.name).delete()
+    store.insert(ws, spec.name, spec.model_dump(), keys)
+    start_server(ws, spec.name)
+
+
+def apply_update(ws, record: dict, spec: EndpointSpec) -> None:
+    """Record the endpoint's new spec as the next generation; its server loads it (restarted
+    when the port changes or the server is gone)."""
+    keys = record["keys"]
+    if spec.auth_enabled and not keys:
+        keys = new_keys()
+    elif not spec.auth_enabled:
+        keys = None
+    restart = spec.port is not None and spec.port != record["port"]
+    store.update(ws, spec.name, spec=spec.model_dump(), keys=keys,
+                 generation=record["generation"] + 1, state=store.TRANSITIONING, error=None)
+    if restart or not store.server_alive(record):
+        stop_server(record)
+        start_server(ws, spec.name)
 
 
 def new_keys(primary: str | None = None, secondary: str | None = None) -> list[str]:
@@ -56,6 +85,13 @@ def new_keys(primary: str | None = None, secondary: str | None = None) -> list[s
 def build_spec(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
                base: EndpointSpec | None = None) -> EndpointSpec:
     """The endpoint's spec. With `base` (an update), what is not given stays as it was."""
+    return checked_spec(ws, spec_fields(ws, name, models, inference_config, config, base))
+
+
+def spec_fields(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
+                base: EndpointSpec | None = None) -> dict:
+    """The spec's fields from the v1 arguments, checked for shape here (the entry script's
+    folder is snapshotted here too, and uploaded when the workspace is a server's)."""
     from runyard.models.model import Model
 
     if config is not None and not isinstance(config, DeploymentConfiguration):
@@ -78,8 +114,12 @@ def build_spec(ws, name: str, models, inference_config, config: DeploymentConfig
         from runyard.runs import snapshot
 
         environment = inference_config.environment
-        fields.update(entry_script=inference_config.entry_script,
-                      snapshot_id=snapshot.take(Path(inference_config.source_directory), ws.snapshots_dir),
+        snapshot_id = snapshot.take(Path(inference_config.source_directory), ws.snapshots_dir)
+        if ws.is_remote:
+            from runyard.runs.remote import upload_snapshot
+
+            upload_snapshot(ws._server, ws.snapshots_dir, snapshot_id)
+        fields.update(entry_script=inference_config.entry_script, snapshot_id=snapshot_id,
                       environment=environment.definition() if environment is not None else None)
     if config is not None:
         fields.update(compute_type=config.compute_type, port=config.port or fields.get("port"),
@@ -87,7 +127,26 @@ def build_spec(ws, name: str, models, inference_config, config: DeploymentConfig
                       memory_gb=config.memory_gb, max_batch_size=config.max_batch_size,
                       batch_timeout_micros=config.batch_timeout_micros,
                       description=config.description, tags=config.tags)
-    spec = EndpointSpec(**fields)
+    return fields
+
+
+def checked_spec(ws, fields: dict) -> EndpointSpec:
+    """The spec, checked where the endpoint runs: models as this workspace records them,
+    the entry script's snapshot present, and what serving them needs installed."""
+    from pydantic import ValidationError
+
+    from runyard.models.model import Model
+    from runyard.runs import snapshot
+
+    try:
+        spec = EndpointSpec(**fields)
+    except (ValidationError, TypeError) as exc:
+        raise UserErrorException(f"The endpoint's settings are not valid: {exc}") from None
+    served = [Model(ws, m.name, version=m.version) for m in spec.models]
+    spec.models = [ServedModel(name=m.name, version=m.version, path=m.url, framework=m.model_framework)
+                   for m in served]
+    if spec.snapshot_id is not None and not snapshot.manifest_path(ws.snapshots_dir, spec.snapshot_id).exists():
+        raise UserErrorException(f"The entry script's snapshot {spec.snapshot_id} is not in this workspace.")
     _check_server_packages()
     if spec.no_code:
         _check_no_code(spec)
@@ -132,11 +191,8 @@ def start_server(ws, name: str) -> None:
     env = dict(os.environ)
     env["RUNYARD_WORKSPACE_NAME"] = ws.name
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with open(store.log_path(ws, name), "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "runyard.serving", str(ws.location), name],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=env, cwd=str(folder))
+    proc = detached.start([sys.executable, "-m", "runyard.serving", str(ws.location), name],
+                          store.log_path(ws, name), folder, env)
     try:
         started = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess:

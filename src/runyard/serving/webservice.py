@@ -63,13 +63,24 @@ class Webservice:
             self._refresh()
         return self._record["port"]
 
+    def _base_url(self) -> str | None:
+        """Where the endpoint answers: on loopback here, through the server's port for a
+        workspace reached through `runyard server`."""
+        if self.workspace.is_remote:
+            from runyard.serving import remote
+
+            return remote.base_url(self.workspace, self.name)
+        return f"http://127.0.0.1:{self.port}" if self.port else None
+
     @property
     def scoring_uri(self) -> str | None:
-        return f"http://127.0.0.1:{self.port}/score" if self.port else None
+        base = self._base_url()
+        return f"{base}/score" if base else None
 
     @property
     def swagger_uri(self) -> str | None:
-        return f"http://127.0.0.1:{self.port}/swagger.json" if self.port else None
+        base = self._base_url()
+        return f"{base}/swagger.json" if base else None
 
     @property
     def models(self) -> list:
@@ -125,7 +136,7 @@ class Webservice:
                     or (deadline is not None and time.monotonic() > deadline))
 
         if show_output:
-            for text in follow(store.log_path(self.workspace, self.name), settled):
+            for text in follow(self._log_source(), settled):
                 sys.stdout.write(text)
                 sys.stdout.flush()
         else:
@@ -145,11 +156,22 @@ class Webservice:
             f"Service {self.name} is still {record['state']} after {timeout_sec} s. "
             "service.get_logs() shows what it is doing.")
 
+    def _log_source(self):
+        """The server log: its file, or a read(offset) through `runyard server`."""
+        if self.workspace.is_remote:
+            from runyard.serving import remote
+
+            return remote.log_reader(self.workspace, self.name)
+        return store.log_path(self.workspace, self.name)
+
     def get_logs(self, num_lines: int = 5000, init: bool = False) -> str:
-        log = store.log_path(self.workspace, self.name)
-        if not log.exists():
-            return ""
-        lines = log.read_text(errors="replace").splitlines()
+        source = self._log_source()
+        if callable(source):
+            data = source(0)
+            text = "" if data is None else data.decode(errors="replace")
+        else:
+            text = source.read_text(errors="replace") if source.exists() else ""
+        lines = text.splitlines()
         return "\n".join(lines[-num_lines:]) + "\n" if lines else ""
 
     # -- requests ---------------------------------------------------------------------------
@@ -170,9 +192,11 @@ class Webservice:
                                       f"{self.state}); call wait_for_deployment() first.")
         headers = {"Content-Type": "application/json"}
         key = key or (self._record["keys"] or [None])[0]
+        if key is None and self.workspace.is_remote:
+            key = self.workspace._server.token  # the server's proxy asks for it when there are no keys
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body,
+        request = urllib.request.Request(f"{self._base_url()}{path}", data=body,
                                          headers=headers, method="POST" if body is not None else "GET")
         try:
             with urllib.request.urlopen(request, timeout=300) as response:
@@ -205,6 +229,12 @@ class Webservice:
             secondary = new
         else:
             raise UserErrorException(f"key must be 'Primary' or 'Secondary'. Received: key={received(key)}")
+        if self.workspace.is_remote:
+            from runyard.serving import remote
+
+            remote.call(self.workspace, self.name, "regen_key", key=key, set_key=new)
+            self._refresh()
+            return
         store.update(self.workspace, self.name, keys=[primary, secondary])
         self._refresh()
         if self._record["state"] == store.HEALTHY:  # the server reads keys twice a second
@@ -229,18 +259,13 @@ class Webservice:
         config = deployment_config
         if config is None and (auth_enabled is not None or tags is not None or description is not None):
             config = _config_like(base, auth_enabled, tags, description)
-        spec = deploy.build_spec(self.workspace, self.name, models, inference_config, config, base=base)
-        keys = record["keys"]
-        if spec.auth_enabled and not keys:
-            keys = deploy.new_keys()
-        elif not spec.auth_enabled:
-            keys = None
-        restart = spec.port is not None and spec.port != record["port"]
-        store.update(self.workspace, self.name, spec=spec.model_dump(), keys=keys,
-                     generation=record["generation"] + 1, state=store.TRANSITIONING, error=None)
-        if restart or not store.server_alive(record):
-            deploy.stop_server(record)
-            deploy.start_server(self.workspace, self.name)
+        fields = deploy.spec_fields(self.workspace, self.name, models, inference_config, config, base=base)
+        if self.workspace.is_remote:
+            from runyard.serving import remote
+
+            remote.update(self.workspace, self.name, fields)
+        else:
+            deploy.apply_update(self.workspace, record, deploy.checked_spec(self.workspace, fields))
         self._refresh()
         if wait:
             self.wait_for_deployment()
@@ -250,6 +275,13 @@ class Webservice:
         from runyard.serving import deploy
 
         record = self._refresh()
+        if self.workspace.is_remote:
+            from runyard.serving import remote
+
+            remote.call(self.workspace, self.name, "reload")
+            if wait:
+                self.wait_for_deployment()
+            return
         deploy.stop_server(record)
         store.update(self.workspace, self.name, state=store.TRANSITIONING, error=None,
                      served_generation=None)
@@ -264,6 +296,10 @@ class Webservice:
 
         from runyard.serving import deploy
 
+        if self.workspace.is_remote:
+            from runyard.serving import remote
+
+            return remote.call(self.workspace, self.name, "delete")
         record = store.find(self.workspace, self.name)
         if record is None:
             return
