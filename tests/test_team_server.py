@@ -530,6 +530,70 @@ def _score_from_anywhere(team, got):
     assert answer.status_code == 200 and answer.json()["result"] == [2]
 
 
+DATA = r"""
+    import json, os
+    from pathlib import Path
+    from runyard.core import Dataset, Datastore, Experiment, ScriptRunConfig, Workspace
+    from runyard.errors import UserErrorException
+
+    ws = Workspace.from_config()
+    Path("data/sub").mkdir(parents=True, exist_ok=True)
+    Path("data/a.txt").write_text("alpha")
+    Path("data/sub/b.txt").write_text("beta")
+    datastore = ws.get_default_datastore()
+    uploaded = Dataset.File.upload_directory("data", (datastore, "team-data"), show_progress=True)
+    errors = {}
+    try:
+        Dataset.File.upload_directory("data", (datastore, "team-data"), show_progress=False)
+    except UserErrorException as exc:
+        errors["again"] = str(exc)
+    try:
+        Dataset.File.from_files("data").register(ws, "local-data")
+    except UserErrorException as exc:
+        errors["local"] = str(exc)
+    dataset = Dataset.File.from_files((datastore, "team-data/**"))
+    paths = dataset.to_path()
+    registered = dataset.register(ws, "team-data", description="uploaded by a client",
+                                  create_new_version=True)
+    got = Dataset.get_by_name(ws, "team-data")
+    downloaded = sorted(Path(p).relative_to(Path("dl").absolute()).as_posix()
+                        for p in got.download("dl"))
+    count = Datastore.get(ws, datastore.name).download("dl2", prefix="team-data")
+    Path("src").mkdir(exist_ok=True)
+    Path("src/read.py").write_text(
+        "import os, sys\n"
+        "root = sys.argv[1]\n"
+        "for name in sorted(os.listdir(root)):\n"
+        "    path = os.path.join(root, name)\n"
+        "    if os.path.isfile(path):\n"
+        "        print('read', name, open(path).read(), flush=True)\n")
+    run = Experiment(ws, "team-data").submit(ScriptRunConfig(
+        source_directory="src", script="read.py", arguments=[got.as_named_input("team").as_mount()]))
+    run.wait_for_completion(show_output=True)
+    with uploaded.mount() as mounted:
+        mounted_files = sorted(os.listdir(mounted.mount_point))
+    print("RESULT " + json.dumps({
+        "paths": paths, "version": registered.version, "got": [got.name, got.version, got.description],
+        "downloaded": downloaded, "count": count, "errors": errors, "mounted": mounted_files,
+        "listed": sorted(Dataset.get_all(ws)), "datastore": repr(datastore)}))
+"""
+
+
+def test_datastores_and_datasets_through_the_server(team, tmp_path):
+    out = checked(client(team, tmp_path / "data", DATA))
+    got = result_of(out)
+    assert got["paths"] == ["/a.txt", "/sub/b.txt"]
+    assert got["version"] == 1 and got["got"] == ["team-data", 1, "uploaded by a client"]
+    assert got["downloaded"] == ["a.txt", "sub/b.txt"] and got["count"] == 2
+    assert got["mounted"] == ["a.txt", "sub"] and got["listed"] == ["team-data"]
+    assert "already has" in got["errors"]["again"]
+    assert "upload_directory" in got["errors"]["local"]
+    assert "read a.txt alpha" in out  # the run on the server read the registered files
+    # The files are in the server's default datastore, a folder of its workspace.
+    stored = team.workspace_dir / "datastores" / "workspaceblobstore" / "team-data"
+    assert (stored / "a.txt").read_text() == "alpha" and (stored / "sub" / "b.txt").read_text() == "beta"
+
+
 def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, tmp_path):
     guarded = ["/api/runyard/v1/workspace", "/api/runyard/v1/runs",
                "/api/2.0/mlflow/experiments/search?max_results=10", "/",

@@ -29,6 +29,10 @@ def _same_files(a: list[dict], b: list[dict]) -> bool:
 
 def register(workspace, name: str, definition: dict, manifest: list[dict], description,
              tags: dict, create_new_version: bool):
+    if workspace.is_remote:  # the server lists and pins the files, and records the version
+        from runyard.data import served
+
+        return served.register(workspace, name, definition, description, tags, create_new_version)
     engine = workspace._registry.engine
     for _ in range(20):
         latest = _latest_row(workspace, name)
@@ -73,6 +77,10 @@ def _dataset(workspace, row):
 
 def get_by_name(workspace, name, version="latest"):
     validate_name(name)
+    if workspace.is_remote:
+        from runyard.data import served
+
+        return served.get(workspace, name=name, version=str(version or "latest"))
     number = None
     if version not in ("latest", None):
         try:
@@ -89,6 +97,10 @@ def get_by_name(workspace, name, version="latest"):
 
 
 def get_by_id(workspace, dataset_id: str):
+    if workspace.is_remote:
+        from runyard.data import served
+
+        return served.get(workspace, id=str(dataset_id))
     with workspace._registry.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.id == str(dataset_id))).first()
     if row is None:
@@ -97,12 +109,18 @@ def get_by_id(workspace, dataset_id: str):
 
 
 def names(workspace) -> list[str]:
+    if workspace.is_remote:
+        return list(latest_all(workspace))
     with workspace._registry.engine.connect() as conn:
         return [r[0] for r in conn.execute(sa.select(table.c.name).distinct()).all()]
 
 
 def latest_all(workspace) -> dict:
     """name -> the latest version of every registered dataset."""
+    if workspace.is_remote:
+        from runyard.data import served
+
+        return served.latest_all(workspace)
     with workspace._registry.engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.name, table.c.version)).all()
     latest = {row.name: row for row in rows}
@@ -110,6 +128,10 @@ def latest_all(workspace) -> dict:
 
 
 def versions(workspace, name: str) -> list:
+    if workspace.is_remote:
+        from runyard.data import served
+
+        return served.versions(workspace, name)
     with workspace._registry.engine.connect() as conn:
         rows = conn.execute(sa.select(table).where(table.c.name == name).order_by(table.c.version)).all()
     return [_dataset(workspace, row) for row in rows]

@@ -37,6 +37,10 @@ def _store():
 
 def load_config(workspace, name: str) -> dict:
     """The stored config of a datastore (the default one is created on first use)."""
+    if workspace.is_remote:  # without its keys: the server reads and writes its files
+        from runyard.data import served
+
+        return served.datastore_config(workspace, name)
     sa, table = _store()
     with workspace._registry.engine.connect() as conn:
         row = conn.execute(sa.select(table.c.config).where(table.c.name == name)).first()
@@ -55,6 +59,10 @@ def load_config(workspace, name: str) -> dict:
 
 
 def list_names(workspace) -> list[str]:
+    if workspace.is_remote:
+        from runyard.data import served
+
+        return served.datastores(workspace)["names"]
     sa, table = _store()
     with workspace._registry.engine.connect() as conn:
         return [r[0] for r in conn.execute(sa.select(table.c.name)).all()]
@@ -119,6 +127,11 @@ class Datastore:
                               create_if_not_exists: bool = False) -> Datastore:
         """A folder on this machine (or a shared file system every compute sees)."""
         _validate_name(datastore_name)
+        if workspace.is_remote:
+            raise UserErrorException(
+                "register_local_folder names a folder of this machine, which the runyard server "
+                "cannot read. Register it with `runyard` on the server's machine, or upload the "
+                "files to a datastore (ws.get_default_datastore().upload(...)).")
         path = Path(folder).expanduser().resolve()
         if not path.is_dir():
             if not create_if_not_exists:
@@ -143,6 +156,15 @@ class Datastore:
         if bool(access_key_id) != bool(secret_access_key):
             raise UserErrorException("Pass both access_key_id and secret_access_key, or neither "
                                      "(to use the machine's AWS credentials).")
+        if workspace.is_remote:  # the server checks the bucket and keeps the keys
+            from runyard.data import served
+
+            served.register_s3(workspace, datastore_name=datastore_name, bucket_name=bucket_name,
+                               prefix=prefix, endpoint_url=endpoint_url, region=region,
+                               access_key_id=access_key_id, secret_access_key=secret_access_key,
+                               overwrite=overwrite, create_if_not_exists=create_if_not_exists,
+                               skip_validation=skip_validation)
+            return Datastore(workspace, datastore_name)
         config = {"kind": "s3", "bucket": bucket_name, "prefix": (prefix or "").strip("/"),
                   "endpoint_url": endpoint_url, "region": region,
                   "access_key_id": access_key_id, "secret_access_key": secret_access_key}
@@ -176,9 +198,17 @@ class Datastore:
     register_azure_data_lake_gen2 = register_azure_blob_container
 
     def set_as_default(self) -> None:
+        if self.workspace.is_remote:
+            from runyard.data import served
+
+            return served.set_default(self.workspace, self.name)
         self.workspace._registry.set_meta("default_datastore", self.name)
 
     def unregister(self) -> None:
+        if self.workspace.is_remote:
+            from runyard.data import served
+
+            return served.unregister(self.workspace, self.name)
         if self.name == default_name(self.workspace):
             raise UserErrorException(f"{self.name!r} is the default datastore; make another one "
                                      "the default first (ds.set_as_default()).")
@@ -227,6 +257,13 @@ class Datastore:
     def _put(self, pairs: list[tuple[Path, str]], overwrite: bool, emit) -> None:
         """Copy local files to paths in this datastore. Existing files are refused (unless
         overwrite) before anything is written; each file appears only complete."""
+        if self.workspace.is_remote:  # the server checks and stores them the same way
+            from runyard.data import served
+
+            progress = Progress(f"Uploading to {self.name}", len(pairs),
+                                sum(p.stat().st_size for p, _ in pairs), emit)
+            served.upload(self.workspace, self.name, pairs, overwrite, progress)
+            return progress.done()
         if not overwrite:
             existing = self._existing([dest for _, dest in pairs])
             if existing:
@@ -272,6 +309,10 @@ class Datastore:
     def download(self, target_path, prefix=None, overwrite=False, show_progress=True) -> int:
         """Copy the files under `prefix` to target_path (keeping their datastore paths);
         returns how many were downloaded."""
+        if self.workspace.is_remote:
+            from runyard.data import served
+
+            return served.download_datastore(self.workspace, self.name, prefix, Path(target_path), overwrite)
         from runyard.data.file_dataset import FileDataset
 
         pattern = posixpath.join((prefix or "").strip("/"), "**") if prefix else "**"
@@ -289,6 +330,10 @@ class Datastore:
 
 
 def default_name(workspace) -> str:
+    if workspace.is_remote:
+        from runyard.data import served
+
+        return served.datastores(workspace)["default"]
     return workspace._registry.get_meta("default_datastore") or DEFAULT_NAME
 
 

@@ -74,17 +74,25 @@ class FileDataset:
             raise UserErrorException(f"Datastore {name!r} needs the dataset's workspace.")
         return load_config(self._workspace, name)
 
+    def _served(self) -> bool:
+        """Whether the files are reached through a `runyard server` (its datastores)."""
+        return self._workspace is not None and self._workspace.is_remote
+
     def _entries(self) -> list[dict]:
         """The files: the pinned manifest of a registered version, else a fresh listing."""
         if self._manifest is not None:
             return [dict(e) for e in self._manifest]
+        if self._served():
+            from runyard.data import served
+
+            return served.pinned_entries(self._workspace, self._definition)
         entries = sources_mod.list_files(self._definition["sources"], self._datastores)
         return apply_transforms(entries, self._definition["transforms"])
 
     def _pinned(self, show_progress: bool = True) -> list[dict]:
         """The entries with content hashes for local files (what a registration stores)."""
         entries = self._entries()
-        if self._manifest is not None:
+        if self._manifest is not None or self._served():  # (the server pinned them)
             return entries
         local_bytes = sum(e["size"] for e in entries if not remote.scheme(e["url"]))
         progress = Progress("Hashing dataset files", len(entries), local_bytes, to_stderr(show_progress))
@@ -101,6 +109,10 @@ class FileDataset:
         from runyard.data.transfer import copy_out
 
         target = Path(target_path) if target_path is not None else Path(tempfile.mkdtemp(prefix="dataset-"))
+        if self._served():
+            from runyard.data import served
+
+            return served.download_dataset(self._workspace, self, target, overwrite)
         return copy_out(self._entries(), target, overwrite, self._datastores, to_stderr(True),
                         f"Downloading {self._label()}")
 

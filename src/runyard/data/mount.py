@@ -24,6 +24,9 @@ class MountContext:
                                          "empty or new folder.")
         else:
             self.mount_point = tempfile.mkdtemp(prefix="dataset-mount-")
+        if self.dataset._served():  # a copy of the files from the server, removed at stop()
+            self.dataset.download(self.mount_point, overwrite=False)
+            return
         materialize(self.dataset._entries(), "mount", Path(self.mount_point),
                     self.dataset._datastores, to_stderr(True), f"Mounting {self.dataset._label()}")
 

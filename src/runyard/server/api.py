@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import tarfile
 import tempfile
 import time
 import uuid
@@ -21,7 +22,6 @@ from fastapi.responses import Response
 from runyard.errors import RunNotFoundError, RunyardError, UserErrorException
 from runyard.runs import snapshot
 from runyard.server import API_PREFIX as PREFIX
-from runyard.server import compute_routes, serving_routes
 
 # Log files a client may read, by the name the client uses.
 LOG_FILES = {"std_log": "std_log", "preparing_log": "preparing_log",
@@ -47,6 +47,22 @@ async def spooled(request: Request, folder: Path):
         spool.write(chunk)
     spool.seek(0)
     return spool
+
+
+def tar_response(ws, fill) -> Response:
+    """A tar archive of what fill(folder) writes into an empty folder, sent as the response
+    (made in the workspace's folder, removed once sent)."""
+    from fastapi.responses import FileResponse
+    from starlette.background import BackgroundTask
+
+    spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
+    with spool, tempfile.TemporaryDirectory(dir=ws.location) as folder:
+        fill(Path(folder))
+        with tarfile.open(fileobj=spool, mode="w") as archive:
+            for path in sorted(Path(folder).iterdir()):
+                archive.add(path, arcname=path.name)
+    return FileResponse(spool.name, media_type="application/x-tar",
+                        background=BackgroundTask(Path(spool.name).unlink, missing_ok=True))
 
 
 def wire(record: dict) -> dict:
@@ -218,8 +234,10 @@ def build_router(ws) -> APIRouter:
             await run_in_threadpool(snapshot.store_upload, ws.snapshots_dir, snapshot_id, spool)
         return {"snapshot_id": snapshot_id}
 
-    compute_routes.add_routes(router, ws)
-    serving_routes.add_routes(router, ws)
+    from runyard.server import compute_routes, data_routes, serving_routes
+
+    for routes in (compute_routes, data_routes, serving_routes):
+        routes.add_routes(router, ws)
     return router
 
 
@@ -242,6 +260,11 @@ def _submit(ws, body: dict) -> dict:
         RunSpec(run_id="check", experiment="check", snapshot_id=snapshot_id, **fields)
     except (ValidationError, TypeError) as exc:
         raise UserErrorException(f"The submitted run fields are not valid: {exc}") from None
+    from runyard.server.data_routes import checked_entries
+
+    for spec in fields.get("inputs") or []:  # datasets pinned by the client: no local paths
+        if spec.get("manifest") is not None:
+            checked_entries(ws, spec["manifest"])
     place(ws, fields, body.get("target"))
     run = create_and_start(Experiment(ws, body.get("experiment")), fields, snapshot_id,
                            {str(k): str(v) for k, v in (body.get("tags") or {}).items()})

@@ -113,10 +113,8 @@ class RemoteRegistry:
 
     def __getattr__(self, name: str):
         raise UserErrorException(
-            f"This needs runyard's registry on the server's machine (registry.{name}). A "
-            "workspace reached through `runyard server` runs jobs, reads their history, "
-            "registers environments and models; datasets, datastores, endpoints and compute "
-            "targets are managed on the server's machine, with its workspace, for now.")
+            f"This needs runyard's registry on the server's machine (registry.{name}): do it "
+            "there, with the server's workspace folder (--workspace-dir).")
 
 
 def _decode(record: dict) -> dict:
