@@ -525,6 +525,8 @@ def _score_from_anywhere(team, got):
     assert requests.post(uri, json=body, timeout=30,
                          headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert requests.post(got["open_uri"], json=body, timeout=30).status_code == 401
+    missing = requests.post(f"{team.url}/endpoints/no-such-svc/score", json=body, timeout=30)
+    assert missing.status_code == 404 and "team-svc" not in missing.text  # names not shown
     answer = requests.post(got["open_uri"], json=body, timeout=30,
                            headers={"Authorization": f"Bearer {team.token}"})
     assert answer.status_code == 200 and answer.json()["result"] == [2]

@@ -99,7 +99,11 @@ def build_proxy(ws) -> APIRouter:
 
     @proxy.api_route("/endpoints/{name}/{path:path}", methods=["GET", "POST"])
     async def forward(name: str, path: str, request: Request):
-        record = store.checked(ws, store.get(ws, store.validate_name(name)))
+        record = store.find(ws, store.validate_name(name))
+        if record is None:  # (no list of the services: the caller may have no token)
+            return Response(f'{{"message": "No service named {name}."}}', status_code=404,
+                            media_type="application/json")
+        record = store.checked(ws, record)
         headers = {"Content-Type": request.headers.get("content-type", "application/json")}
         if record["keys"]:
             if "authorization" in request.headers:

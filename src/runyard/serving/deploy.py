@@ -82,16 +82,11 @@ def new_keys(primary: str | None = None, secondary: str | None = None) -> list[s
     return [primary or secrets.token_urlsafe(24), secondary or secrets.token_urlsafe(24)]
 
 
-def build_spec(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
-               base: EndpointSpec | None = None) -> EndpointSpec:
-    """The endpoint's spec. With `base` (an update), what is not given stays as it was."""
-    return checked_spec(ws, spec_fields(ws, name, models, inference_config, config, base))
-
-
 def spec_fields(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
                 base: EndpointSpec | None = None) -> dict:
-    """The spec's fields from the v1 arguments, checked for shape here (the entry script's
-    folder is snapshotted here too, and uploaded when the workspace is a server's)."""
+    """The endpoint spec's fields from the v1 arguments (with `base`, an update: what is not
+    given stays as it was). The entry script's folder is snapshotted here, and uploaded when
+    the workspace is a server's; checked_spec() checks the rest where the endpoint runs."""
     from runyard.models.model import Model
 
     if config is not None and not isinstance(config, DeploymentConfiguration):
