@@ -123,11 +123,9 @@ def _receive(response, target: Path, overwrite: bool) -> list[str]:
                 archive.extractall(tmp, filter="data")
         files = sorted(p.relative_to(tmp) for p in Path(tmp).rglob("*") if p.is_file())
         if not overwrite:
-            existing = [str(target / f) for f in files if (target / f).exists()]
-            if existing:
-                more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-                raise UserErrorException(f"{', '.join(existing[:3])}{more} already exist. Nothing was "
-                                         "downloaded; pass overwrite=True to replace them.")
+            from runyard.data.transfer import refuse_existing
+
+            refuse_existing([target / f for f in files])
         for rel in files:
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(Path(tmp) / rel, target / rel)

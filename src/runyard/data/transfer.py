@@ -25,6 +25,15 @@ def copy_atomically(source, dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def refuse_existing(dests: list[Path]) -> None:
+    """A download that would replace files raises before anything is written."""
+    existing = [str(d) for d in dests if d.exists()]
+    if existing:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise UserErrorException(f"{', '.join(existing[:3])}{more} already exist. Nothing was "
+                                 "downloaded; pass overwrite=True to replace them.")
+
+
 def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emit,
              label: str) -> list[str]:
     """Copy every entry to target/<entry path>. Existing files are refused (unless overwrite)
@@ -32,11 +41,7 @@ def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emi
     target = Path(target).expanduser().absolute()
     dests = [target / e["path"] for e in entries]
     if not overwrite:
-        existing = [str(d) for d in dests if d.exists()]
-        if existing:
-            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-            raise UserErrorException(f"{', '.join(existing[:3])}{more} already exist. Nothing was "
-                                     "downloaded; pass overwrite=True to replace them.")
+        refuse_existing(dests)
     check_local(entries)
     fetch_blobs([e for e in entries if not is_local(e)], datastores, emit, label)
     progress = Progress(label, len(entries), sum(e["size"] or 0 for e in entries), emit)

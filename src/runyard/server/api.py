@@ -65,6 +65,18 @@ def tar_response(ws, fill) -> Response:
                         background=BackgroundTask(Path(spool.name).unlink, missing_ok=True))
 
 
+def log_piece(path: Path, offset: int) -> Response:
+    """A log file from `offset` (at most 8 MB a request; 204: not written yet), for a
+    client's read(offset) (ServerClient.reader)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, offset))
+            data = fh.read(8 * 1024 * 1024)
+    except FileNotFoundError:
+        return Response(status_code=204)
+    return Response(data, media_type="application/octet-stream")
+
+
 def wire(record: dict) -> dict:
     """A registry run record as JSON."""
     return {**record, "status": record["status"].value}
@@ -117,14 +129,7 @@ def build_router(ws) -> APIRouter:
         if name not in LOG_FILES:
             raise UserErrorException(f"No log named {name!r}; the logs are {sorted(LOG_FILES)}.")
         registry.get_run(run_id)
-        path = getattr(RunPaths.of(ws, run_id), LOG_FILES[name])
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(max(0, offset))
-                data = fh.read(8 * 1024 * 1024)
-        except FileNotFoundError:
-            return Response(status_code=204)  # not written yet
-        return Response(data, media_type="application/octet-stream")
+        return log_piece(getattr(RunPaths.of(ws, run_id), LOG_FILES[name]), offset)
 
     @router.get("/runs/{run_id}/metrics")
     def metrics(run_id: str, name: str | None = None):

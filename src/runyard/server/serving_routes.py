@@ -77,14 +77,10 @@ def add_routes(router: APIRouter, ws) -> None:
 
     @router.get("/endpoints/log")
     def read_log(name: str, offset: int = 0):
+        from runyard.server.api import log_piece
+
         store.get(ws, name)
-        try:
-            with open(store.log_path(ws, name), "rb") as fh:
-                fh.seek(max(0, offset))
-                data = fh.read(8 * 1024 * 1024)
-        except FileNotFoundError:
-            return Response(status_code=204)
-        return Response(data, media_type="application/octet-stream")
+        return log_piece(store.log_path(ws, name), offset)
 
 
 def build_proxy(ws) -> APIRouter:
