@@ -65,3 +65,40 @@ def node_orphan_timeout() -> float:
 RUN_ID = "RUNYARD_RUN_ID"
 WORKSPACE_DIR = "RUNYARD_WORKSPACE_DIR"
 METRICS_DIR = "RUNYARD_METRICS_DIR"
+SERVER_URL = "RUNYARD_SERVER_URL"  # in a served workspace: the server jobs call (with a run token)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        from runyard.errors import UserErrorException
+
+        raise UserErrorException(f"Environment variable {name} must be a whole number. "
+                                 f"Received: {name}={raw!r}") from None
+
+
+def upload_max_bytes() -> int:
+    """RUNYARD_UPLOAD_MAX_MB: the largest archive (model, datastore files) a server accepts or
+    a client unpacks (default 20480: 20 GB)."""
+    return _int("RUNYARD_UPLOAD_MAX_MB", 20480) * 1024 * 1024
+
+
+def archive_max_members() -> int:
+    """RUNYARD_ARCHIVE_MAX_MEMBERS: the most files and folders one archive may hold (default 100000)."""
+    return _int("RUNYARD_ARCHIVE_MAX_MEMBERS", 100_000)
+
+
+def http_header_timeout() -> float:
+    """RUNYARD_HTTP_HEADER_TIMEOUT: seconds a client of `runyard server` or an endpoint has to
+    send a request's headers before the connection is closed (default 10)."""
+    return _float("RUNYARD_HTTP_HEADER_TIMEOUT", 10.0)
+
+
+def http_body_timeout() -> float:
+    """RUNYARD_HTTP_BODY_TIMEOUT: seconds a request body may pause between two pieces
+    (default 60)."""
+    return _float("RUNYARD_HTTP_BODY_TIMEOUT", 60.0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from runyard.cli.common import workspace, workspace_option
+from runyard.workspace.workspace import STORE_URI_ENV, without_password
 
 
 def masked(url: str) -> str:
@@ -31,15 +32,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def read_secret_file(path: str, option: str) -> str:
+    from runyard.errors import UserErrorException
+
+    try:
+        return Path(path).expanduser().read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserErrorException(f"Cannot read {option} {path}: {exc}") from None
+
+
 def read_token(token_file: str | None) -> str | None:
     from runyard.errors import UserErrorException
     from runyard.server.auth import TOKEN_ENV
 
     if token_file:
-        try:
-            token = Path(token_file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise UserErrorException(f"Cannot read --token-file {token_file}: {exc}") from None
+        token = read_secret_file(token_file, "--token-file")
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
     if token_file and not token:
@@ -63,10 +70,13 @@ def _has_runs(ws) -> bool:
 @click.option("--workspace-dir", type=click.Path(file_okay=False), default=None,
               help="The server's workspace folder (created if missing; default: the workspace "
                    "that --workspace or the current folder names).")
-@click.option("--backend-store-uri", default=None, metavar="URL",
+@click.option("--backend-store-uri", default=None, metavar="URL", envvar="RUNYARD_BACKEND_STORE_URI",
               help="Database for the run history and registry, e.g. "
-                   "postgresql://user:password@host:5432/runyard (default: what the workspace "
-                   "used last, else its SQLite files).")
+                   "postgresql://user@host:5432/runyard (default: what the workspace used last, "
+                   "else its SQLite files). Give a password in $RUNYARD_BACKEND_STORE_URI or "
+                   "--backend-store-uri-file, not here: command lines are visible to every user.")
+@click.option("--backend-store-uri-file", default=None, metavar="PATH",
+              help="A file holding the database URL (with its password).")
 @click.option("--artifacts-destination", default=None, metavar="URL",
               help="Where artifacts are kept: s3://bucket/prefix or a folder (default: what the "
                    "workspace used last, else its artifacts/ folder). Clients reach them through "
@@ -80,8 +90,8 @@ def _has_runs(ws) -> bool:
               help="Serve without a token on a non-loopback address (anyone who reaches the "
                    "port can use the workspace).")
 @workspace_option
-def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, public_url,
-           token_file, no_token, workspace_config):
+def server(host, port, workspace_dir, backend_store_uri, backend_store_uri_file,
+           artifacts_destination, public_url, token_file, no_token, workspace_config):
     """Serve this workspace on one port: MLflow's tracking and model registry API and UI, and
     runyard's API for submitting and following runs. Clients name the server in config.json:
     {"workspace_name": "team", "server_url": "http://HOST:PORT"} and send the token in
@@ -90,6 +100,8 @@ def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, 
     from runyard.workspace import Workspace
 
     token = read_token(token_file)
+    if backend_store_uri_file:
+        backend_store_uri = read_secret_file(backend_store_uri_file, "--backend-store-uri-file")
     if token is None and not _is_loopback(host) and not no_token:
         raise UserErrorException(
             f"Serving on {host} without a workspace token would open the workspace to anyone "
@@ -106,7 +118,13 @@ def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, 
         raise UserErrorException(
             "--backend-store-uri takes a database URL such as "
             f"postgresql://user:password@host:5432/runyard. Received: {masked(backend)}")
-    if backend != stores.get("backend_store_uri") and _has_runs(ws):
+    if backend and backend != without_password(backend) and not backend_store_uri_file and \
+            os.environ.get(STORE_URI_ENV) != backend:
+        click.echo("Warning: the database password is on the command line, where every user of "
+                   f"this machine can read it; set {STORE_URI_ENV} or use --backend-store-uri-file.",
+                   err=True)
+    stored = stores.get("backend_store_uri")
+    if (backend and without_password(backend)) != (stored and without_password(stored)) and _has_runs(ws):
         raise UserErrorException(
             f"Workspace {ws.name!r} keeps its runs in {masked(ws.tracking_uri)}; serving it from "
             f"{masked(backend or 'its SQLite files')} would leave them behind. Start the server "
@@ -117,6 +135,8 @@ def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, 
         destination = Path(destination).expanduser().resolve().as_uri()
     connect_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = (public_url or f"http://{connect_host}:{port}").rstrip("/")
+    if backend:  # for the processes this server starts (supervisors, endpoints): not on disk
+        os.environ[STORE_URI_ENV] = backend
     ws.configure_stores(backend, destination, url)
     ws._registry.get_meta("schema")  # create runyard's tables now, not on the first request
 
@@ -135,4 +155,8 @@ def server(host, port, workspace_dir, backend_store_uri, artifacts_destination, 
     click.echo(f'  clients:     config.json {{"workspace_name": "{ws.name}", "server_url": "{url}"}}')
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    from runyard import httpd
+
+    httpd.harden_process()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                **httpd.uvicorn_options())

@@ -19,14 +19,13 @@ import json
 import os
 import shutil
 import sys
-import tarfile
 import threading
 import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
-from runyard import settings
+from runyard import archives, settings
 from runyard.distributed import ports
 from runyard.errors import UserErrorException
 from runyard.supervisor import materialize, processes
@@ -107,8 +106,7 @@ class RunOnNode:
 
     def _prepare(self, snapshot: bytes) -> None:
         try:
-            with tarfile.open(fileobj=io.BytesIO(snapshot)) as tar:
-                tar.extractall(self.wd, filter="data")
+            archives.unpack_over(io.BytesIO(snapshot), self.wd, "The job's snapshot")
             for sub in ("outputs", "logs"):
                 (self.wd / sub).mkdir(exist_ok=True)
             node = materialize.prepare_environment(self.spec, self._say, sys.executable)
@@ -135,9 +133,10 @@ class RunOnNode:
 
     # -- Running ----------------------------------------------------------------------------
     def _job_env(self, variables: dict[str, str], legacy_keras: bool) -> dict[str, str]:
-        from runyard.supervisor.job_env import has_module
+        from runyard.supervisor.job_env import has_module, inherited_environment
 
-        base = {k: v for k, v in os.environ.items()
+        # A Ray worker's environment is the node's, not the user's: only the allow-list.
+        base = {k: v for k, v in inherited_environment(os.environ, strict=True).items()
                 if not k.startswith("RAY_") and k not in _RAY_ONLY}
         env = materialize.process_environment(base, variables, self.node,
                                               metrics_dir=self.metrics_dir, tmp=self.tmp)
@@ -271,10 +270,11 @@ class RunOnNode:
     def collect(self) -> bytes:
         """./outputs and ./logs of this node, as a tar."""
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for sub in ("outputs", "logs"):
-                if (self.wd / sub).is_dir():
-                    tar.add(self.wd / sub, arcname=sub)
+        files = [(path, f"{sub}/{rel}") for sub in ("outputs", "logs") if (self.wd / sub).is_dir()
+                 for path, rel in archives.plain_files(
+                     self.wd / sub, f"./{sub}", on_refused=lambda refused: self._say(
+                         f"Not collected (links to folders, special files): {'; '.join(refused)}"))]
+        archives.pack(files, buffer)
         return buffer.getvalue()
 
     def cleanup(self) -> None:

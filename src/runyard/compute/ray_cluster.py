@@ -149,7 +149,12 @@ def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
                  f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp_dir(token)}"]
     else:
         argv += [f"--address={head_address}"]
-    env = {**os.environ, **connection_env({"secret": token})}
+    from runyard.supervisor.job_env import inherited_environment
+
+    # The node runs jobs: it starts from the allow-list (and Ray's and runyard's settings),
+    # never with the server's secrets.
+    env = {**inherited_environment(os.environ, strict=True, also=("RAY_", "RUNYARD_")),
+           **connection_env({"secret": token})}
     env.pop("RAY_ADDRESS", None)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import io
 import logging
-import tarfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runyard import archives
 from runyard.compute import ray_cluster
 from runyard.distributed import mpi_output
 from runyard.distributed.plan import ProcessSpec
@@ -155,8 +155,7 @@ class RayJob:
         import ray
 
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            tar.add(workdir, arcname=".")
+        archives.pack(archives.plain_files(workdir, "The job's folder"), buffer)
         snapshot = ray.put(buffer.getvalue())
         ray.get([agent.prepare.remote(snapshot) for agent in self.agents], timeout=120)
         while True:
@@ -359,8 +358,8 @@ class RayJob:
                 continue
             try:
                 data = ray.get(agent.collect.remote(), timeout=120)
-                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                    tar.extractall(workdir, filter="data")
+                archives.unpack_over(io.BytesIO(data), workdir,
+                                     f"The outputs of {self.describe_node(index)}")
             except Exception as exc:
                 log.warning("Collecting the outputs of %s: %s", self.describe_node(index),
                             _first_line(exc))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import time
@@ -16,6 +17,28 @@ from runyard.errors import UserErrorException, received
 
 DEFAULT_NAME = "workspaceblobstore"
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+
+
+def checked_path(path, what: str = "path") -> str:
+    """A path inside a datastore, as a clean relative posix path: a leading / means the
+    datastore's root (as in v1), and a path that climbs out of it (..) is refused."""
+    if not isinstance(path, str) or "\0" in path:
+        raise UserErrorException(f"A datastore {what} is a string. Received: {what}={received(path)}")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UserErrorException(
+            f"A datastore {what} stays inside its datastore: '..' is not allowed. "
+            f"Received: {what}={received(path)}")
+    return "/".join(parts)
+
+
+def inside_folder(folder: str, files: list[str], shown: str) -> None:
+    """Refuse files of a folder datastore that resolve outside its folder (through a link)."""
+    root = os.path.realpath(folder)
+    outside = [f for f in files if os.path.commonpath([root, os.path.realpath(f)]) != root]
+    if outside:
+        raise UserErrorException(f"{shown}: {len(outside)} file(s) lead outside the datastore's "
+                                 f"folder through links, e.g. {outside[0]}; they are not read.")
 
 
 def _validate_name(name) -> str:
@@ -239,24 +262,33 @@ class Datastore:
         src = Path(src_dir)
         if not src.is_dir():
             raise UserErrorException(f"src_dir {str(src_dir)!r} is not a folder.")
-        files = [p for p in sorted(src.rglob("*")) if p.is_file()]
-        self.upload_files(files, relative_root=src, target_path=target_path,
-                          overwrite=overwrite, show_progress=show_progress)
+        from runyard.archives import plain_files
+
+        target = checked_path(target_path or "", "target_path")
+        pairs = [(path, posixpath.join(target, rel)) for path, rel in plain_files(src, "src_dir")]
+        self._put(pairs, overwrite, to_stderr(show_progress))
 
     def upload_files(self, files, relative_root=None, target_path=None, overwrite=False,
                      show_progress=True) -> None:
+        target = checked_path(target_path or "", "target_path")
         pairs = []
         for file in files:
             path = Path(file)
             if not path.is_file():
                 raise UserErrorException(f"{str(file)!r} is not a file; nothing was uploaded.")
-            rel = path.resolve().relative_to(Path(relative_root).resolve()) if relative_root else Path(path.name)
-            pairs.append((path, posixpath.join((target_path or "").strip("/"), rel.as_posix())))
+            try:
+                rel = path.absolute().relative_to(Path(relative_root).absolute()) if relative_root \
+                    else Path(path.name)
+            except ValueError:
+                raise UserErrorException(f"{str(file)!r} is not inside relative_root="
+                                         f"{str(relative_root)!r}; nothing was uploaded.") from None
+            pairs.append((path, posixpath.join(target, rel.as_posix())))
         self._put(pairs, overwrite, to_stderr(show_progress))
 
     def _put(self, pairs: list[tuple[Path, str]], overwrite: bool, emit) -> None:
         """Copy local files to paths in this datastore. Existing files are refused (unless
         overwrite) before anything is written; each file appears only complete."""
+        pairs = [(src, checked_path(dest, "path")) for src, dest in pairs]
         if self.workspace.is_remote:  # the server checks and stores them the same way
             from runyard.data import served
 
@@ -315,11 +347,11 @@ class Datastore:
             return served.download_datastore(self.workspace, self.name, prefix, Path(target_path), overwrite)
         from runyard.data.file_dataset import FileDataset
 
-        pattern = posixpath.join((prefix or "").strip("/"), "**") if prefix else "**"
+        base = checked_path(prefix or "", "prefix")
+        pattern = posixpath.join(base, "**") if base else "**"
         dataset = FileDataset._from_sources([{"kind": "datastore", "datastore": self.name,
                                               "path": pattern}], self.workspace)
         entries = dataset._entries()
-        base = (prefix or "").strip("/")
         for entry in entries:
             entry["path"] = posixpath.join(base, entry["path"]) if base else entry["path"]
         from runyard.data.transfer import copy_out

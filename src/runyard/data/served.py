@@ -5,10 +5,10 @@ holds their keys); files travel as tar archives both ways."""
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 
+from runyard import archives
 from runyard.errors import UserErrorException
 
 LOCAL_FILES = ("{what}: local paths name files on this machine, which the runyard server cannot "
@@ -48,11 +48,7 @@ def upload(workspace, name: str, pairs: list[tuple[Path, str]], overwrite: bool,
     """Local files to paths in a datastore: one archive, stored by the server (which refuses
     existing paths unless overwrite, before writing anything)."""
     with tempfile.TemporaryFile() as spool:
-        with tarfile.open(fileobj=spool, mode="w") as archive:
-            for src, dest in pairs:
-                archive.add(src, arcname=dest)
-                progress.advance(src.stat().st_size)
-        spool.seek(0)
+        archives.pack(pairs, spool, progress=progress)
         workspace._server.request("PUT", "/datastores/files", data=spool,
                                   params={"name": name, "overwrite": str(bool(overwrite)).lower()})
 
@@ -119,14 +115,12 @@ def _receive(response, target: Path, overwrite: bool) -> list[str]:
             for chunk in response.iter_content(1 << 20):
                 spool.write(chunk)
             spool.seek(0)
-            with tarfile.open(fileobj=spool, mode="r:*") as archive:
-                archive.extractall(tmp, filter="data")
-        files = sorted(p.relative_to(tmp) for p in Path(tmp).rglob("*") if p.is_file())
+            files = sorted(archives.unpack(spool, Path(tmp) / "files", "The server's answer"))
         if not overwrite:
             from runyard.data.transfer import refuse_existing
 
             refuse_existing([target / f for f in files])
         for rel in files:
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(Path(tmp) / rel, target / rel)
+            shutil.move(Path(tmp) / "files" / rel, target / rel)
     return [str(target / f) for f in files]

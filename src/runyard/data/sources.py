@@ -101,11 +101,18 @@ def _list_source(source: dict, datastores) -> tuple[list[dict], str]:
         url = source["url"]
         if remote.scheme(url) == "s3":
             return _list_s3(url, None, None)
+        if remote.scheme(url) not in ("http", "https"):
+            raise UserErrorException(f"Unsupported URL {url!r}: use http(s):// or s3://.")
         return _list_http(url)
-    name, path = source["datastore"], source["path"]
+    from runyard.data.datastore import checked_path, inside_folder
+
+    name = source["datastore"]
+    path = checked_path(source["path"]) or "**"
     config = datastores(name)
     if config["kind"] == "local":
-        return _list_local(str(Path(config["folder"]) / path), name, f"{name}/{path}")
+        found, base = _list_local(str(Path(config["folder"]) / path), name, f"{name}/{path}")
+        inside_folder(config["folder"], [entry["url"] for entry in found], f"{name}/{path}")
+        return found, base
     url = f"s3://{config['bucket']}/{posixpath.join(config.get('prefix') or '', path)}"
     return _list_s3(url, name, config)
 

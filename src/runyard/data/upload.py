@@ -21,16 +21,19 @@ def upload_directory(src_dir, target, pattern, overwrite: bool, show_progress: b
             and isinstance(target[1], str)):
         raise UserErrorException("target is (datastore, 'path') or datastore.path('path'). "
                                  f"Received: target={received(target)}")
-    datastore, prefix = target[0], target[1].strip("/")
+    from runyard.archives import plain_files
+    from runyard.data.datastore import checked_path
+
+    datastore, prefix = target[0], checked_path(target[1], "target path")
     src = Path(src_dir).expanduser()
     if not src.is_dir():
         raise UserErrorException(f"src_dir {str(src_dir)!r} is not a folder.")
-    files = [p for p in sorted(src.rglob("*")) if p.is_file()
-             and (pattern is None or fnmatch.fnmatch(p.relative_to(src).as_posix(), pattern))]
+    files = [(path, rel) for path, rel in plain_files(src, "src_dir")
+             if pattern is None or fnmatch.fnmatch(rel, pattern)]
     if not files:
         raise UserErrorException(f"No files to upload in {str(src)!r}"
                                  + (f" matching {pattern!r}" if pattern else "") + ".")
-    pairs = [(p, posixpath.join(prefix, p.relative_to(src).as_posix())) for p in files]
+    pairs = [(path, posixpath.join(prefix, rel)) for path, rel in files]
     datastore._put(pairs, overwrite, to_stderr(show_progress))
     sources = [{"kind": "datastore", "datastore": datastore.name, "path": dest} for _, dest in pairs]
     if pattern is None:

@@ -5,37 +5,27 @@ either side)."""
 from __future__ import annotations
 
 import json
-import tarfile
 import tempfile
 from pathlib import Path
 
+from runyard import archives
 from runyard.errors import UserErrorException
 
 
-def pack(source: Path, spool) -> None:
-    """`source` (a file or folder) as a tar archive with one top entry, its own name."""
-    with tarfile.open(fileobj=spool, mode="w") as archive:
-        archive.add(source, arcname=source.name)
-    spool.seek(0)
-
-
 def unpack(spool, into: Path) -> Path:
-    """Extract an archive made by pack() (plain files and folders only, nothing outside
-    `into`); returns its one top entry."""
-    try:
-        with tarfile.open(fileobj=spool, mode="r:*") as archive:
-            tops = {Path(member.name).parts[0] for member in archive.getmembers()}
-            if len(tops) != 1:
-                raise UserErrorException(f"A model archive holds one file or folder; it has {sorted(tops)}.")
-            archive.extractall(into, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise UserErrorException(f"The model archive cannot be unpacked: {exc}") from None
-    return into / tops.pop()
+    """Extract an archive made by archives.pack_folder (plain files and folders only, inside
+    `into`, which must not exist); returns its one top entry."""
+    archives.unpack(spool, into, "The model archive")
+    tops = sorted(into.iterdir())
+    if len(tops) != 1:
+        raise UserErrorException(
+            f"A model archive holds one file or folder; it has {[p.name for p in tops]}.")
+    return tops[0]
 
 
 def register(workspace, name: str, source: Path, **meta) -> dict:
     with tempfile.TemporaryFile() as spool:
-        pack(source, spool)
+        archives.pack_folder(source, spool, "Model folder")
         return workspace._server.request(
             "POST", "/models", params={"name": name, "meta": json.dumps(meta)}, data=spool).json()
 
@@ -60,4 +50,4 @@ def fetch(workspace, record: dict, into: Path) -> Path:
         for chunk in response.iter_content(1 << 20):
             spool.write(chunk)
         spool.seek(0)
-        return unpack(spool, into)
+        return unpack(spool, into / "unpacked")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from runyard import archives
 from runyard.errors import ModelNotFoundException, UserErrorException, received
 from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import models_table as table
@@ -71,7 +72,7 @@ def register(workspace, name: str, source: Path, *, framework, framework_version
     try:
         asset = source.name
         if source.is_dir():
-            shutil.copytree(source, staging / asset, symlinks=False)
+            archives.copy_tree(source, staging / asset, "Model folder")
         else:
             shutil.copy2(source, staging / asset)
         row = {"name": name, "asset": asset, "framework": framework,

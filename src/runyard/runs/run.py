@@ -113,15 +113,22 @@ class Run(LoggingMixin):
         so logging works in any job environment (runyard's dependencies need not be there)."""
         from runyard.runs.experiment import Experiment
         from runyard.runs.sinks import FileSink
-        from runyard.workspace import Workspace
 
-        ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
-                       location=os.environ[settings.WORKSPACE_DIR])
+        name = os.environ.get("RUNYARD_WORKSPACE_NAME") or "default"
+        if os.environ.get(settings.SERVER_URL):  # a served workspace: a client of its server,
+            from runyard.workspace.remote import TOKEN_ENV, RemoteWorkspace  # with the run's token
+
+            ws = RemoteWorkspace(name, os.environ[settings.SERVER_URL], os.environ.get(TOKEN_ENV))
+        else:
+            from runyard.workspace import Workspace
+
+            ws = Workspace(workspace_name=name, location=os.environ[settings.WORKSPACE_DIR])
         run = cls.__new__(cls)
         run.experiment = Experiment(ws, os.environ.get("RUNYARD_EXPERIMENT") or "default",
                                     _skip_name_validation=True)
         run._ws, run._id, run._loaded = ws, run_id, None
-        run._paths = RunPaths.of(ws, run_id)
+        # Records go to the run's folder on this machine, wherever the workspace is reached.
+        run._paths = RunPaths(Path(os.environ[settings.WORKSPACE_DIR]) / "runs" / run_id)
         run._sink = FileSink(Path(os.environ[settings.METRICS_DIR]), run._paths.uploads_dir)
         return run
 

@@ -17,10 +17,14 @@ from pathlib import Path
 
 import pathspec
 
-from runyard.errors import SnapshotException
+from runyard import archives
+from runyard.errors import SnapshotException, UserErrorException
 
 MAX_BYTES = int(os.environ.get("RUNYARD_SNAPSHOT_MAX_MB", "300")) * 1024 * 1024
 MAX_FILES = int(os.environ.get("RUNYARD_SNAPSHOT_MAX_FILES", "2000"))
+WALK_LIMIT = 100_000  # files counted before a folder is called too big without walking the rest
+MAX_MANIFEST = 16 * 1024 * 1024  # bytes of manifest.json an upload may carry
+MAX_UPLOAD = MAX_BYTES + MAX_MANIFEST + (MAX_FILES + 2) * 1536  # an upload archive (with headers)
 # .amlignore wins over .runyardignore, which wins over .gitignore (v1: .amlignore > .gitignore).
 IGNORE_FILES = (".amlignore", ".runyardignore", ".gitignore")
 ALWAYS_IGNORED = [".git/", "__pycache__/", "*.pyc"]
@@ -45,19 +49,27 @@ def ignore_spec(source_dir: Path) -> tuple[pathspec.GitIgnoreSpec, str | None]:
 
 def collect(source_dir: Path) -> list[SnapshotFile]:
     """Files of the source directory that the ignore rules keep, checked against the limits."""
+    if source_dir.resolve() == Path(source_dir.resolve().anchor):
+        raise SnapshotException(f"source_directory={str(source_dir)!r} is the file system's root: "
+                                "use the folder that holds the script.")
+    if not os.access(source_dir, os.R_OK | os.X_OK):
+        raise SnapshotException(f"source_directory {str(source_dir)!r} cannot be read by this user. "
+                                "Use the folder that holds the script.")
     spec, _ = ignore_spec(source_dir)
-    files: list[SnapshotFile] = []
-    for root, dirs, names in os.walk(source_dir):
-        rel_root = Path(root).relative_to(source_dir)
-        # Prune ignored folders early: a venv or a data folder is never walked.
-        dirs[:] = [d for d in dirs if not spec.match_file((rel_root / d).as_posix() + "/")]
-        for name in names:
-            rel = (rel_root / name).as_posix()
-            full = Path(root) / name
-            if spec.match_file(rel) or not full.is_file():
-                continue
-            st = full.stat()
-            files.append(SnapshotFile(rel, st.st_size, st.st_mode & 0o777))
+    # Ignored folders are pruned early (a venv or a data folder is never walked). A link to a
+    # file inside the folder is copied as that file; links that point outside it or to a
+    # folder are refused, naming them: the job would not see what the user sees.
+    try:
+        found = archives.plain_files(
+            source_dir, "The source directory", links_inside=True,
+            skip=lambda rel, is_dir: spec.match_file(rel + "/" if is_dir else rel),
+            max_files=WALK_LIMIT)
+    except UserErrorException as exc:
+        raise SnapshotException(str(exc)) from None
+    files = []
+    for path, rel in found:
+        st = path.stat()
+        files.append(SnapshotFile(rel, st.st_size, st.st_mode & 0o777))
     _check_limits(source_dir, files)
     return files
 
@@ -78,7 +90,8 @@ def _check_limits(source_dir: Path, files: list[SnapshotFile]) -> None:
     where = (f"add them to {source_dir / ignore_name}" if ignore_name
              else f"list them in {source_dir / '.amlignore'} (or .runyardignore, gitignore syntax)")
     raise SnapshotException(
-        f"The snapshot of {source_dir} is {_mb(total)} in {len(files)} files; the limits are "
+        f"The snapshot of {source_dir} is {'over ' if len(files) > WALK_LIMIT else ''}"
+        f"{_mb(total)} in {len(files)} files; the limits are "
         f"{_mb(MAX_BYTES)} and {MAX_FILES} files. Biggest entries: {listing}. Keep data and "
         f"environments out of the source directory: {where}, or pass data as a dataset."
     )
@@ -156,43 +169,93 @@ def store_upload(store: Path, snapshot_id: str, spool) -> None:
         raise SnapshotException(f"A snapshot id is a sha256 hex digest. Received: {snapshot_id!r}")
     manifest_bytes = None
     try:
-        archive = tarfile.open(fileobj=spool, mode="r:*")
+        archive = tarfile.open(fileobj=spool, mode="r:")
     except tarfile.TarError as exc:
         raise SnapshotException(f"The snapshot upload is not a tar archive: {exc}") from None
+    total = 0
     with archive:
-        for member in archive:
-            if not member.isfile():
+        for count, member in enumerate(archive):
+            total += member.size
+            if count > MAX_FILES or total > MAX_BYTES + MAX_MANIFEST:
+                raise SnapshotException(f"The snapshot upload is over the limits ({_mb(MAX_BYTES)}, "
+                                        f"{MAX_FILES} files; RUNYARD_SNAPSHOT_MAX_MB and _MAX_FILES).")
+            if not member.isreg() or member.issparse():
                 raise SnapshotException(f"Snapshot archive entry {member.name!r} is not a file.")
-            data = archive.extractfile(member).read()
-            digest = hashlib.sha256(data).hexdigest()
-            if member.name == "manifest.json":
-                if digest != snapshot_id:
+            source = archive.extractfile(member)
+            if member.name == "manifest.json" and member.size <= MAX_MANIFEST:
+                manifest_bytes = source.read()
+                if hashlib.sha256(manifest_bytes).hexdigest() != snapshot_id:
                     raise SnapshotException("The snapshot manifest does not match its id.")
-                manifest_bytes = data
-            elif member.name.startswith("blobs/") and member.name[6:] == digest:
-                _write_once(blob_path(store, digest), lambda tmp, data=data: tmp.write_bytes(data))
+            elif member.name.startswith("blobs/") and is_digest(member.name[6:]):
+                _store_blob(store, member.name[6:], source)
             else:
                 raise SnapshotException(
-                    f"Snapshot archive entry {member.name!r} is neither manifest.json nor "
+                    f"Snapshot archive entry {member.name[:200]!r} is neither manifest.json nor "
                     "blobs/<sha256 of its content>.")
     if manifest_bytes is None:
         raise SnapshotException("The snapshot upload has no manifest.json.")
-    entries = json.loads(manifest_bytes)["files"]
-    for entry in entries:  # restored on this machine: paths must stay inside the job's folder
-        parts = Path(entry["path"]).parts
-        if Path(entry["path"]).is_absolute() or ".." in parts or not is_digest(entry["sha256"]):
-            raise SnapshotException(f"Snapshot entry {entry['path']!r} is not a relative path "
-                                    "with a sha256.")
+    entries = _checked_manifest(manifest_bytes)
     absent = [e["path"] for e in entries if not blob_path(store, e["sha256"]).exists()]
     if absent:
         raise SnapshotException(f"The snapshot upload lacks the content of {absent[:5]}.")
     _write_once(manifest_path(store, snapshot_id), lambda tmp: tmp.write_bytes(manifest_bytes))
 
 
+def _store_blob(store: Path, digest: str, source) -> None:
+    """Stream an uploaded blob into the store, hashing it on the way: kept only when its
+    content has the hash it is named by."""
+    target = blob_path(store, digest)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{digest}.{uuid.uuid4().hex}")
+    hasher = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                hasher.update(chunk)
+                out.write(chunk)
+        if hasher.hexdigest() != digest:
+            raise SnapshotException(f"Snapshot blob {digest} does not have that sha256.")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _checked_manifest(data: bytes) -> list[dict]:
+    """A manifest from another machine, restored on this one: relative paths that stay inside
+    the job's folder, each once and none inside another, sha256 digests, whole-number sizes
+    and modes, within the snapshot limits."""
+    try:
+        entries = json.loads(data)["files"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("files is not a list of objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SnapshotException(f"The snapshot manifest is not valid: {exc}") from None
+    paths = set()
+    for entry in entries:
+        path, mode, size = entry.get("path"), entry.get("mode"), entry.get("size")
+        parts = path.split("/") if isinstance(path, str) else []
+        if not parts or any(p in ("", ".", "..") or "\0" in p for p in parts) or \
+                not is_digest(entry.get("sha256")) or type(mode) is not int or not 0 <= mode <= 0o7777 \
+                or type(size) is not int or size < 0:
+            raise SnapshotException(f"Snapshot entry {str(path)[:200]!r} is not a relative path with "
+                                    "a sha256, a size and a mode.")
+        paths.add(path)
+    clashing = [p for p in paths if any("/".join(p.split("/")[:i]) in paths
+                                        for i in range(1, p.count("/") + 1))]
+    if len(paths) != len(entries) or clashing:
+        raise SnapshotException("The snapshot manifest names a path twice, or a file inside a file.")
+    if len(entries) > MAX_FILES or sum(e["size"] for e in entries) > MAX_BYTES:
+        raise SnapshotException(f"The snapshot is over the limits ({_mb(MAX_BYTES)}, {MAX_FILES} files).")
+    return entries
+
+
 def restore(store: Path, snapshot_id: str, target: Path) -> None:
-    """Materialise a snapshot as plain files (copies: the job may edit them freely)."""
+    """Materialise a snapshot as plain files (copies: the job may edit them freely). Modes
+    keep only whether a file is executable: never setuid, never writable by others."""
     for entry in manifest(store, snapshot_id):
         dest = target / entry["path"]
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(blob_path(store, entry["sha256"]), dest)
-        os.chmod(dest, entry["mode"])
+        os.chmod(dest, 0o755 if entry["mode"] & 0o111 else 0o644)

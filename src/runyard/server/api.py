@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tarfile
 import tempfile
 import time
 import uuid
@@ -55,12 +54,12 @@ def tar_response(ws, fill) -> Response:
     from fastapi.responses import FileResponse
     from starlette.background import BackgroundTask
 
+    from runyard import archives
+
     spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
     with spool, tempfile.TemporaryDirectory(dir=ws.location) as folder:
         fill(Path(folder))
-        with tarfile.open(fileobj=spool, mode="w") as archive:
-            for path in sorted(Path(folder).iterdir()):
-                archive.add(path, arcname=path.name)
+        archives.pack(archives.plain_files(Path(folder), "The files to send"), spool)
     return FileResponse(spool.name, media_type="application/x-tar",
                         background=BackgroundTask(Path(spool.name).unlink, missing_ok=True))
 
@@ -214,13 +213,14 @@ def build_router(ws) -> APIRouter:
         from fastapi.responses import FileResponse
         from starlette.background import BackgroundTask
 
-        from runyard.models import remote, store
+        from runyard import archives
+        from runyard.models import store
 
         record = store.get(ws, name, version)
         source = store.version_dir(ws, record["name"], record["version"]) / record["asset"]
         spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
         with spool:
-            remote.pack(source, spool)
+            archives.pack_folder(source, spool, "Model folder")
         return FileResponse(spool.name, media_type="application/x-tar",
                             background=BackgroundTask(Path(spool.name).unlink, missing_ok=True))
 
@@ -289,7 +289,7 @@ def _register_model(ws, name: str, meta: str, spool) -> dict:
         raise UserErrorException(f"POST /models metadata must have exactly {sorted(allowed)}.")
     store.validate_name(name)
     with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
-        return store.register(ws, name, remote.unpack(spool, Path(tmp)), **fields)
+        return store.register(ws, name, remote.unpack(spool, Path(tmp) / "unpacked"), **fields)
 
 
 def _ingest_records(ws, run_id: str, records) -> dict:

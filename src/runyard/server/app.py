@@ -26,14 +26,39 @@ def configure_mlflow(ws) -> None:
     os.environ[ARTIFACTS_DESTINATION_ENV_VAR] = ws._stores["artifacts_destination"]
 
 
+# Request bodies: what each route may receive, and which keep theirs in memory (JSON routes)
+# rather than spooling it to disk or streaming it on (uploads, artifacts, scoring).
+JSON_BODY_LIMIT = 64 * 1024 * 1024
+IN_MEMORY_BUDGET = 256 * 1024 * 1024  # JSON bodies held at once, across requests
+
+
+def body_limit(scope) -> tuple[int, bool]:
+    from runyard import settings
+    from runyard.runs import snapshot
+    from runyard.server import API_PREFIX
+    from runyard.server.auth import SCORING_PREFIX
+    from runyard.serving.server import MAX_BODY
+
+    path, method = scope["path"], scope["method"]
+    if path.startswith(SCORING_PREFIX):
+        return MAX_BODY, False
+    if method == "PUT" and path.startswith(f"{API_PREFIX}/snapshots/"):
+        return snapshot.MAX_UPLOAD, False
+    if (method, path) in (("POST", f"{API_PREFIX}/models"), ("PUT", f"{API_PREFIX}/datastores/files")) \
+            or path.startswith("/api/2.0/mlflow-artifacts/"):
+        return settings.upload_max_bytes(), False
+    return JSON_BODY_LIMIT, True
+
+
 def create_app(ws, token: str | None):
     configure_mlflow(ws)
     from fastapi.responses import Response
     from mlflow.server.fastapi_app import create_fastapi_app
     from starlette.routing import Mount
 
+    from runyard import httpd
     from runyard.errors import RunyardError
-    from runyard.server.api import build_router, error_response
+    from runyard.server.api import build_router, error_response, json_response
     from runyard.server.serving_routes import build_proxy
 
     app = create_fastapi_app()
@@ -50,4 +75,18 @@ def create_app(ws, token: str | None):
     async def runyard_error(_request, exc: RunyardError) -> Response:
         return error_response(exc)
 
-    return TokenGuard(app, token)
+    for limit in httpd.STATUS:  # a body over its limit, too slow, or no room for it now
+        @app.exception_handler(limit)
+        async def refused(_request, exc) -> Response:
+            response = json_response({"error_code": "REQUEST_REFUSED", "message": str(exc)},
+                                     httpd.STATUS[type(exc)])
+            response.headers["connection"] = "close"
+            return response
+
+    limited = httpd.BodyLimits(app, body_limit, httpd.InFlight(IN_MEMORY_BUDGET))
+    return TokenGuard(limited, token, run_active=lambda run_id: _run_active(ws, run_id))
+
+
+def _run_active(ws, run_id: str) -> bool:
+    record = ws._registry.find_run(run_id)
+    return record is not None and not record["status"].is_terminal()

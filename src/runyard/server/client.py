@@ -12,15 +12,22 @@ from runyard.server import API_PREFIX as PREFIX
 
 class ServerClient:
     def __init__(self, server_url: str, token: str | None, timeout: float = 60.0):
-        import requests
-
         self.url = server_url.rstrip("/")
         self.timeout = timeout
         self.token = token
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "runyard-client"
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self._session = None
+
+    @property
+    def session(self):
+        """Made on first use: a job builds its run's workspace with the standard library only."""
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            self._session.headers["User-Agent"] = "runyard-client"
+            if self.token:
+                self._session.headers["Authorization"] = f"Bearer {self.token}"
+        return self._session
 
     def request(self, method: str, path: str, **kwargs):
         import requests

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -138,13 +137,11 @@ def checked_entries(ws, manifest) -> list[dict]:
 
 
 def _store_upload(ws, store, spool, overwrite: bool) -> None:
+    from runyard import archives
+
     with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
-        try:
-            with tarfile.open(fileobj=spool, mode="r:*") as archive:
-                archive.extractall(tmp, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            raise UserErrorException(f"The upload cannot be unpacked: {exc}") from None
-        pairs = [(p, p.relative_to(tmp).as_posix()) for p in sorted(Path(tmp).rglob("*")) if p.is_file()]
-        if not pairs:
+        unpacked = Path(tmp) / "upload"
+        names = archives.unpack(spool, unpacked, "The upload")
+        if not names:
             raise UserErrorException("The upload holds no files.")
-        store._put(pairs, overwrite, lambda _line: None)
+        store._put([(unpacked / name, name) for name in sorted(names)], overwrite, lambda _line: None)

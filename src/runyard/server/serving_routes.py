@@ -4,6 +4,8 @@ clients reach an endpoint that listens on the server's loopback."""
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -83,44 +85,62 @@ def add_routes(router: APIRouter, ws) -> None:
         return log_piece(store.log_path(ws, name), offset)
 
 
-def build_proxy(ws) -> APIRouter:
-    """`/endpoints/<name>/<path>` forwarded to the endpoint. The token guard lets these paths
-    through: an endpoint with keys checks its key itself (scoring clients need no workspace
-    token); one without keys is reached only with the workspace token."""
-    import requests
+NO_ACCESS = ('{"error_code": "UNAUTHENTICATED", "message": "Send the service\'s key '
+             '(Authorization: Bearer <key>), or the workspace token."}')
 
+
+def build_proxy(ws) -> APIRouter:
+    """`/endpoints/<name>/<path>` forwarded to the endpoint, its body streamed through. The
+    token guard lets these paths through. A caller with the workspace token reaches any
+    service (unknown names answer 404). Any other caller must send the service's own key, and
+    is answered the same 401 for an unknown name, a service without keys and a wrong key, so
+    that names cannot be probed; nothing of the body is read before that."""
+    from runyard import httpd
     from runyard.serving import endpoint_store as store
 
     proxy = APIRouter()
+    sessions = []  # one aiohttp session, made in the server's event loop on first use
+
+    def with_key(record: dict, authorization: str | None) -> bool:
+        presented = (authorization or "").removeprefix("Bearer ").strip().encode()
+        return any(hmac.compare_digest(presented, key.encode()) for key in record["keys"] or ())
 
     @proxy.api_route("/endpoints/{name}/{path:path}", methods=["GET", "POST"])
     async def forward(name: str, path: str, request: Request):
-        record = store.find(ws, store.validate_name(name))
-        if record is None:  # (no list of the services: the caller may have no token)
-            return Response(f'{{"message": "No service named {name}."}}', status_code=404,
-                            media_type="application/json")
-        record = store.checked(ws, record)
-        headers = {"Content-Type": request.headers.get("content-type", "application/json")}
-        if record["keys"]:
-            if "authorization" in request.headers:
-                headers["Authorization"] = request.headers["authorization"]
-        elif not request.scope.get(TOKEN_OK):
-            return Response('{"error_code": "UNAUTHENTICATED", "message": "This service has no '
-                            'keys: it is reached with the workspace token."}', status_code=401,
-                            media_type="application/json")
+        token_ok = bool(request.scope.get(TOKEN_OK))
+        valid = store.NAME_RE.match(name) is not None
+        record = await run_in_threadpool(store.find, ws, name) if valid else None
+        if not token_ok and (record is None or not with_key(record, request.headers.get("authorization"))):
+            return Response(NO_ACCESS, status_code=401, media_type="application/json",
+                            headers={"connection": "close"})
+        if record is None:
+            return Response(f'{{"message": "No service named {name if valid else "?"}."}}',
+                            status_code=404, media_type="application/json")
+        record = await run_in_threadpool(store.checked, ws, record)
         if not record["port"]:
             return Response(f'{{"message": "Service {name} is {record["state"]}, not serving yet."}}',
                             status_code=503, media_type="application/json")
-        body = await request.body()
+        headers = {"Content-Type": request.headers.get("content-type", "application/json")}
+        if record["keys"]:  # the caller's key, or (workspace token) the service's own
+            headers["Authorization"] = request.headers.get("authorization", "") if not token_ok \
+                else f"Bearer {record['keys'][0]}"
+        if not sessions:
+            import aiohttp
+
+            sessions.append(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROXY_TIMEOUT)))
         try:
-            answer = await run_in_threadpool(
-                requests.request, request.method, f"http://127.0.0.1:{record['port']}/{path}",
-                data=body or None, headers=headers, params=dict(request.query_params),
-                timeout=PROXY_TIMEOUT)
-        except requests.RequestException as exc:
+            async with sessions[0].request(
+                    request.method, f"http://127.0.0.1:{record['port']}/{path}",
+                    params=dict(request.query_params), headers=headers,
+                    data=request.stream() if request.method == "POST" else None) as answer:
+                content = await answer.read()
+                return Response(content, status_code=answer.status,
+                                media_type=answer.headers.get("content-type"))
+        except Exception as exc:  # noqa: BLE001  the caller's body over its limit, or no answer
+            limit = httpd.limit_error(exc)
+            if limit is not None:
+                raise limit from None
             return Response(f'{{"message": "Service {name} did not answer: {type(exc).__name__}"}}',
                             status_code=502, media_type="application/json")
-        return Response(answer.content, status_code=answer.status_code,
-                        media_type=answer.headers.get("content-type"))
 
     return proxy

@@ -208,7 +208,7 @@ def script_runtime(ws, spec: EndpointSpec, generation: int) -> tuple[Path, str, 
     """The entry script's folder (its snapshot, restored once per generation), interpreter and
     environment variables, for the server to start its worker."""
     from runyard.runs import snapshot
-    from runyard.supervisor.job_env import job_shim
+    from runyard.supervisor.job_env import inherited_environment, job_shim
 
     folder = store.endpoint_dir(ws, spec.name)
     source = folder / f"g{generation}" / "source"
@@ -217,7 +217,7 @@ def script_runtime(ws, spec: EndpointSpec, generation: int) -> tuple[Path, str, 
         shutil.rmtree(staging, ignore_errors=True)
         snapshot.restore(ws.snapshots_dir, spec.snapshot_id, staging)
         staging.rename(source)
-    env = dict(os.environ)
+    env = inherited_environment(os.environ, strict=ws.is_served)  # the worker runs user code
     definition = spec.environment
     interpreter = sys.executable
     if definition is not None:

@@ -14,12 +14,12 @@ from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import endpoints_table as table
 
 TRANSITIONING, HEALTHY, UNHEALTHY, FAILED = "Transitioning", "Healthy", "Unhealthy", "Failed"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _JSON = ("spec", "keys")
 
 
 def validate_name(name) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.match(name):
         raise UserErrorException(
             "A service name is 3-32 characters: lowercase letters, digits and dashes, starting "
             f"with a letter and not ending with a dash. Received: name={received(name)}")

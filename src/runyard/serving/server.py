@@ -18,17 +18,25 @@ import sys
 import time
 import traceback
 
+from runyard import httpd
 from runyard.serving import endpoint_store as store
 from runyard.serving.spec import EndpointSpec
 
 POLL_SECONDS = 0.5
-MAX_BODY = 256 * 1024 * 1024
+MAX_BODY = 256 * 1024 * 1024  # bytes of one request
+MAX_IN_FLIGHT = 2 * MAX_BODY  # bytes of all the requests being read or answered at once
 _MODEL_ROUTE = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata|:predict|:classify|:regress)?$")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def _json(status: int, payload) -> tuple[int, bytes, list]:
     return status, json.dumps(payload).encode(), _JSON_HEADERS
+
+
+async def _answer(send, status: int, payload: bytes, headers: list) -> None:
+    headers = [*headers, (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 class EndpointApp:
@@ -41,6 +49,7 @@ class EndpointApp:
         self.keys: list[str] = []
         self.server = None  # the uvicorn.Server, to stop it when the first load fails
         self.closing: set[asyncio.Task] = set()  # replaced backends finishing their requests
+        self.in_flight = httpd.InFlight(MAX_IN_FLIGHT)
 
     # -- HTTP ------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
@@ -49,29 +58,38 @@ class EndpointApp:
             return
         if scope["type"] != "http":
             return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > MAX_BODY:
-                status, payload, headers = _json(413, {"error": "The request body is larger than 256 MB."})
-                break
-            if not message.get("more_body"):
-                status, payload, headers = await self._handle(scope, b"".join(chunks))
-                break
-        headers = [*headers, (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        # Who is calling, and how much, is known from the headers: nothing of the body is
+        # read for a caller without the key or for a body over the limit.
+        if scope["path"] in ("/", "/health") and scope["method"] == "GET":
+            ready = self.backend is not None
+            await _answer(send, 200 if ready else 503, b"Healthy" if ready else b"Starting",
+                          [(b"content-type", b"text/plain")])
+            return
+        if not self._authorized(scope):  # (and the connection is closed: its body stays unread)
+            status, payload, headers = _json(401, {
+                "error": "This service needs a key: send the header 'Authorization: Bearer <key>' "
+                         "(service.get_keys())."})
+            await _answer(send, status, payload, [*headers, (b"connection", b"close")])
+            return
+        if (httpd.content_length(scope) or 0) > MAX_BODY:
+            await httpd.refuse(send, 413, str(httpd.BodyTooLarge(MAX_BODY)))
+            return
+        guarded, release = httpd.guarded_receive(receive, MAX_BODY, self.in_flight)
+        try:
+            chunks = []
+            while True:
+                message = await guarded()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            await _answer(send, *await self._handle(scope, b"".join(chunks)))
+        except (httpd.BodyTooLarge, httpd.BodyTimeout, httpd.ServerBusy) as exc:
+            await httpd.refuse(send, httpd.STATUS[type(exc)], str(exc))
+        finally:
+            release()
 
     async def _handle(self, scope, body: bytes):
         method, path = scope["method"], scope["path"]
-        if path in ("/", "/health") and method == "GET":
-            ready = self.backend is not None
-            return (200 if ready else 503), (b"Healthy" if ready else b"Starting"), [(b"content-type", b"text/plain")]
-        if not self._authorized(scope):
-            return _json(401, {"error": "This service needs a key: send the header "
-                                        "'Authorization: Bearer <key>' (service.get_keys())."})
         backend = self.backend
         if backend is None:
             return _json(503, {"error": "The service is starting; retry in a moment."})
@@ -135,8 +153,8 @@ class EndpointApp:
             return True
         for key, value in scope["headers"]:
             if key == b"authorization":
-                token = value.decode(errors="replace").removeprefix("Bearer ").strip()
-                return any(hmac.compare_digest(token, k) for k in self.keys)
+                token = value.removeprefix(b"Bearer ").strip()
+                return any(hmac.compare_digest(token, k.encode()) for k in self.keys)
         return False
 
     def _swagger(self) -> dict:
@@ -268,8 +286,9 @@ def main(argv: list[str]) -> int:
     store.update(ws, name, port=sock.getsockname()[1])
     print(f"[{_now()}] Endpoint {name} listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     app = EndpointApp(ws, name)
+    httpd.harden_process()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=10, timeout_keep_alive=30)
+                            timeout_graceful_shutdown=10, **httpd.uvicorn_options())
     server = app.server = uvicorn.Server(config)
     asyncio.run(server.serve(sockets=[sock]))
     return 0 if app.backend is not None else 1

@@ -10,6 +10,32 @@ from pathlib import Path
 from runyard import settings
 from runyard.errors import UserErrorException
 
+# What a process running user code inherits from a server's environment: the system's basics
+# and the settings of the tools a training script uses, never the server's secrets (its token,
+# the database URL, object store keys, MLflow's internal store URLs).
+INHERITED = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "HOSTNAME", "LANG", "LANGUAGE", "TZ", "TERM",
+    "LD_LIBRARY_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE",
+    "PYENV_ROOT", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "XLA_FLAGS", "RUNYARD_HOME", "RUNYARD_CACHE", "RUNYARD_DEBUG",
+})
+INHERITED_PREFIXES = ("LC_", "TF_", "KERAS_", "CUDA_", "NVIDIA_", "NCCL_", "OMP_", "MKL_",
+                      "OPENBLAS_", "HOROVOD_", "OMPI_MCA_", "UV_", "PIP_")
+# Never passed on, not even from a user's own shell: runyard's and MLflow's credentials.
+SECRETS = ("RUNYARD_SERVER_TOKEN", "RUNYARD_WORKSPACE_TOKEN", "RUNYARD_BACKEND_STORE_URI",
+           "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "_MLFLOW_SERVER_")
+
+
+def inherited_environment(environ, strict: bool, also=()) -> dict[str, str]:
+    """The part of this process's environment that a job or a scoring worker starts with.
+    strict (a server's processes, a Ray node's): only the allow-list (and variables starting
+    with one of `also`). Otherwise (a user's own supervisor) everything the user set. Never
+    runyard's and MLflow's credentials."""
+    prefixes = INHERITED_PREFIXES + tuple(also)
+    return {k: v for k, v in environ.items() if not k.startswith(SECRETS) and
+            (not strict or k in INHERITED or k.startswith(prefixes))}
+
 
 def mpirun_binary(env: dict[str, str]) -> str:
     found = shutil.which("mpirun", path=env.get("PATH"))

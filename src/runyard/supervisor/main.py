@@ -32,7 +32,7 @@ from runyard.runs.status import RunStatus
 from runyard.supervisor import materialize
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.job import Job
-from runyard.supervisor.job_env import has_module, mpirun_binary
+from runyard.supervisor.job_env import has_module, inherited_environment, mpirun_binary
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
 
@@ -207,7 +207,8 @@ class Supervisor:
 
     def _job_env(self) -> dict[str, str]:
         return materialize.process_environment(
-            dict(os.environ), materialize.run_variables(self.ws, self.record, self.spec), self.node,
+            inherited_environment(os.environ, strict=self.ws.is_served),
+            materialize.run_variables(self.ws, self.record, self.spec), self.node,
             metrics_dir=self.paths.metrics_dir, tmp=self.paths.tmp)
 
     def _argv(self) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runyard import settings
+from runyard.settings import SERVER_URL
 from runyard.supervisor.job_env import job_shim
 
 if TYPE_CHECKING:  # a node agent passes the spec's fields without pydantic
@@ -93,13 +94,16 @@ def run_variables(ws, record: dict, spec: RunSpec) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "RUNYARD_EXPERIMENT": record["experiment"],
     })
-    if ws.job_tracking_uri != ws.tracking_uri:  # a served workspace: jobs call its server
+    if ws.is_served:  # jobs call its server, with their run's own token (never the workspace's)
         from runyard.server import THROUGH_THE_PROXY
-        from runyard.server.auth import TOKEN_ENV
+        from runyard.server.auth import TOKEN_ENV, run_token
+        from runyard.workspace.remote import TOKEN_ENV as CLIENT_TOKEN_ENV
 
         variables.update(THROUGH_THE_PROXY)
+        variables[SERVER_URL] = ws.job_tracking_uri
         if os.environ.get(TOKEN_ENV):
-            variables["MLFLOW_TRACKING_TOKEN"] = os.environ[TOKEN_ENV]
+            token = run_token(os.environ[TOKEN_ENV], spec.run_id)
+            variables["MLFLOW_TRACKING_TOKEN"] = variables[CLIENT_TOKEN_ENV] = token
     return variables
 
 

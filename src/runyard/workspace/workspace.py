@@ -5,6 +5,7 @@ $RUNYARD_HOME is used, and created on first use."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -17,6 +18,9 @@ from runyard.errors import UserErrorException, received
 from runyard.workspace.config import AZURE_ONLY_KEYS, find_config, read_config
 
 DEFAULT_NAME = "default"
+# The database URL of a served workspace, with its password: workspace.json keeps the URL
+# without it, and `runyard server` passes it to the processes it starts in this variable.
+STORE_URI_ENV = "RUNYARD_BACKEND_STORE_URI"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,32}$")
 
 
@@ -177,6 +181,12 @@ class Workspace:
         return self.artifacts_dir.as_uri()
 
     @property
+    def is_served(self) -> bool:
+        """Whether `runyard server` serves this workspace: its processes then run other
+        users' code and get only what they need of this machine's environment."""
+        return bool(self._stores.get("server_url"))
+
+    @property
     def job_tracking_uri(self) -> str:
         """The tracking URI that job processes get for their own `mlflow.*` calls: the
         server's URL when the workspace is served (so artifacts go through its proxy)."""
@@ -189,11 +199,9 @@ class Workspace:
         (a folder or an object-store URL), served by `runyard server` at `server_url`."""
         marker = self.location / "workspace.json"
         info = json.loads(marker.read_text())
-        info["stores"] = {"backend_store_uri": backend_store_uri,
+        info["stores"] = {"backend_store_uri": backend_store_uri and without_password(backend_store_uri),
                           "artifacts_destination": artifacts_destination, "server_url": server_url}
-        tmp = marker.with_name(f".workspace.json.{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(info, indent=2))
-        tmp.replace(marker)
+        _write_private(marker, info)
         self._stores = _read_stores(self.location)
         self.__dict__.pop("_registry", None)
         from runyard.stores import tracking
@@ -232,20 +240,54 @@ class Workspace:
         marker = self.location / "workspace.json"
         if marker.exists():
             return
+        # The workspace's folder is its owner's alone: its registry holds datastore keys.
+        self.location.mkdir(parents=True, exist_ok=True, mode=0o700)
         for sub in ("artifacts", "runs", "snapshots"):
             (self.location / sub).mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_name(f".workspace.json.{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(
-            {"name": self.name, "id": uuid.uuid4().hex, "created": time.time()}, indent=2))
-        tmp.replace(marker)
+        _write_private(marker, {"name": self.name, "id": uuid.uuid4().hex, "created": time.time()})
+
+
+def _write_private(path: Path, content: dict) -> None:
+    """Write a JSON file readable by its owner only (0600), complete or not at all."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(content, indent=2))
+    tmp.replace(path)
+
+
+def without_password(url: str) -> str:
+    """A database URL with its password left out."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))
 
 
 def _read_stores(location: Path) -> dict:
-    """The store URLs that `runyard server` recorded in workspace.json (empty: embedded)."""
+    """The store URLs that `runyard server` recorded in workspace.json (empty: embedded). The
+    database URL gets its password back from RUNYARD_BACKEND_STORE_URI when that names the
+    same database (else the driver looks for one: PGPASSWORD, ~/.pgpass)."""
+    marker = location / "workspace.json"
     try:
-        return json.loads((location / "workspace.json").read_text()).get("stores") or {}
-    except (OSError, json.JSONDecodeError):
+        info = json.loads(marker.read_text())
+        stores = (info.get("stores") if isinstance(info, dict) else None) or {}
+        if not isinstance(info, dict) or not isinstance(stores, dict):
+            raise ValueError("not a JSON object with an object of stores")
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:  # (UnicodeDecodeError and JSONDecodeError too)
+        raise UserErrorException(
+            f"The workspace file {marker} cannot be read ({type(exc).__name__}: {exc}). Restore it "
+            "from a backup, or write it again: {\"name\": \"<workspace name>\"} for a workspace "
+            "on this machine (runyard server adds its stores).") from None
+    given = os.environ.get(STORE_URI_ENV)
+    stored = stores.get("backend_store_uri")
+    if stored and given and without_password(given) == without_password(stored):
+        stores["backend_store_uri"] = given
+    return stores
 
 
 def _default_location(name: str) -> Path:
