@@ -207,8 +207,8 @@ def _store_blob(store: Path, digest: str, source) -> None:
     target = blob_path(store, digest)
     if target.exists():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{digest}.{uuid.uuid4().hex}")
+    tmp = store / "blobs" / f".{digest}.{uuid.uuid4().hex}"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
     try:
         with open(tmp, "wb") as out:
@@ -217,6 +217,7 @@ def _store_blob(store: Path, digest: str, source) -> None:
                 out.write(chunk)
         if hasher.hexdigest() != digest:
             raise SnapshotException(f"Snapshot blob {digest} does not have that sha256.")
+        target.parent.mkdir(exist_ok=True)
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
