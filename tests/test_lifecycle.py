@@ -73,9 +73,33 @@ def test_max_run_duration_is_enforced(ws, src, tmp_path):
     assert not any(pid_alive(p) for p in pids)
 
 
-def test_killed_supervisor_goes_not_responding_then_failed(ws, src, tmp_path):
+def _watchdog_of(supervisor: int) -> int:
+    import psutil
+
+    return next(p.pid for p in psutil.Process(supervisor).children()
+                if "runyard.supervisor.watchdog" in " ".join(p.cmdline()))
+
+
+def test_a_killed_supervisor_is_finished_by_its_watchdog(ws, src, tmp_path):
+    run, flag, pids = _waiting_run(ws, src, tmp_path)
+    wait_until(lambda: run.get_metrics().get("started") == 1, timeout=20)
+    supervisor = run._refresh()["supervisor_pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    # Nothing of the job outlives its supervisor, whether or not anyone reads the run.
+    wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=5, message="job processes to die")
+    wait_until(lambda: run.get_status() == "Failed", timeout=30, message="the watchdog to fail the run")
+    message = run.get_details()["error"]["error"]["message"]
+    assert f"supervisor (pid {supervisor})" in message and "killed" in message
+    # Its bookkeeping was finished: the logs the message points to are there.
+    files = run.get_file_names()
+    assert "user_logs/std_log.txt" in files and "system_logs/supervisor.log" in files
+    assert run.get_metrics()["started"] == 1
+
+
+def test_a_supervisor_killed_with_its_watchdog_is_failed_by_a_reader(ws, src, tmp_path):
     run, flag, pids = _waiting_run(ws, src, tmp_path)
     supervisor = run._refresh()["supervisor_pid"]
+    os.kill(_watchdog_of(supervisor), signal.SIGKILL)  # as the OOM killer or a reboot would
     os.kill(supervisor, signal.SIGKILL)
     wait_until(lambda: run.get_status() == "Failed", timeout=30, message="a reader to fail the run")
     statuses = [status for status, _ in run._record["history"]]
@@ -83,6 +107,7 @@ def test_killed_supervisor_goes_not_responding_then_failed(ws, src, tmp_path):
     message = run.get_details()["error"]["error"]["message"]
     assert "supervisor stopped responding" in message and str(supervisor) in message
     wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10, message="job processes to die")
+    assert "user_logs/std_log.txt" in run.get_file_names()
 
 
 def test_logs_outputs_and_metrics_are_live_while_running(ws, src, tmp_path):

@@ -260,8 +260,8 @@ class RunOnNode:
 
     def stop(self, grace: float) -> None:
         pids = [proc.pid for proc in self.procs.values()] + list(self.daemons)
-        known = [d for pid in pids for d in processes.descendants(pid)]
-        processes.stop_groups(pids, grace, known)
+        # By session: the launcher serves other jobs too, so its other children are not this job's.
+        processes.stop_job(pids, grace, adopted=False)
         for proc in [*self.procs.values(), *(d[0] for d in self.daemons.values())]:
             proc.wait()
         for pump in self.pumps:

@@ -67,17 +67,27 @@ class MpiDemux:
             handle.close()
 
 
+def rank_codes(ranks_dir: Path) -> dict[int, int]:
+    """rank -> exit code, for the ranks whose wrapper has written one (completely)."""
+    codes = {}
+    for path in ranks_dir.glob("*") if ranks_dir.is_dir() else []:
+        try:
+            text = path.read_text()
+            if text.endswith("\n"):
+                codes[int(path.name)] = int(text.strip())
+        except (OSError, ValueError):
+            continue
+    return codes
+
+
 def failed_rank(ranks_dir: Path, combined_log: str) -> tuple[int, int] | None:
     """(rank, exit code; negative for a signal) of the first rank that failed: from the exit
     codes the rank wrappers wrote, else from mpirun's own report."""
     codes = []
-    for path in ranks_dir.glob("*") if ranks_dir.is_dir() else []:
-        try:
-            code = int(path.read_text().strip() or 0)
-        except ValueError:
-            continue
+    for rank, code in rank_codes(ranks_dir).items():
         if code:  # the shell reports a rank killed by signal N as 128 + N
-            codes.append((path.stat().st_mtime, int(path.name), -(code - 128) if code > 128 else code))
+            path = ranks_dir / str(rank)
+            codes.append((path.stat().st_mtime, rank, -(code - 128) if code > 128 else code))
     if codes:
         _, rank, code = min(codes)
         return rank, code

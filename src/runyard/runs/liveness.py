@@ -55,16 +55,20 @@ def check(ws, record: dict) -> dict:
         where = (f"pid {record['supervisor_pid']} on {record['host']}"
                  if record.get("supervisor_pid") else "it never started")
         message = (f"The run's supervisor stopped responding ({where}); last heartbeat "
-                   f"{age:.0f} s ago, the limit is {timeout:.0f} s (RUNYARD_HEARTBEAT_TIMEOUT). "
-                   "Its processes were stopped. Look at system_logs/supervisor.log.")
+                   f"{age:.0f} s ago, the limit is {timeout:.0f} s (RUNYARD_HEARTBEAT_TIMEOUT).")
         _kill_leftovers(record)
-        changed = registry.transition(
-            record["run_id"], RunStatus.FAILED, only_from={RunStatus.NOT_RESPONDING},
-            error={"code": "ServiceError", "message": message})
-        if changed is not None and record.get("mlflow_run_id"):
-            from runyard.stores import tracking
+        if record.get("host") == socket.gethostname():  # its files are here: finish it properly
+            from runyard.runs.finalize import finish_abandoned
 
-            tracking.set_terminated(ws.tracking_uri, record["mlflow_run_id"], "Failed")
+            finish_abandoned(ws, record["run_id"], message)
+        else:
+            changed = registry.transition(
+                record["run_id"], RunStatus.FAILED, only_from={RunStatus.NOT_RESPONDING},
+                error={"code": "ServiceError", "message": f"{message} Its processes were stopped."})
+            if changed is not None and record.get("mlflow_run_id"):
+                from runyard.stores import tracking
+
+                tracking.set_terminated(ws.tracking_uri, record["mlflow_run_id"], "Failed")
     return registry.get_run(record["run_id"])
 
 

@@ -44,6 +44,11 @@ class RunPaths:
         return self.root / "metrics"
 
     @property
+    def ingest_state(self) -> Path:
+        """How far each metrics file was ingested: whoever ingests next goes on from there."""
+        return self.metrics_dir / ".ingested.json"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.root / "uploads"
 

@@ -99,15 +99,38 @@ def _to_builtin(value):
 
 
 class RecordReader:
-    """Reads the complete lines added to every metrics file since the last call."""
+    """Reads the complete lines added to every metrics file since the last commit().
 
-    def __init__(self, metrics_dir: str | Path):
+    With a `state` file, commit() also records how far each file was read, so that another
+    process can go on from there (a run whose supervisor died is finished by another)."""
+
+    def __init__(self, metrics_dir: str | Path, state: Path | None = None):
         self.metrics_dir = Path(metrics_dir)
+        self.state = state
         self._offsets: dict[str, int] = {}
+        if state is not None:
+            try:
+                self._offsets = json.loads(state.read_text())
+            except (OSError, ValueError):
+                pass
+        self._read: dict[str, int] = dict(self._offsets)
         self.bad_lines = 0
 
+    def commit(self) -> None:
+        """What read_new() returned was applied: the next read starts after it."""
+        if self._read == self._offsets:
+            return
+        self._offsets = dict(self._read)
+        if self.state is not None:
+            tmp = self.state.with_name(f"{self.state.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(self._offsets))
+            os.replace(tmp, self.state)
+
     def read_new(self) -> list[dict]:
+        """The complete lines after the last commit (a read that was not committed, because
+        applying it failed, is read again)."""
         records: list[dict] = []
+        self._read = dict(self._offsets)
         if not self.metrics_dir.is_dir():
             return records
         for path in sorted(self.metrics_dir.glob("*.jsonl")):
@@ -118,7 +141,7 @@ class RecordReader:
             end = data.rfind(b"\n")
             if end < 0:
                 continue  # no complete line yet
-            self._offsets[path.name] = offset + end + 1
+            self._read[path.name] = offset + end + 1
             for line in data[: end + 1].splitlines():
                 try:
                     records.append(json.loads(line))

@@ -27,8 +27,11 @@ class Launched:
 
 class Job:
     def __init__(self, specs: list[ProcessSpec], argv: list[str], cwd: Path,
-                 env: dict[str, str], user_logs: Path, mpi: bool = False):
+                 env: dict[str, str], user_logs: Path, mpi: bool = False, ranks: int = 0,
+                 keep: set[int] = frozenset()):
         self.mpi = mpi  # one mpirun whose tagged output is split into per-rank logs
+        self.ranks = ranks  # MPI: how many ranks report an exit code
+        self.keep = set(keep)  # the supervisor's own helpers (its watchdog): never stopped
         self.ranks_dir = user_logs.parent / "ranks"  # MPI ranks' exit codes
         self.specs = specs
         self.argv = argv
@@ -76,11 +79,18 @@ class Job:
         return None
 
     def finished(self) -> bool:
+        """The deciding processes ended; for MPI, every rank reported a clean exit (mpirun
+        would otherwise wait for as long as a rank's leftover child holds its output)."""
+        if self.mpi and self.ranks:
+            codes = mpi_output.rank_codes(self.ranks_dir)
+            if len(codes) == self.ranks and not any(codes.values()):
+                return True
         return all(item.proc.poll() is not None for item in self.launched if item.spec.decides_end)
 
     def stop(self, grace: float) -> None:
-        known = [d for pid in self.pids for d in processes.descendants(pid)]
-        processes.stop_groups(self.pids, grace, known)
+        """Stop every process of the job: its sessions, and whatever descends from the
+        supervisor (it is a subreaper, so a rank's or a script's orphans come back to it)."""
+        processes.stop_job(self.pids, grace, self.keep)
         for item in self.launched:
             item.proc.wait()
 

@@ -23,13 +23,13 @@ from runyard import settings
 from runyard.distributed import mpi_output, plan, ports
 from runyard.distributed.plan import ProcessSpec
 from runyard.errors import IllegalTransitionError, UserErrorException
-from runyard.runs import snapshot
+from runyard.runs import finalize, snapshot
 from runyard.runs.follow import tail
 from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
-from runyard.supervisor import materialize
+from runyard.supervisor import materialize, processes, watchdog
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.job import Job
 from runyard.supervisor.job_env import has_module, inherited_environment, mpirun_binary
@@ -61,7 +61,7 @@ class Supervisor:
         self._stop_heartbeat = threading.Event()
         self.ingestor = None
         self._ingest_lock = threading.Lock()
-        self.reader = RecordReader(self.paths.metrics_dir)
+        self.reader = RecordReader(self.paths.metrics_dir, self.paths.ingest_state)
         self.node: materialize.NodeJob | None = None  # set in Preparing
         self.on_cluster = self.spec.compute_target != "local"
         self.cluster_job = None  # compute.ray_job.RayJob on a cluster target
@@ -69,6 +69,10 @@ class Supervisor:
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
         me = psutil.Process()
+        processes.become_subreaper()  # the job's orphans come back here, to be stopped with it
+        if self.ws.is_served:
+            processes.keep_environment_private()
+        self.watchdog = self._start_watchdog()
         self.registry.update_run(self.run_id, supervisor_pid=me.pid, host=socket.gethostname(),
                                  supervisor_started=me.create_time(), heartbeat_at=time.time())
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
@@ -92,18 +96,21 @@ class Supervisor:
                           job_pgids=self.job.pids)
             exit_code = self._watch(self.job)
             return self._finish(exit_code)
-        except UserErrorException as exc:  # the environment cannot be prepared as defined
-            self._fail_preparing(str(exc))
-            return 1
         except RunEnded:
             log.warning("The run was ended by another process; stopping the job.")
-            if self.job is not None:
-                self.job.stop(settings.kill_grace())
+            self._stop_everything()
             return 1
-        except Exception as exc:  # a supervisor bug must still end the run, with its reason
+        except Exception as exc:
+            if self.stop_reason == "cancel" and self.phase == S.PREPARING:
+                # The cancel stopped the environment build (or the inputs) under way.
+                log.info("Preparing stopped by the cancel (%s).", _first_line(exc))
+                return self._finish(None)
+            if isinstance(exc, UserErrorException):  # the environment cannot be prepared as defined
+                self._fail_preparing(str(exc))
+                return 1
+            # A supervisor bug must still end the run, with its reason.
             log.error("Supervisor error:\n%s", traceback.format_exc())
-            if self.job is not None:
-                self.job.stop(settings.kill_grace())
+            self._stop_everything()
             self._fail_hard(f"runyard supervisor error: {type(exc).__name__}: {exc}")
             return 1
         finally:
@@ -112,6 +119,7 @@ class Supervisor:
             self._stop_heartbeat.set()
             if self.spec.distribution:
                 ports.release(self.run_id)
+            self._release_watchdog()
 
     def _advance(self, new: RunStatus, **values) -> bool:
         """Move to the next phase; False when a cancel came first (the run then finishes as
@@ -133,13 +141,58 @@ class Supervisor:
     def _heartbeat(self) -> None:
         interval = settings.heartbeat_interval()
         while not self._stop_heartbeat.wait(interval):
+            self._tell_watchdog()
             try:
                 self.registry.update_run(self.run_id, heartbeat_at=time.time())
                 status = self.registry.get_run(self.run_id)["status"]
                 if status == S.NOT_RESPONDING:  # we are alive after all: take the run back
                     self.registry.transition(self.run_id, self.phase, only_from={S.NOT_RESPONDING})
+                elif status == S.CANCEL_REQUESTED and self.phase == S.PREPARING and \
+                        self.stop_reason is None and self.cluster_job is None:
+                    # Preparing can take minutes (a package built from source): stop it now.
+                    self.stop_reason = "cancel"
+                    log.info("Cancel requested while Preparing: stopping the build.")
+                    self._stop_everything()
             except Exception:
                 log.exception("Heartbeat failed")
+
+    # -- the watchdog and every process this supervisor started ----------------------------------
+    def _start_watchdog(self):
+        import subprocess
+        import sys
+
+        with open(self.paths.supervisor_log, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "runyard.supervisor.watchdog", str(self.ws.location), self.run_id],
+                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                close_fds=True)
+
+    def _tell_watchdog(self) -> None:
+        """Which processes are the job's now (all this supervisor's descendants, but the
+        watchdog): what the watchdog stops if this supervisor dies."""
+        try:
+            procs = [p for p in psutil.Process().children(recursive=True) if p.pid != self.watchdog.pid]
+            line = "procs " + " ".join(f"{p.pid}:{watchdog.start_time(p.pid)}" for p in procs)
+            sessions = self.job.pids if self.job is not None and hasattr(self.job, "launched") else []
+            self.watchdog.stdin.write(f"{line}\nsessions {' '.join(map(str, sessions))}\n".encode())
+            self.watchdog.stdin.flush()
+        except (OSError, ValueError, psutil.Error):
+            pass  # a watchdog that is gone cannot be told; the run goes on
+
+    def _release_watchdog(self) -> None:
+        try:
+            self.watchdog.stdin.write(b"done\n")
+            self.watchdog.stdin.close()
+        except (OSError, ValueError):
+            pass
+        self.watchdog.wait()
+
+    def _stop_everything(self) -> None:
+        """Stop the job, or what runs before it (an environment build), and all they started."""
+        if self.job is not None:
+            self.job.stop(settings.kill_grace())
+        elif self.cluster_job is None:
+            processes.stop_job([], settings.kill_grace(), exclude={self.watchdog.pid})
 
     def _on_sigterm(self, signum, frame) -> None:
         log.warning("SIGTERM received: stopping the job.")
@@ -257,8 +310,10 @@ class Supervisor:
             # Keras 3 cannot train under MultiWorkerMirrored or ParameterServer strategies.
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
         log.info("Starting %d process(es): %s (in %s)", len(specs), " ".join(argv), self.paths.workdir)
-        job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs,
-                  mpi=distribution.get("kind") == "mpi")
+        mpi = distribution.get("kind") == "mpi"
+        job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs, mpi=mpi,
+                  ranks=distribution["process_count_per_node"] * distribution["node_count"] if mpi else 0,
+                  keep={self.watchdog.pid})
         try:
             job.start()
         except OSError as exc:
@@ -334,6 +389,7 @@ class Supervisor:
             records = self.reader.read_new()
             if records:
                 self.ingestor.apply(records)
+            self.reader.commit()
 
     def _upload(self, local: Path, artifact_dir: str) -> None:
         from runyard.stores import tracking
@@ -357,11 +413,8 @@ class Supervisor:
         log.info("MLflow ready after %.2f s of finalizing", time.monotonic() - started)
         self._ingest()
         log.info("Metrics flushed (%d points in all)", self.ingestor.points)
-        wd = self.paths.workdir
-        if (wd / "outputs").is_dir() and any((wd / "outputs").iterdir()):
-            tracking.upload_dir(self.ws.tracking_uri, self.record["mlflow_run_id"], wd / "outputs", "outputs")
-        for user_log in sorted(self.paths.user_logs.glob("std_log*.txt")):
-            self._upload(user_log, "user_logs")
+        finalize.upload_outputs(self.ws, self.record["mlflow_run_id"], self.paths)
+        finalize.upload_logs(self.ws, self.record["mlflow_run_id"], self.paths, system=False)
         end, error = self._outcome(exit_code)
         self.registry.update_run(self.run_id, exit_code=exit_code)
         if self.reader.bad_lines:
@@ -371,8 +424,7 @@ class Supervisor:
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING}, error=error)
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
         self._remove_inputs()
-        shutil.rmtree(wd, ignore_errors=True)
-        shutil.rmtree(self.paths.tmp, ignore_errors=True)
+        finalize.remove_job_folders(self.run_id, self.paths)
         return 0 if end == S.COMPLETED else 1
 
     def _outcome(self, exit_code: int | None) -> tuple[RunStatus, dict | None]:
@@ -423,9 +475,7 @@ class Supervisor:
         shutil.rmtree(self.paths.workdir, ignore_errors=True)
 
     def _upload_system_logs(self) -> None:
-        for system_log in (self.paths.preparing_log, self.paths.inputs_log, self.paths.supervisor_log):
-            if system_log.exists():
-                self._upload(system_log, "system_logs")
+        finalize.upload_logs(self.ws, self.record["mlflow_run_id"], self.paths, user=False)
 
     def _fail_hard(self, message: str) -> None:
         from runyard.stores import tracking
@@ -438,6 +488,11 @@ class Supervisor:
                 tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         except Exception:
             log.exception("Could not record the failure")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def main(argv: list[str]) -> int:

@@ -14,10 +14,27 @@ from pathlib import Path
 import psutil
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
 except (OSError, AttributeError):  # not Linux
     _prctl = None
+
+
+def become_subreaper() -> None:
+    """Orphans of this process's descendants become its children instead of init's: a job's
+    process that daemonised (setsid and a double fork) or outlived its parent is still found
+    among this process's descendants, and stopped with the job."""
+    if _prctl is not None:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def keep_environment_private() -> None:
+    """Other processes of this user (a job) cannot read this one's memory or environment
+    (/proc/<pid>/environ): it holds the server's secrets."""
+    if _prctl is not None:
+        _prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _die_with_parent() -> None:
@@ -109,6 +126,70 @@ def descendants(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
+
+
+def job_processes(sessions: list[int], exclude: set[int] = frozenset(),
+                  adopted: bool = True) -> list[psutil.Process]:
+    """Every live process of a job: those in its sessions (each job process starts one) and,
+    when this process runs one job only (`adopted`: a supervisor, a subreaper whose orphans
+    come back to it), every descendant of this process; but those in `exclude` (a watchdog)."""
+    found: dict[int, psutil.Process] = {}
+    wanted = set(sessions)
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid != me and os.getsid(proc.pid) in wanted:
+                found[proc.pid] = proc
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    for proc in descendants(me) if adopted else [d for pid in sessions for d in descendants(pid)]:
+        found.setdefault(proc.pid, proc)
+    return [p for p in found.values() if p.pid not in exclude and _alive(p)]
+
+
+def stop_job(sessions: list[int], grace: float, exclude: set[int] = frozenset(),
+             adopted: bool = True) -> None:
+    """SIGTERM every process of the job (job_processes), SIGKILL what is left after `grace`
+    seconds, again until none is left (a process may fork while it is stopped); then reap the
+    orphans that came back to this process."""
+    members = job_processes(sessions, exclude, adopted)
+    for proc in members:
+        _signal(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while members and time.monotonic() < deadline:
+        members = [p for p in members if _alive(p)]
+        time.sleep(0.05)
+    for _ in range(10):
+        members = job_processes(sessions, exclude, adopted)
+        if not members:
+            break
+        for proc in members:
+            _signal(proc, signal.SIGKILL)
+        psutil.wait_procs(members, timeout=2)
+    if adopted:  # (elsewhere other children may be another job's, still to be waited for)
+        reap_orphans(set(sessions) | set(exclude))
+
+
+def reap_orphans(keep: set[int] = frozenset()) -> None:
+    """Collect the exit status of children adopted as a subreaper (orphans of a job), so none
+    stays a zombie. Children in `keep` are left to the subprocess.Popen that waits for them."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            if child.pid not in keep and child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            continue
+
+
+def _signal(proc: psutil.Process, sig: int) -> None:
+    try:
+        proc.send_signal(sig)
+    except psutil.Error:
+        pass
 
 
 def stop_groups(pgids: list[int], grace: float, known: list[psutil.Process] = ()) -> None:
