@@ -39,6 +39,11 @@ class SnapshotException(UserErrorException):
     """The source directory cannot be snapshotted (too big, too many files)."""
 
 
+class StoreError(RunyardError):
+    """A store of the workspace (its databases, its files) is damaged, missing or out of reach;
+    the message says which one and what to do."""
+
+
 class ComputeTargetException(RunyardError):
     """A compute target is missing or cannot run the job."""
 

@@ -74,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:
         from runyard.errors import RunyardError
+        from runyard.stores.failures import store_error
 
-        if settings.debug() or not isinstance(exc, RunyardError):
+        shown = exc if isinstance(exc, RunyardError) else store_error(exc, "A database of the workspace")
+        if settings.debug() or shown is None:
             raise
-        click.secho(f"Error: {exc}", fg="red", err=True)
+        click.secho(f"Error: {shown}", fg="red", err=True)
         sys.exit(2)

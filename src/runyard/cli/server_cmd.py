@@ -9,18 +9,8 @@ from pathlib import Path
 import click
 
 from runyard.cli.common import workspace, workspace_option
+from runyard.stores.failures import masked
 from runyard.workspace.workspace import STORE_URI_ENV, without_password
-
-
-def masked(url: str) -> str:
-    """A store URL with its password hidden, for printing."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _is_loopback(host: str) -> bool:

@@ -56,6 +56,7 @@ def remove_job_folders(run_id: str, paths: RunPaths) -> None:
 
     shutil.rmtree(paths.workdir, ignore_errors=True)
     shutil.rmtree(paths.tmp, ignore_errors=True)
+    paths.reserve.unlink(missing_ok=True)
     ports.release(run_id)
 
 

@@ -57,6 +57,11 @@ class RunPaths:
         return self.root / "structured_metrics.json"
 
     @property
+    def reserve(self) -> Path:
+        """Room set aside while the run is active: freed on a full disk to record the failure."""
+        return self.root / ".reserve"
+
+    @property
     def workdir(self) -> Path:
         return self.root / "wd"
 

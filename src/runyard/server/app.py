@@ -83,6 +83,18 @@ def create_app(ws, token: str | None):
             response.headers["connection"] = "close"
             return response
 
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    from runyard.stores.failures import store_error
+
+    @app.exception_handler(DBAPIError)
+    async def database_failed(_request, exc: DBAPIError) -> Response:
+        # PostgreSQL down or restarting: say so (as MLflow's routes do), not a bare 500.
+        unavailable = isinstance(exc, (OperationalError, InterfaceError))
+        return json_response({"error_code": "TEMPORARILY_UNAVAILABLE" if unavailable else "INTERNAL_ERROR",
+                              "message": str(store_error(exc, "The server's database"))},
+                             503 if unavailable else 500)
+
     limited = httpd.BodyLimits(app, body_limit, httpd.InFlight(IN_MEMORY_BUDGET))
     return TokenGuard(limited, token, run_active=lambda run_id: _run_active(ws, run_id))
 

@@ -7,6 +7,7 @@ write heartbeats); the same tables work on PostgreSQL in team mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -144,8 +145,8 @@ _JSON_FIELDS = ("spec", "error", "tags", "properties", "history", "job_pgids")
 
 def _set_sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")  # first: the next one may wait for a writer
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -154,6 +155,8 @@ class Registry:
     """Access to runyard.db. One instance per database URL and process (see `open_registry`)."""
 
     def __init__(self, url: str):
+        from runyard.stores.failures import masked, store_error
+
         self.url = url
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
@@ -162,11 +165,19 @@ class Registry:
             # Team mode shares one database with MLflow, whose tables include `runs` too:
             # runyard's tables live in their own schema.
             self.engine = self.engine.execution_options(schema_translate_map={None: PG_SCHEMA})
-        _create_tables(self.engine)
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
-            if row is None:
-                conn.execute(sa.insert(meta_table).values(key="schema", value=str(SCHEMA_VERSION)))
+        try:
+            with _creating(url):
+                _create_tables(self.engine)
+                with self.engine.begin() as conn:
+                    row = conn.execute(sa.select(meta_table.c.value)
+                                       .where(meta_table.c.key == "schema")).first()
+                    if row is None:
+                        conn.execute(sa.insert(meta_table).values(key="schema", value=str(SCHEMA_VERSION)))
+        except Exception as exc:
+            error = store_error(exc, f"runyard's registry ({masked(url)})")
+            if error is None:
+                raise
+            raise error from None
 
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
@@ -276,6 +287,26 @@ class Registry:
             if result.rowcount == 1:
                 return current
         raise RuntimeError(f"Could not change the status of run {run_id}: too much contention.")
+
+
+@contextlib.contextmanager
+def _creating(url: str):
+    """One process at a time creates a SQLite registry's tables (CREATE TABLE races fail on
+    SQLite); the file is its owner's alone (it holds datastore keys)."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+    import os
+
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    with open(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    try:
+        os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 def _create_tables(engine) -> None:

@@ -6,6 +6,7 @@ second); `import runyard` and most CLI commands never reach this module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -22,18 +23,80 @@ _lock = threading.Lock()
 MLFLOW_END_STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 
 
+SQLITE_BUSY_TIMEOUT = 30  # seconds a writer waits for another (many supervisors share the file)
+
+
 def client(tracking_uri: str):
-    """A cached MlflowClient for this tracking URI (the store's engine is costly to open)."""
+    """A cached MlflowClient for this tracking URI (the store's engine is costly to open). Its
+    store is opened here, at once, so that a damaged or missing one is told in one line."""
     with _lock:
         found = _clients.get(tracking_uri)
         if found is None:
             from mlflow.tracking import MlflowClient
 
+            from runyard.stores.failures import masked, store_error
+
             # mlflow configures its loggers at import; quiet them afterwards.
             logging.getLogger("mlflow").setLevel(logging.WARNING)
             logging.getLogger("alembic").setLevel(logging.WARNING)
-            found = _clients[tracking_uri] = MlflowClient(tracking_uri=tracking_uri)
+            try:
+                with _opened(tracking_uri) as store_uri:
+                    found = MlflowClient(tracking_uri=store_uri)
+                    found._tracking_client.store  # noqa: B018  (created now, under the lock)
+            except Exception as exc:
+                error = store_error(exc, f"The run history (MLflow's store {masked(tracking_uri)})")
+                if error is None:
+                    raise
+                raise error from None
+            _clients[tracking_uri] = found
         return found
+
+
+@contextlib.contextmanager
+def _opened(tracking_uri: str):
+    """A SQLite store is created by one process at a time (MLflow migrates a new file; twelve
+    first submits at once used to collide), in WAL mode (readers never block the supervisors
+    that write) with a generous busy timeout; an empty or missing one is never created anew
+    over a workspace that has runs. Yields the URI to open it with."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield tracking_uri
+        return
+    import fcntl
+    import sqlite3
+
+    path = Path(tracking_uri[len("sqlite:///"):].split("?", 1)[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _refuse_replacing(path)
+        with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+        yield f"{tracking_uri}{'&' if '?' in tracking_uri else '?'}timeout={SQLITE_BUSY_TIMEOUT}"
+
+
+def _refuse_replacing(path: Path) -> None:
+    """An embedded workspace keeps mlflow.db beside runyard.db: if runyard.db records runs,
+    an empty or missing mlflow.db lost their history, and is not silently made anew."""
+    if path.exists() and path.stat().st_size > 0:
+        return
+    registry = path.with_name("runyard.db")
+    if not registry.exists():
+        return
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{registry}?mode=ro", uri=True)) as conn:
+            runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return
+    if runs:
+        from runyard.errors import StoreError
+
+        state = "is empty" if path.exists() else "is missing"
+        raise StoreError(
+            f"The run history {path} {state}, but {registry} records {runs} run(s) it held. "
+            f"Restore {path.name} from a backup; runyard will not make a new, empty one over them "
+            f"(move {registry.name} away too to start this workspace afresh).")
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_root_uri: str) -> str:
@@ -127,7 +190,8 @@ def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
     if local is not None:
         if not local.exists():
             return []
-        return sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+        return sorted(p.relative_to(local).as_posix() for p in local.rglob("*")
+                      if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".uploading")))
     repo = _repository(tracking_uri, mlflow_run_id)
     found, pending = [], [None]
     while pending:
@@ -137,11 +201,40 @@ def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
 
 
 def upload_dir(tracking_uri: str, mlflow_run_id: str, local_dir: Path, artifact_path: str) -> None:
-    _repository(tracking_uri, mlflow_run_id).log_artifacts(str(local_dir), artifact_path)
+    """A folder's files as artifacts under `artifact_path`; links to folders are left out."""
+    from runyard.archives import plain_files
+
+    local = artifact_dir(tracking_uri, mlflow_run_id)
+    if local is None:  # an object store: each object appears whole or not at all
+        _repository(tracking_uri, mlflow_run_id).log_artifacts(str(local_dir), artifact_path)
+        return
+    files = plain_files(Path(local_dir), f"./{artifact_path}", on_refused=lambda refused: logging.getLogger(
+        "runyard.supervisor").warning("Not uploaded (links to folders, special files): %s", "; ".join(refused)))
+    for path, rel in files:
+        _publish(path, local / artifact_path / rel)
 
 
 def upload_file(tracking_uri: str, mlflow_run_id: str, local_file: Path, artifact_dir_: str | None) -> None:
-    _repository(tracking_uri, mlflow_run_id).log_artifact(str(local_file), artifact_dir_ or None)
+    local = artifact_dir(tracking_uri, mlflow_run_id)
+    if local is None:
+        _repository(tracking_uri, mlflow_run_id).log_artifact(str(local_file), artifact_dir_ or None)
+        return
+    _publish(Path(local_file), local / (artifact_dir_ or "") / Path(local_file).name)
+
+
+def _publish(source: Path, dest: Path) -> None:
+    """Copy a file into a run's artifact folder under a temporary name, then rename it: readers
+    (and a full disk) never see a part of it."""
+    import shutil
+    import uuid
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.uploading")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def download(tracking_uri: str, mlflow_run_id: str, path: str, dst_dir: Path) -> Path:

@@ -39,6 +39,7 @@ class Job:
         self.env = env
         self.user_logs = user_logs
         self.launched: list[Launched] = []
+        self.output_errors: list[OSError] = []  # writing the output failed (a full disk)
 
     @property
     def distributed(self) -> bool:
@@ -56,15 +57,16 @@ class Job:
             env = {**self.env, **spec.env, "RUNYARD_PROCESS_RANK": str(spec.rank),
                    "RUNYARD_RANKS_DIR": str(self.ranks_dir)}
             proc = processes.spawn(self.argv, self.cwd, env)
+            failed = self.output_errors.append
             if self.mpi:
                 log = combined
-                pump = processes.pump_into(proc, MpiDemux(self.user_logs))
+                pump = processes.pump_into(proc, MpiDemux(self.user_logs), failed)
             elif self.distributed:
                 log = self.user_logs / f"std_log_process_{spec.rank}.txt"
-                pump = processes.pump(proc, log, combined, f"[{spec.name}] ".encode())
+                pump = processes.pump(proc, log, combined, f"[{spec.name}] ".encode(), failed)
             else:
                 log = combined
-                pump = processes.pump(proc, log)
+                pump = processes.pump(proc, log, on_error=failed)
             self.launched.append(Launched(spec, proc, log, pump))
 
     def failed(self) -> Launched | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -29,6 +28,7 @@ from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
+from runyard.stores.failures import is_disk_full
 from runyard.supervisor import materialize, processes, watchdog
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.job import Job
@@ -65,6 +65,7 @@ class Supervisor:
         self.node: materialize.NodeJob | None = None  # set in Preparing
         self.on_cluster = self.spec.compute_target != "local"
         self.cluster_job = None  # compute.ray_job.RayJob on a cluster target
+        self.disk_full: tuple[str, BaseException] | None = None  # (what was being written, error)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -73,6 +74,7 @@ class Supervisor:
         if self.ws.is_served:
             processes.keep_environment_private()
         self.watchdog = self._start_watchdog()
+        self._keep_reserve()
         self.registry.update_run(self.run_id, supervisor_pid=me.pid, host=socket.gethostname(),
                                  supervisor_started=me.create_time(), heartbeat_at=time.time())
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
@@ -101,6 +103,11 @@ class Supervisor:
             self._stop_everything()
             return 1
         except Exception as exc:
+            if is_disk_full(exc) or self.disk_full:
+                self.disk_full = self.disk_full or ("finishing the run", exc)
+                self._stop_everything()
+                self._fail_disk_full()
+                return 1
             if self.stop_reason == "cancel" and self.phase == S.PREPARING:
                 # The cancel stopped the environment build (or the inputs) under way.
                 log.info("Preparing stopped by the cancel (%s).", _first_line(exc))
@@ -153,7 +160,9 @@ class Supervisor:
                     self.stop_reason = "cancel"
                     log.info("Cancel requested while Preparing: stopping the build.")
                     self._stop_everything()
-            except Exception:
+            except Exception as exc:
+                if is_disk_full(exc) and self.disk_full is None:
+                    self.disk_full = ("recording the run's heartbeat", exc)
                 log.exception("Heartbeat failed")
 
     # -- the watchdog and every process this supervisor started ----------------------------------
@@ -329,6 +338,13 @@ class Supervisor:
         threading.Thread(target=self._init_tracking, daemon=True).start()
         self.failed_process = None
         while True:
+            if job.output_errors and self.disk_full is None:
+                self.disk_full = ("writing the job's output to user_logs", job.output_errors[0])
+            if self.disk_full is not None:
+                log.info("The disk is full (%s): stopping the job.", self.disk_full[0])
+                job.stop(min(settings.kill_grace(), FAILED_PEER_GRACE))
+                code = None
+                break
             failed = job.failed()
             if failed is not None:
                 # One process down: stop the others at once (TensorFlow would wait on the
@@ -358,15 +374,25 @@ class Supervisor:
                 code = job.launched[0].proc.returncode
                 break
             if time.monotonic() >= next_ingest:
-                self._ingest()
-                logs_sync.sync()
+                self._ingest_and_sync(logs_sync)
                 next_ingest = time.monotonic() + every
             time.sleep(0.1)
         # No process survives its run: parameter servers, and anything a script left behind.
         job.stop(min(settings.kill_grace(), 2.0))
         job.join_pumps()
-        logs_sync.sync()
+        if self.disk_full is None:
+            self._ingest_and_sync(logs_sync)
         return code
+
+    def _ingest_and_sync(self, logs_sync: FolderSync) -> None:
+        """Metrics into the store, ./logs up; a full disk stops the job (see _fail_disk_full)."""
+        try:
+            self._ingest()
+            logs_sync.sync()
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            self.disk_full = self.disk_full or ("storing the run's metrics and ./logs", exc)
 
     def _init_tracking(self) -> None:
         with self._ingest_lock:
@@ -400,6 +426,8 @@ class Supervisor:
         """Finalizing: flush metrics, upload outputs and logs, record the end state."""
         from runyard.stores import tracking
 
+        if self.disk_full is not None:
+            return self._fail_disk_full()
         current = self.registry.get_run(self.run_id)["status"]
         if current.is_terminal():  # canceled while still queued: nothing ran
             return 0 if current == S.COMPLETED else 1
@@ -472,19 +500,41 @@ class Supervisor:
                                  error={"code": "UserError", "message": message})
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         self._remove_inputs()
-        shutil.rmtree(self.paths.workdir, ignore_errors=True)
+        finalize.remove_job_folders(self.run_id, self.paths)
 
     def _upload_system_logs(self) -> None:
         finalize.upload_logs(self.ws, self.record["mlflow_run_id"], self.paths, user=False)
 
-    def _fail_hard(self, message: str) -> None:
+    def _keep_reserve(self) -> None:
+        """A megabyte set aside on the workspace's disk: if the disk fills up, freeing it leaves
+        room to record why the run failed."""
+        try:
+            with open(self.paths.reserve, "wb") as fh:
+                os.posix_fallocate(fh.fileno(), 0, 1 << 20)
+        except OSError:
+            self.paths.reserve.unlink(missing_ok=True)
+
+    def _fail_disk_full(self) -> int:
+        """The disk filled up: the job was stopped; record the failure, naming the disk."""
+        what, exc = self.disk_full
+        self.paths.reserve.unlink(missing_ok=True)
+        cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        where = self.ws.location
+        message = (f"The disk holding {where} is full ({cause}) while {what}. The run's processes "
+                   f"were stopped; what it wrote so far stays in {self.paths.root}. Free space on "
+                   f"that disk (df -h {where}) or move the workspace to a larger one, then run it again.")
+        log.error("%s", message)
+        self._fail_hard(message, code="DiskFull")
+        return 1
+
+    def _fail_hard(self, message: str, code: str = "ServiceError") -> None:
         from runyard.stores import tracking
 
         try:
             status = self.registry.get_run(self.run_id)["status"]
             if not status.is_terminal():
                 self.registry.transition(self.run_id, S.FAILED, only_from={status},
-                                         error={"code": "ServiceError", "message": message})
+                                         error={"code": code, "message": message})
                 tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
         except Exception:
             log.exception("Could not record the failure")

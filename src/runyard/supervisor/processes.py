@@ -81,21 +81,35 @@ class LogSink:
 
 
 def pump(proc: subprocess.Popen, log_path: Path, combined: Path | None = None,
-         prefix: bytes = b"") -> threading.Thread:
+         prefix: bytes = b"", on_error=None) -> threading.Thread:
     """Copy the process's output into a LogSink as it comes."""
-    return pump_into(proc, LogSink(log_path, combined, prefix))
+    return pump_into(proc, LogSink(log_path, combined, prefix), on_error)
 
 
-def pump_into(proc: subprocess.Popen, sink) -> threading.Thread:
-    """Hand the process's output, chunk by chunk, to `sink.feed`; `sink.close()` at the end."""
+def pump_into(proc: subprocess.Popen, sink, on_error=None) -> threading.Thread:
+    """Hand the process's output, chunk by chunk, to `sink.feed`; `sink.close()` at the end.
+    A sink that cannot write (a full disk) is reported once to `on_error`, and the output is
+    still read and dropped: a process must never block on a full pipe."""
 
     def _copy() -> None:
         fd = proc.stdout.fileno()
+        failed = False
         try:
             while chunk := os.read(fd, 65536):
-                sink.feed(chunk)
+                if failed:
+                    continue
+                try:
+                    sink.feed(chunk)
+                except OSError as exc:
+                    failed = True
+                    if on_error is not None:
+                        on_error(exc)
         finally:
-            sink.close()
+            try:
+                sink.close()
+            except OSError as exc:
+                if on_error is not None and not failed:
+                    on_error(exc)
 
     thread = threading.Thread(target=_copy, name="output-pump", daemon=True)
     thread.start()
