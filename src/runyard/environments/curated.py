@@ -28,14 +28,21 @@ def is_curated(name: str) -> bool:
     return name.lower().startswith(CURATED_PREFIX)
 
 
-def get(name: str) -> Environment:
+VERSION = "1"  # curated environments have one version each; their names say what they hold
+
+
+def get(name: str, version=None) -> Environment:
     spec = CURATED.get(name)
     if spec is None:
         raise UserErrorException(
             f"No curated environment named {name!r}. Curated environments: {', '.join(names())}.")
+    if version is not None and str(version) != VERSION:
+        raise UserErrorException(
+            f"Curated environment {name!r} has version {VERSION} only. Received: version={version!r}. "
+            f"Leave the version out, or use {name}:{VERSION}.")
     env = Environment(name)
     env.python.conda_dependencies = CondaDependencies.create(
         pip_packages=spec["pip"], python_version=spec["python"])
-    env.version = "1"
+    env.version = VERSION
     env._curated_definition = env.definition()
     return env

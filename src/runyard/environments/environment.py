@@ -109,7 +109,7 @@ class Environment:
         from runyard.environments import curated, store
 
         if curated.is_curated(name):
-            return curated.get(name)
+            return curated.get(name, version)
         definition, found_version = store.get(workspace, name, version)
         env = Environment.from_definition(definition)
         env.version = str(found_version)

@@ -24,6 +24,8 @@ class LoggingMixin:
 
     def log(self, name: str, value, description: str = "", step: int | None = None) -> None:
         """Log a number or string; logging the same name again builds a series."""
+        if type(name) is not str or not name:
+            _check_name(name)
         (self._sink or self._logging_sink()).scalar(name, value, step)
 
     def log_list(self, name: str, value, description: str = "") -> None:

@@ -285,13 +285,13 @@ class Run(LoggingMixin):
             return
         registry = self._ws._registry
         status = RunStatus(self.get_status())
-        if status.is_terminal():
-            return
+        if status.is_terminal() or status == RunStatus.FINALIZING:
+            return  # (v1: too late to cancel a run that is finishing; not an error)
         if status == RunStatus.QUEUED and not self._record.get("supervisor_pid"):
             if registry.transition(self._id, RunStatus.CANCELED, only_from={RunStatus.QUEUED}):
                 return
         registry.transition(self._id, RunStatus.CANCEL_REQUESTED,
-                            only_from=liveness.ACTIVE - {RunStatus.CANCEL_REQUESTED})
+                            only_from=liveness.ACTIVE - {RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING})
 
     # -- metrics and files -------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,

@@ -178,7 +178,8 @@ def _check_no_code(spec: EndpointSpec) -> None:
 
 # -- the server process ------------------------------------------------------------------------
 def start_server(ws, name: str) -> None:
-    """Start the endpoint's server in its own session: it outlives this process."""
+    """Start the endpoint's keeper (and through it the server) in its own session: it outlives
+    this process, and starts the server again if it dies (serving/keeper.py)."""
     import psutil
 
     folder = store.endpoint_dir(ws, name)
@@ -186,7 +187,7 @@ def start_server(ws, name: str) -> None:
     env = dict(os.environ)
     env["RUNYARD_WORKSPACE_NAME"] = ws.name
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = detached.start([sys.executable, "-m", "runyard.serving", str(ws.location), name],
+    proc = detached.start([sys.executable, "-m", "runyard.serving.keeper", str(ws.location), name],
                           store.log_path(ws, name), folder, env)
     try:
         started = psutil.Process(proc.pid).create_time()

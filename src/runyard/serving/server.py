@@ -263,8 +263,15 @@ def bind(port: int | None) -> socket.socket:
     return sock
 
 
+def _bind_again(previous: int) -> socket.socket:
+    try:
+        return bind(previous)
+    except OSError:
+        print(f"[{_now()}] Port {previous} is taken now: listening on another one.", flush=True)
+        return bind(None)
+
+
 def main(argv: list[str]) -> int:
-    import psutil
     import uvicorn
 
     from runyard.workspace import Workspace
@@ -272,11 +279,11 @@ def main(argv: list[str]) -> int:
     location, name = argv
     ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default", location=location)
     record = store.get(ws, name)
-    store.update(ws, name, pid=os.getpid(), pid_started=psutil.Process().create_time(),
-                 host=socket.gethostname())
     port = record["spec"].get("port")
     try:
-        sock = bind(port)
+        # A server started again (after a crash, a restart) takes the port it had: the
+        # service's scoring URI does not change.
+        sock = _bind_again(record["port"]) if port is None and record["port"] else bind(port)
     except OSError as exc:
         store.update(ws, name, state=store.FAILED,
                      error=f"Cannot listen on 127.0.0.1:{port}: {exc.strerror}. Choose another port "

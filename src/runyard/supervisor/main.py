@@ -441,7 +441,12 @@ class Supervisor:
         log.info("MLflow ready after %.2f s of finalizing", time.monotonic() - started)
         self._ingest()
         log.info("Metrics flushed (%d points in all)", self.ingestor.points)
-        finalize.upload_outputs(self.ws, self.record["mlflow_run_id"], self.paths)
+        try:
+            finalize.upload_outputs(self.ws, self.record["mlflow_run_id"], self.paths)
+        except Exception as exc:
+            if is_disk_full(exc):
+                self.disk_full = ("copying ./outputs to the run's artifacts", exc)
+            raise
         finalize.upload_logs(self.ws, self.record["mlflow_run_id"], self.paths, system=False)
         end, error = self._outcome(exit_code)
         self.registry.update_run(self.run_id, exit_code=exit_code)

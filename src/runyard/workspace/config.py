@@ -26,7 +26,7 @@ def find_config(start: Path, file_name: str | None = None) -> Path | None:
 def read_config(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # (a file that is not UTF-8 JSON too)
         raise UserErrorException(
             f"Cannot read the workspace config {path}: {exc}. "
             "Fix the JSON or delete the file to use the default workspace."
