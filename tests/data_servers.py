@@ -122,9 +122,9 @@ class MotoS3:
 
 class Postgres:
     """A throwaway PostgreSQL cluster (initdb) on a free loopback port. As root it runs as the
-    `postgres` user, which PostgreSQL requires."""
+    `postgres` user, which PostgreSQL requires. With a password, connections must give it."""
 
-    def __init__(self):
+    def __init__(self, password: str | None = None):
         import glob
         import shutil
         import tempfile
@@ -141,7 +141,12 @@ class Postgres:
         if self.as_user:
             shutil.chown(self.root, "postgres", "postgres")
         data = self.root / "data"
-        self._run(self.bin / "initdb", "-D", data, "-A", "trust", "-U", "runyard", "--no-sync")
+        self.password = password
+        auth = ["-A", "trust"]
+        if password:
+            (self.root / "pw").write_text(password)
+            auth = ["-A", "scram-sha-256", f"--pwfile={self.root / 'pw'}"]
+        self._run(self.bin / "initdb", "-D", data, *auth, "-U", "runyard", "--no-sync")
         self._run(self.bin / "pg_ctl", "-D", data, "-l", self.root / "server.log", "-w", "-o",
                   f"-p {self.port} -k {self.root} -h 127.0.0.1 -F", "start")
         self.data = data
@@ -149,15 +154,17 @@ class Postgres:
                   "runyard")
 
     def url(self, database: str = "runyard") -> str:
-        return f"postgresql://runyard@127.0.0.1:{self.port}/{database}"
+        user = f"runyard:{self.password}" if self.password else "runyard"
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "runyard", name)
         return self.url(name)
 
     def _run(self, *args) -> None:
+        env = {**os.environ, **({"PGPASSWORD": self.password} if self.password else {})}
         subprocess.run([*self.as_user, *map(str, args)], check=True, capture_output=True,
-                       cwd=self.root)
+                       cwd=self.root, env=env)
 
     def stop(self) -> None:
         import shutil

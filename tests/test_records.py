@@ -30,10 +30,25 @@ def test_reader_returns_only_complete_new_lines(tmp_path):
     path = tmp_path / "1.jsonl"
     path.write_text('{"k":"m","n":"a","v":1,"s":0,"t":1}\n{"k":"m","n":"a"')
     assert [r["v"] for r in reader.read_new()] == [1]
+    reader.commit()
     assert reader.read_new() == []
     with open(path, "a") as fh:
         fh.write(',"v":2,"s":1,"t":2}\n')
     assert [r["v"] for r in reader.read_new()] == [2]
+
+
+def test_a_read_that_was_not_applied_is_read_again_and_another_process_goes_on(tmp_path):
+    state = tmp_path / ".ingested.json"
+    reader = RecordReader(tmp_path, state)
+    path = tmp_path / "1.jsonl"
+    path.write_text('{"k":"m","n":"a","v":1,"s":0,"t":1}\n')
+    assert [r["v"] for r in reader.read_new()] == [1]  # applying it failed: no commit
+    assert [r["v"] for r in reader.read_new()] == [1]
+    reader.commit()
+    with open(path, "a") as fh:
+        fh.write('{"k":"m","n":"a","v":2,"s":1,"t":2}\n')
+    # The supervisor died here; whoever finishes the run goes on from the last commit.
+    assert [r["v"] for r in RecordReader(tmp_path, state).read_new()] == [2]
 
 
 def test_forked_child_writes_its_own_file(tmp_path):

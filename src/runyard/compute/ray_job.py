@@ -60,6 +60,7 @@ class RayJob:
         self.pending_polls: dict[int, object] = {}
         self.launched: list[RemoteLaunched] = []
         self.sinks: dict[int, LogSink] = {}
+        self.output_errors: list[OSError] = []  # writing the output failed (a full disk)
         self.node_failure: dict | None = None
         self._distributed = False
         self.stopped = False
@@ -300,8 +301,11 @@ class RayJob:
         for piece in state["logs"] if live_logs else ():
             self._store_log(piece)
         for rank, chunk in state["output"].items():
-            if chunk:
-                self.sinks[int(rank)].feed(chunk)
+            if chunk and not self.output_errors:
+                try:
+                    self.sinks[int(rank)].feed(chunk)
+                except OSError as exc:  # a full disk: the supervisor stops the job
+                    self.output_errors.append(exc)
         for item in self.launched:
             code = state["exits"].get(item.spec.rank, state["exits"].get(str(item.spec.rank)))
             if code is not None:
