@@ -23,7 +23,7 @@ BUCKET = "team-artifacts"
 
 
 class TeamServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, env_extra: dict[str, str] | None = None):
         self.root = root
         self.pg = Postgres(password=secrets.token_urlsafe(12))
         self.moto = MotoS3(root)
@@ -38,7 +38,7 @@ class TeamServer:
                    RUNYARD_CACHE=str(root / "cache"), TMPDIR=str(root / "tmp"),
                    KERAS_HOME=str(root / "keras"), RUNYARD_HEARTBEAT_INTERVAL="0.5",
                    RUNYARD_HEARTBEAT_TIMEOUT="4", RUNYARD_INGEST_INTERVAL="0.3",
-                   RUNYARD_KILL_GRACE="2", RUNYARD_BACKEND_STORE_URI=self.pg.url())
+                   RUNYARD_KILL_GRACE="2", RUNYARD_BACKEND_STORE_URI=self.pg.url(), **(env_extra or {}))
         (root / "tmp").mkdir()
         self.log_path = root / "server.log"
         self.log = open(self.log_path, "wb")
@@ -46,7 +46,11 @@ class TeamServer:
             [sys.executable, "-m", "runyard.cli", "server", "--workspace-dir", str(self.workspace_dir),
              "--port", str(self.port), "--artifacts-destination", f"s3://{BUCKET}/artifacts"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
-        wait_until(self._up, 90, message="runyard server to answer /health")
+        try:
+            wait_until(self._up, 90, message="runyard server to answer /health")
+        except BaseException:
+            self.stop()
+            raise
 
     def _up(self) -> bool:
         if self.process.poll() is not None:

@@ -139,12 +139,16 @@ class BodyLimits:
             release()
 
 
-def limit_error(exc: BaseException) -> Exception | None:
-    """One of the limits above, when it is `exc` or what caused it (a client library that
-    read the body for us wraps it)."""
+def limit_error(exc: BaseException | None) -> Exception | None:
+    """One of the limits above, when it is `exc`, what caused it (a client library that read
+    the body for us wraps it) or one of a group (a task group between the app and us)."""
     while exc is not None:
         if isinstance(exc, tuple(STATUS)):
             return exc
+        for inner in getattr(exc, "exceptions", ()):  # an ExceptionGroup
+            found = limit_error(inner)
+            if found is not None:
+                return found
         exc = exc.__cause__ or exc.__context__
     return None
 

@@ -23,7 +23,7 @@ from runyard.errors import SnapshotException, UserErrorException
 MAX_BYTES = int(os.environ.get("RUNYARD_SNAPSHOT_MAX_MB", "300")) * 1024 * 1024
 MAX_FILES = int(os.environ.get("RUNYARD_SNAPSHOT_MAX_FILES", "2000"))
 WALK_LIMIT = 100_000  # files counted before a folder is called too big without walking the rest
-MAX_MANIFEST = 16 * 1024 * 1024  # bytes of manifest.json an upload may carry
+MAX_MANIFEST = 4 * 1024 * 1024  # bytes of manifest.json an upload may carry
 MAX_UPLOAD = MAX_BYTES + MAX_MANIFEST + (MAX_FILES + 2) * 1536  # an upload archive (with headers)
 # .amlignore wins over .runyardignore, which wins over .gitignore (v1: .amlignore > .gitignore).
 IGNORE_FILES = (".amlignore", ".runyardignore", ".gitignore")

@@ -4,6 +4,7 @@ proxy, the UI) with runyard's routes placed ahead of its catch-all, behind the t
 from __future__ import annotations
 
 import os
+import sys
 
 from runyard.server.auth import TokenGuard
 
@@ -75,11 +76,17 @@ def create_app(ws, token: str | None):
     async def runyard_error(_request, exc: RunyardError) -> Response:
         return error_response(exc)
 
-    for limit in httpd.STATUS:  # a body over its limit, too slow, or no room for it now
+    # A body over its limit, too slow, or no room for it now; raised while a route reads it
+    # (wrapped in a group when a middleware's task group read it for the route).
+    groups = (ExceptionGroup,) if sys.version_info >= (3, 11) else ()  # noqa: F821
+    for limit in (*httpd.STATUS, *groups):
         @app.exception_handler(limit)
         async def refused(_request, exc) -> Response:
-            response = json_response({"error_code": "REQUEST_REFUSED", "message": str(exc)},
-                                     httpd.STATUS[type(exc)])
+            found = httpd.limit_error(exc)
+            if found is None:
+                raise exc
+            response = json_response({"error_code": "REQUEST_REFUSED", "message": str(found)},
+                                     httpd.STATUS[type(found)])
             response.headers["connection"] = "close"
             return response
 

@@ -96,7 +96,8 @@ class TokenGuard:
         }).encode()
         await send({"type": "http.response.start", "status": 401, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b'Basic realm="runyard"')]})
+            (b"www-authenticate", b'Basic realm="runyard"'),
+            (b"connection", b"close")]})  # and the body, if any, stays unread
         await send({"type": "http.response.body", "body": body})
 
     async def _run_token_ok(self, presented: str) -> bool:
