@@ -65,6 +65,14 @@ class TeamServer:
         return [self.root, self.pg.root]
 
     def stop(self) -> None:
+        # Endpoints outlive the server that started them (as they should): stop them first.
+        api = f"{self.url}/api/runyard/v1/endpoints"
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            for record in requests.get(api, headers=headers, timeout=30).json():
+                requests.post(f"{api}/delete", json={"name": record["name"]}, headers=headers, timeout=60)
+        except (requests.RequestException, ValueError, TypeError):
+            pass  # the server never answered: it started nothing
         self.process.terminate()
         try:
             self.process.wait(15)

@@ -146,7 +146,9 @@ def server(host, port, workspace_dir, backend_store_uri, backend_store_uri_file,
     import uvicorn
 
     from runyard import httpd
+    from runyard.supervisor.processes import keep_environment_private
 
     httpd.harden_process()
+    keep_environment_private()  # it holds the token and the database password
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 **httpd.uvicorn_options())

@@ -28,10 +28,10 @@ class Launched:
 class Job:
     def __init__(self, specs: list[ProcessSpec], argv: list[str], cwd: Path,
                  env: dict[str, str], user_logs: Path, mpi: bool = False, ranks: int = 0,
-                 keep: set[int] = frozenset()):
+                 keep=frozenset):
         self.mpi = mpi  # one mpirun whose tagged output is split into per-rank logs
         self.ranks = ranks  # MPI: how many ranks report an exit code
-        self.keep = set(keep)  # the supervisor's own helpers (its watchdog): never stopped
+        self.keep = keep  # () -> pids of the supervisor's own helpers (its watchdog): never stopped
         self.ranks_dir = user_logs.parent / "ranks"  # MPI ranks' exit codes
         self.specs = specs
         self.argv = argv
@@ -92,7 +92,7 @@ class Job:
     def stop(self, grace: float) -> None:
         """Stop every process of the job: its sessions, and whatever descends from the
         supervisor (it is a subreaper, so a rank's or a script's orphans come back to it)."""
-        processes.stop_job(self.pids, grace, self.keep)
+        processes.stop_job(self.pids, grace, set(self.keep()))
         for item in self.launched:
             item.proc.wait()
 

@@ -73,7 +73,7 @@ class Supervisor:
         processes.become_subreaper()  # the job's orphans come back here, to be stopped with it
         if self.ws.is_served:
             processes.keep_environment_private()
-        self.watchdog = self._start_watchdog()
+        self.watchdog = watchdog.Watchdog(self.ws.location, self.run_id, self.paths.supervisor_log)
         self._keep_reserve()
         self.registry.update_run(self.run_id, supervisor_pid=me.pid, host=socket.gethostname(),
                                  supervisor_started=me.create_time(), heartbeat_at=time.time())
@@ -126,7 +126,7 @@ class Supervisor:
             self._stop_heartbeat.set()
             if self.spec.distribution:
                 ports.release(self.run_id)
-            self._release_watchdog()
+            self.watchdog.release()
 
     def _advance(self, new: RunStatus, **values) -> bool:
         """Move to the next phase; False when a cancel came first (the run then finishes as
@@ -148,6 +148,7 @@ class Supervisor:
     def _heartbeat(self) -> None:
         interval = settings.heartbeat_interval()
         while not self._stop_heartbeat.wait(interval):
+            self.watchdog.start()
             self._tell_watchdog()
             try:
                 self.registry.update_run(self.run_id, heartbeat_at=time.time())
@@ -165,36 +166,11 @@ class Supervisor:
                     self.disk_full = ("recording the run's heartbeat", exc)
                 log.exception("Heartbeat failed")
 
-    # -- the watchdog and every process this supervisor started ----------------------------------
-    def _start_watchdog(self):
-        import subprocess
-        import sys
-
-        with open(self.paths.supervisor_log, "ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "runyard.supervisor.watchdog", str(self.ws.location), self.run_id],
-                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                close_fds=True)
-
+    # -- every process this supervisor started -------------------------------------------------
     def _tell_watchdog(self) -> None:
-        """Which processes are the job's now (all this supervisor's descendants, but the
-        watchdog): what the watchdog stops if this supervisor dies."""
-        try:
-            procs = [p for p in psutil.Process().children(recursive=True) if p.pid != self.watchdog.pid]
-            line = "procs " + " ".join(f"{p.pid}:{watchdog.start_time(p.pid)}" for p in procs)
-            sessions = self.job.pids if self.job is not None and hasattr(self.job, "launched") else []
-            self.watchdog.stdin.write(f"{line}\nsessions {' '.join(map(str, sessions))}\n".encode())
-            self.watchdog.stdin.flush()
-        except (OSError, ValueError, psutil.Error):
-            pass  # a watchdog that is gone cannot be told; the run goes on
-
-    def _release_watchdog(self) -> None:
-        try:
-            self.watchdog.stdin.write(b"done\n")
-            self.watchdog.stdin.close()
-        except (OSError, ValueError):
-            pass
-        self.watchdog.wait()
+        # (a cluster job's pids are the nodes': the nodes stop an orphaned job themselves)
+        sessions = self.job.pids if self.job is not None and self.cluster_job is None else []
+        self.watchdog.tell(sessions)
 
     def _stop_everything(self) -> None:
         """Stop the job, or what runs before it (an environment build), and all they started."""
@@ -322,7 +298,7 @@ class Supervisor:
         mpi = distribution.get("kind") == "mpi"
         job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs, mpi=mpi,
                   ranks=distribution["process_count_per_node"] * distribution["node_count"] if mpi else 0,
-                  keep={self.watchdog.pid})
+                  keep=lambda: {self.watchdog.pid})
         try:
             job.start()
         except OSError as exc:

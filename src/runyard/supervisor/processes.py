@@ -164,8 +164,7 @@ def job_processes(sessions: list[int], exclude: set[int] = frozenset(),
 def stop_job(sessions: list[int], grace: float, exclude: set[int] = frozenset(),
              adopted: bool = True) -> None:
     """SIGTERM every process of the job (job_processes), SIGKILL what is left after `grace`
-    seconds, again until none is left (a process may fork while it is stopped); then reap the
-    orphans that came back to this process."""
+    seconds, again until none is left (a process may fork while it is stopped)."""
     members = job_processes(sessions, exclude, adopted)
     for proc in members:
         _signal(proc, signal.SIGTERM)
@@ -179,24 +178,18 @@ def stop_job(sessions: list[int], grace: float, exclude: set[int] = frozenset(),
             break
         for proc in members:
             _signal(proc, signal.SIGKILL)
-        psutil.wait_procs(members, timeout=2)
-    if adopted:  # (elsewhere other children may be another job's, still to be waited for)
-        reap_orphans(set(sessions) | set(exclude))
+        _wait_gone(members, 2.0)
+    # The orphans adopted here stay zombies until this process ends (init reaps them then):
+    # waiting for them here could take the exit status of a child a subprocess.Popen of this
+    # process waits for (an environment build), which would then read as a success.
 
 
-def reap_orphans(keep: set[int] = frozenset()) -> None:
-    """Collect the exit status of children adopted as a subreaper (orphans of a job), so none
-    stays a zombie. Children in `keep` are left to the subprocess.Popen that waits for them."""
-    try:
-        children = psutil.Process().children()
-    except psutil.Error:
-        return
-    for child in children:
-        try:
-            if child.pid not in keep and child.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(child.pid, os.WNOHANG)
-        except (psutil.Error, ChildProcessError):
-            continue
+def _wait_gone(members: list[psutil.Process], timeout: float) -> None:
+    """Wait until none of them runs (a zombie counts as gone), without reaping any: their
+    exit status belongs to whoever started them (psutil.wait_procs would take it)."""
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in members) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:

@@ -62,6 +62,64 @@ def kill_job(procs: dict[int, str], sessions: set[int]) -> int:
     return len(killed)
 
 
+class Watchdog:
+    """The supervisor's end of its watchdog: started by the first heartbeat (an interpreter
+    starting beside the script would delay its first line on a small machine; until then the
+    job's main process dies with the supervisor anyway), told the job's processes at every
+    heartbeat, released with "done" when the supervisor ends normally."""
+
+    def __init__(self, workspace_dir, run_id: str, log_path):
+        import threading
+
+        self.argv = [sys.executable, "-m", "runyard.supervisor.watchdog", str(workspace_dir), run_id]
+        self.log_path = log_path
+        self.process = None
+        self.released = False
+        self.lock = threading.Lock()  # the heartbeat starts it, the supervisor's end releases it
+
+    def start(self) -> None:
+        import subprocess
+
+        with self.lock:
+            if self.process is not None or self.released:
+                return
+            with open(self.log_path, "ab") as out:
+                self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=out,
+                                                stderr=subprocess.STDOUT, start_new_session=True,
+                                                close_fds=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def tell(self, sessions: list[int]) -> None:
+        """The job's processes now: every descendant of the supervisor but this watchdog, and
+        the job's sessions."""
+        import psutil
+
+        if self.process is None:
+            return
+        try:
+            procs = [p for p in psutil.Process().children(recursive=True) if p.pid != self.pid]
+            line = "procs " + " ".join(f"{p.pid}:{start_time(p.pid)}" for p in procs)
+            self.process.stdin.write(f"{line}\nsessions {' '.join(map(str, sessions))}\n".encode())
+            self.process.stdin.flush()
+        except Exception:  # noqa: BLE001  a watchdog that is gone cannot be told; the run goes on
+            pass
+
+    def release(self) -> None:
+        with self.lock:
+            self.released = True
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.write(b"done\n")
+            self.process.stdin.close()
+        except (OSError, ValueError):
+            pass
+        self.process.wait()
+
+
 def main(argv: list[str]) -> int:
     workspace_dir, run_id = argv
     procs: dict[int, str] = {}
