@@ -76,8 +76,11 @@ def test_max_run_duration_is_enforced(ws, src, tmp_path):
 def _watchdog_of(supervisor: int) -> int:
     import psutil
 
-    return next(p.pid for p in psutil.Process(supervisor).children()
-                if "runyard.supervisor.watchdog" in " ".join(p.cmdline()))
+    def started():  # (by the supervisor's first heartbeat)
+        return next((p.pid for p in psutil.Process(supervisor).children()
+                     if "runyard.supervisor.watchdog" in " ".join(p.cmdline())), None)
+
+    return wait_until(started, 10, message="the watchdog to start")
 
 
 def test_a_killed_supervisor_is_finished_by_its_watchdog(ws, src, tmp_path):
