@@ -234,6 +234,27 @@ def test_slow_clients_do_not_hold_the_server(tmp_path):
         server.wait(20)
 
 
+def test_failed_accepts_are_logged_once_a_minute_not_once_each(caplog):
+    """asyncio's loop logs a traceback for every accept() that fails on a full descriptor
+    table (the attack's log grew 248 MB in 70 s); the servers log it once a minute."""
+    import logging
+
+    from runyard import httpd
+
+    httpd.harden_process()
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        for _ in range(1000):
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                logging.getLogger("asyncio").error("socket.accept() out of system resource",
+                                                   exc_info=True)
+        logging.getLogger("asyncio").error("Task exception was never retrieved")
+    accepts = [r for r in caplog.records if "accept" in r.getMessage()]
+    assert len(accepts) <= 1 and all(r.exc_info is None for r in accepts)
+    assert any("never retrieved" in r.getMessage() for r in caplog.records)  # others untouched
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(f"{url}/health", timeout=2).ok
@@ -433,14 +454,14 @@ def test_database_down_answers_503_in_one_line(tmp_path):
     the CLI says in one line that it cannot reach it."""
     from data_servers import Postgres
 
-    pg = Postgres()
+    pg = Postgres(password="s3cret-of-the-db")
     stopped = []
     port = free_port()
-    env = {**os.environ, "RUNYARD_BACKEND_STORE_URI": pg.url()}
+    (tmp_path / "db-url").write_text(pg.url() + "\n")  # the database URL from a file
     with open(tmp_path / "server.log", "wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "runyard.cli", "server", "--workspace-dir",
-                                   str(tmp_path / "ws"), "--port", str(port)], env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
+                                   str(tmp_path / "ws"), "--port", str(port), "--backend-store-uri-file",
+                                   str(tmp_path / "db-url")], stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{port}"), 90, message="the server to start")
         assert requests.get(f"http://127.0.0.1:{port}{API}/runs", timeout=30).ok
@@ -452,10 +473,12 @@ def test_database_down_answers_503_in_one_line(tmp_path):
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "config.json").write_text(json.dumps(
             {"workspace_name": "ws", "location": str(tmp_path / "ws")}))
-        listed = runyard_cli("runs", "list", cwd=tmp_path / "c", env_extra=env)
+        listed = runyard_cli("runs", "list", cwd=tmp_path / "c",
+                             env_extra={"RUNYARD_BACKEND_STORE_URI": pg.url()})
         assert listed.returncode == 2 and "Traceback" not in listed.stderr
         assert len(listed.stderr.strip().splitlines()) == 1 and "Cannot reach" in listed.stderr
-        assert pg.password is None or pg.password not in listed.stderr
+        assert pg.password not in listed.stderr  # shown as ***
+        assert pg.password not in (tmp_path / "ws" / "workspace.json").read_text()
     finally:
         server.terminate()
         server.wait(20)

@@ -244,7 +244,9 @@ def harden_process() -> None:
     raise_descriptor_limit()
     throttle = _AcceptErrorThrottle()
     for name in ("asyncio", "uvicorn.error"):
-        logging.getLogger(name).addFilter(throttle)
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _AcceptErrorThrottle) for f in logger.filters):
+            logger.addFilter(throttle)
 
 
 def uvicorn_options() -> dict:
