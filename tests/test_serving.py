@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -410,8 +411,10 @@ def test_endpoint_cli(ws, src, tmp_path):
     keys = runyard_cli("endpoint", "keys", "cli-svc", "--regenerate", "Secondary", check=True).stdout
     assert keys.startswith("primary:") and "secondary:" in keys
     assert "init done" in runyard_cli("endpoint", "logs", "cli-svc", check=True).stdout
+    # (Ctrl-C as in a terminal: a test run started in the background inherits SIGINT ignored)
     follower = subprocess.Popen([sys.executable, "-m", "runyard.cli", "endpoint", "logs", "-f", "cli-svc"],
-                                stdout=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: "init done" in follower.stdout.readline(), 60)  # printed the tail
         with pytest.raises(WebserviceException, match="asked to fail"):
