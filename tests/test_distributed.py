@@ -70,6 +70,7 @@ def test_two_runs_at_once_get_different_ports(ws, src):
     assert len(set(ports)) == 4
 
 
+@pytest.mark.tensorflow
 def test_mwms_keras_job_trains_and_the_chief_saves(ws, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(EXAMPLES, project)
@@ -82,6 +83,7 @@ def test_mwms_keras_job_trains_and_the_chief_saves(ws, tmp_path):
     assert "outputs/model/saved_model.pb" in run.get_file_names()
 
 
+@pytest.mark.tensorflow
 def test_parameter_server_job_with_a_chief(ws, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(EXAMPLES, project)
@@ -95,6 +97,7 @@ def test_parameter_server_job_with_a_chief(ws, tmp_path):
     assert "[chief 0] chief: done" in log and "[ps 0] ps 0: serving" in log
 
 
+@pytest.mark.tensorflow
 def test_a_rank_killed_mid_training_fails_the_run_and_stops_the_others(ws, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(EXAMPLES, project)
@@ -112,6 +115,7 @@ def test_a_rank_killed_mid_training_fails_the_run_and_stops_the_others(ws, tmp_p
     assert len(loss if isinstance(loss, list) else [loss]) < 50  # stopped long before the end
 
 
+@pytest.mark.tensorflow
 def test_a_rank_that_never_starts_does_not_hang_its_peers(ws, src):
     src.write("half.py", """
         import json, os, sys
@@ -184,6 +188,7 @@ def test_a_failed_mpi_rank_fails_the_run_at_once(ws, src):
     assert not any(pid_alive(pid) for pid in run._record["job_pgids"])
 
 
+@pytest.mark.tensorflow
 def test_horovod_keras_job_in_its_own_environment(ws, tmp_path):
     """Horovod 0.28.1 builds only against TensorFlow <= 2.13: its own pinned environment,
     built once (uv caches Horovod's build), then a 2-rank job under mpirun."""

@@ -9,6 +9,7 @@ from runyard.train.dnn import Mpi, TensorFlow
 from runyard.train.estimator import Estimator
 
 
+@pytest.mark.tensorflow
 def test_tensorflow_estimator_from_the_2019_page_runs_with_its_packages(ws, src):
     src.write("train.py", """
         import sys, sklearn, six

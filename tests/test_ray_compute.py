@@ -17,6 +17,8 @@ from runyard.core.compute import AmlCompute, ComputeTarget, RayCompute
 from runyard.core.compute_target import ComputeTargetException
 from runyard.core.runconfig import MpiConfiguration, TensorflowConfiguration
 
+pytestmark = pytest.mark.ray
+
 SLEEPER = """
 import json, os, sys, time
 from runyard import Run

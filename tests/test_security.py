@@ -23,6 +23,8 @@ from conftest import runyard_cli, wait_until
 from data_servers import free_port
 from team import TeamServer, checked, client, result_of
 
+pytestmark = pytest.mark.server
+
 UPLOAD_MAX_MB = 40
 SNAPSHOT_MAX_MB = 5
 API = "/api/runyard/v1"

@@ -102,6 +102,7 @@ def assert_close(got, want):
 X = [[1, 2, 3, 4], [0, 0, 0, 1]]
 
 
+@pytest.mark.tensorflow
 def test_tensorflow_serving_rest_api_errors_and_keys(ws, tf_models):
     model = Model.register(ws, str(tf_models / "linear-v1"), "linear",
                            model_framework=Model.Framework.TENSORFLOW, model_framework_version="2.21")
@@ -178,6 +179,7 @@ def test_tensorflow_serving_rest_api_errors_and_keys(ws, tf_models):
     assert not (ws.location / "endpoints" / "linear-svc").exists()
 
 
+@pytest.mark.tensorflow
 def test_update_batching_crash_restart_and_delete(ws, tf_models):
     v1 = Model.register(ws, str(tf_models / "linear-v1"), "linear", model_framework="TensorFlow")
     v2 = Model.register(ws, str(tf_models / "linear-v2"), "linear", model_framework="TensorFlow")
@@ -359,6 +361,7 @@ def test_init_failure_puts_the_service_in_failed_with_the_traceback(ws, src, tmp
     wait_until(lambda: not pid_alive(service._refresh()["pid"]), 15, message="server exits")
 
 
+@pytest.mark.tensorflow
 def test_deployment_errors_are_clear(ws, src, tmp_path, tf_models):
     model = _weights_model(ws, tmp_path, [1])
     src.write("score.py", "def run(raw_data):\n    return raw_data\n")
@@ -436,6 +439,7 @@ def test_endpoint_cli(ws, src, tmp_path):
     assert bad.returncode == 2 and "3-32 characters" in bad.stderr
 
 
+@pytest.mark.tensorflow
 def test_seed_page_model_flow(ws, tmp_path, monkeypatch):
     """The 2020 page after `azureml` -> `runyard`: train, register, download, deploy, score."""
     from runyard.core import Experiment, ScriptRunConfig

@@ -17,6 +17,8 @@ from conftest import pid_alive, runyard_cli, wait_until
 from data_servers import free_port
 from team import BUCKET, TeamServer, checked, client, client_process, result_of
 
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
@@ -310,6 +312,7 @@ DELETE_COMPUTE = """
 """
 
 
+@pytest.mark.ray
 def test_the_seed_compute_flow_runs_through_the_server(team, tmp_path):
     import psutil
 

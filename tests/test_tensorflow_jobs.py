@@ -4,8 +4,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, runyard_cli
 from runyard.core import Experiment, Run, ScriptRunConfig
+
+pytestmark = pytest.mark.tensorflow
 
 DEMO = REPO / "examples" / "digits"
 

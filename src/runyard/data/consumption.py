@@ -10,7 +10,6 @@ An input, as stored in the RunSpec:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,7 +121,3 @@ def job_environment(paths: dict[str, str]) -> dict[str, str]:
         env[f"AZUREML_DATAREFERENCE_{name}"] = path
     return env
 
-
-def input_datasets_from_environment() -> dict[str, str]:
-    raw = os.environ.get(ENV_INPUTS)
-    return json.loads(raw) if raw else {}

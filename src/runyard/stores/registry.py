@@ -196,10 +196,6 @@ class Registry:
         with self.engine.begin() as conn:
             conn.execute(sa.insert(runs_table).values(**_encode(values)))
 
-    def delete_run(self, run_id: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(runs_table).where(runs_table.c.run_id == run_id))
-
     def find_run(self, run_id: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(runs_table).where(runs_table.c.run_id == run_id)).first()
