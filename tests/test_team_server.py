@@ -562,6 +562,53 @@ def test_the_server_refuses_requests_without_the_token_and_never_logs_it(team, t
         assert token not in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read(), obj["Key"]
 
 
+def test_errors_answer_their_status_and_come_back_as_their_class(team):
+    """Not found is 404, a taken name 409, bad input 400, each with a code; the client raises
+    the class the server raised (the v1 names users catch)."""
+    from runyard.errors import (
+        AlreadyExistsError,
+        ComputeTargetException,
+        ModelNotFoundException,
+        NotFoundError,
+        UserErrorException,
+    )
+    from runyard.server.client import ServerClient
+
+    api, bearer = f"{team.url}/api/runyard/v1", {"Authorization": f"Bearer {team.token}"}
+    for path, exception in (("/models/one?name=nope", "ModelNotFoundException"),
+                            ("/runs/nope", "RunNotFoundError"),
+                            ("/compute/one?name=nope", "ComputeTargetNotFoundError"),
+                            ("/datasets/one?name=nope", "NotFoundError")):
+        answer = requests.get(api + path, headers=bearer, timeout=30)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.json()["error_code"] == "NOT_FOUND" and answer.json()["exception"] == exception
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("codes/x.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    upload = lambda: requests.put(f"{api}/datastores/files", params={"name": "workspaceblobstore"},  # noqa: E731
+                                  data=archive.getvalue(), headers=bearer, timeout=30)
+    assert upload().status_code == 200
+    taken = upload()
+    assert taken.status_code == 409 and taken.json()["error_code"] == "ALREADY_EXISTS"
+    bad = requests.get(f"{api}/runs/nope/logs/nope", headers=bearer, timeout=30)
+    assert bad.status_code == 404
+    bad = requests.post(f"{api}/runs", json=[], headers=bearer, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error_code"] == "BAD_REQUEST"
+    server = ServerClient(team.url, team.token)
+    with pytest.raises(ModelNotFoundException) as info:
+        server.get("/models/one", name="nope")
+    assert isinstance(info.value, NotFoundError) and isinstance(info.value, LookupError)
+    with pytest.raises(ComputeTargetException):  # still the v1 class
+        server.get("/compute/one", name="nope")
+    with pytest.raises(AlreadyExistsError):
+        server.request("PUT", "/datastores/files", params={"name": "workspaceblobstore"},
+                       data=archive.getvalue())
+    with pytest.raises(UserErrorException):
+        server.post("/runs", [])
+
+
 def test_serving_beyond_loopback_needs_a_token():
     result = runyard_cli("server", "--host", "0.0.0.0", "--port", str(free_port()))
     assert result.returncode == 2

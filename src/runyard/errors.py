@@ -11,6 +11,14 @@ class UserErrorException(RunyardError, ValueError):
     """The input is wrong: the message names it, the value received and what to change."""
 
 
+class NotFoundError(UserErrorException, LookupError):
+    """Nothing of that name (or id, or version) in the workspace; the message lists what there is."""
+
+
+class AlreadyExistsError(UserErrorException):
+    """The name (or the files) is taken; the message says how to replace it or pick another."""
+
+
 class RunEnvironmentException(RunyardError):
     """Run.get_context(allow_offline=False) was called outside a submitted job."""
 
@@ -27,7 +35,7 @@ class ExperimentExecutionException(RunyardError):
     """Waiting on a run was interrupted; the run itself goes on."""
 
 
-class RunNotFoundError(UserErrorException, LookupError):
+class RunNotFoundError(NotFoundError):
     """No run with this id in the workspace."""
 
 
@@ -48,7 +56,15 @@ class ComputeTargetException(RunyardError):
     """A compute target is missing or cannot run the job."""
 
 
-class ModelNotFoundException(UserErrorException, LookupError):
+class ComputeTargetNotFoundError(ComputeTargetException, NotFoundError):
+    """No compute target of that name (v1 raises ComputeTargetException: still one)."""
+
+
+class ComputeTargetExistsError(ComputeTargetException, AlreadyExistsError):
+    """A compute target of that name exists already."""
+
+
+class ModelNotFoundException(NotFoundError):
     """No registered model with this name (and version) in the workspace."""
 
 
@@ -59,6 +75,14 @@ class WebserviceException(RunyardError):
         super().__init__(message)
         self.message = message
         self.logs = logs
+
+
+class WebserviceNotFoundError(WebserviceException, NotFoundError):
+    """No service of that name (v1 raises WebserviceException: still one)."""
+
+
+class WebserviceExistsError(WebserviceException, AlreadyExistsError):
+    """A service of that name exists already."""
 
 
 def received(value: object) -> str:

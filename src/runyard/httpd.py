@@ -96,8 +96,7 @@ async def refuse(send, status: int, message: str) -> None:
     """A JSON error answer that also closes the connection (the rest of the body is unread)."""
     import json
 
-    body = json.dumps({"error_code": {413: "REQUEST_TOO_LARGE", 408: "REQUEST_TIMEOUT",
-                                      503: "TEMPORARILY_UNAVAILABLE"}.get(status, "BAD_REQUEST"),
+    body = json.dumps({"error_code": "TEMPORARILY_UNAVAILABLE" if status == 503 else "REQUEST_REFUSED",
                        "message": message, "error": message}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

@@ -3,7 +3,12 @@ others are Ray clusters recorded in the workspace (compute/targets.py)."""
 
 from __future__ import annotations
 
-from runyard.errors import ComputeTargetException, UserErrorException, received
+from runyard.errors import (
+    ComputeTargetException,
+    ComputeTargetNotFoundError,
+    UserErrorException,
+    received,
+)
 
 
 class LocalCompute:
@@ -40,7 +45,7 @@ def resolve_target(workspace, target) -> str:
         return name
     if not isinstance(name, str) or store.find(workspace, name) is None:
         known = ["local", *(r["name"] for r in store.list_all(workspace))]
-        raise ComputeTargetException(
+        raise ComputeTargetNotFoundError(
             f"Compute target {name!r} does not exist in workspace {workspace.name!r}. "
             f"Available: {', '.join(known)}. Received: compute_target={received(target)}")
     return name

@@ -8,7 +8,12 @@ import time
 
 import sqlalchemy as sa
 
-from runyard.errors import ComputeTargetException, UserErrorException, received
+from runyard.errors import (
+    ComputeTargetExistsError,
+    ComputeTargetNotFoundError,
+    UserErrorException,
+    received,
+)
 from runyard.stores.registry import compute_targets_table as table
 from runyard.stores.registry import dump_json_columns, load_json_columns
 
@@ -37,7 +42,7 @@ def insert(workspace, name: str, kind: str, config: dict, state: str, **values) 
                 name=name, type=kind, state=state, config=config, created_at=now,
                 updated_at=now, **values), _JSON)))
     except sa.exc.IntegrityError:
-        raise ComputeTargetException(
+        raise ComputeTargetExistsError(
             f"A compute target named {name!r} already exists in workspace {workspace.name!r}. "
             "Use ComputeTarget(workspace=ws, name=...) to get it, or choose another name.") from None
 
@@ -60,7 +65,7 @@ def get(workspace, name: str) -> dict:
     record = find(workspace, name)
     if record is None:
         known = ["local", *(r["name"] for r in list_all(workspace))]
-        raise ComputeTargetException(
+        raise ComputeTargetNotFoundError(
             f"Compute target {name!r} does not exist in workspace {workspace.name!r}. "
             f"Available: {', '.join(known)}. Create it with ComputeTarget.create(ws, name, "
             "AmlCompute.provisioning_configuration(max_nodes=...)) or attach a Ray cluster with "

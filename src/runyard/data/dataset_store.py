@@ -9,7 +9,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from runyard.errors import UserErrorException, received
+from runyard.errors import AlreadyExistsError, NotFoundError, UserErrorException, received
 from runyard.stores.registry import datasets_table as table
 
 _PINNED_FIELDS = ("path", "url", "datastore", "size", "sha256", "etag", "last_modified")
@@ -40,7 +40,7 @@ def register(workspace, name: str, definition: dict, manifest: list[dict], descr
             if json.loads(latest.definition) == definition and _same_files(json.loads(latest.manifest), manifest):
                 return _dataset(workspace, latest)  # unchanged: v1 returns the existing version
             if not create_new_version:
-                raise UserErrorException(
+                raise AlreadyExistsError(
                     f"A dataset named {name!r} is already registered (version {latest.version}) with "
                     "other files. Pass create_new_version=True to register a new version, or use "
                     "another name.")
@@ -91,7 +91,7 @@ def get_by_name(workspace, name, version="latest"):
     if row is None:
         known = ", ".join(sorted(names(workspace))) or "none yet"
         what = f"{name!r} version {number}" if number is not None else repr(name)
-        raise UserErrorException(f"No dataset {what} in workspace {workspace.name!r} (registered: "
+        raise NotFoundError(f"No dataset {what} in workspace {workspace.name!r} (registered: "
                                  f"{known}). Register one with dataset.register(ws, name).")
     return _dataset(workspace, row)
 
@@ -104,7 +104,7 @@ def get_by_id(workspace, dataset_id: str):
     with workspace._registry.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.id == str(dataset_id))).first()
     if row is None:
-        raise UserErrorException(f"No dataset with id {dataset_id!r} in workspace {workspace.name!r}.")
+        raise NotFoundError(f"No dataset with id {dataset_id!r} in workspace {workspace.name!r}.")
     return _dataset(workspace, row)
 
 

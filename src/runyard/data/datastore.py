@@ -13,7 +13,7 @@ from pathlib import Path
 
 from runyard.data import remote
 from runyard.data.progress import Progress, to_stderr
-from runyard.errors import UserErrorException, received
+from runyard.errors import AlreadyExistsError, NotFoundError, UserErrorException, received
 
 DEFAULT_NAME = "workspaceblobstore"
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,255}$")
@@ -76,7 +76,7 @@ def load_config(workspace, name: str) -> dict:
         _save(workspace, name, config, overwrite=True)
         return config
     known = ", ".join(sorted(list_names(workspace)) or [DEFAULT_NAME])
-    raise UserErrorException(f"No datastore {name!r} in workspace {workspace.name!r}. Known: "
+    raise NotFoundError(f"No datastore {name!r} in workspace {workspace.name!r}. Known: "
                              f"{known}. Register one with Datastore.register_local_folder or "
                              "Datastore.register_s3_bucket.")
 
@@ -97,7 +97,7 @@ def _save(workspace, name: str, config: dict, overwrite: bool) -> None:
     with engine.begin() as conn:
         exists = conn.execute(sa.select(table.c.name).where(table.c.name == name)).first()
         if exists and not overwrite:
-            raise UserErrorException(f"A datastore named {name!r} already exists. Pass "
+            raise AlreadyExistsError(f"A datastore named {name!r} already exists. Pass "
                                      "overwrite=True to replace it, or pick another name.")
         if exists:
             conn.execute(sa.update(table).where(table.c.name == name)
@@ -300,7 +300,7 @@ class Datastore:
             existing = self._existing([dest for _, dest in pairs])
             if existing:
                 shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-                raise UserErrorException(f"Datastore {self.name!r} already has {shown}. Nothing was "
+                raise AlreadyExistsError(f"Datastore {self.name!r} already has {shown}. Nothing was "
                                          "uploaded; pass overwrite=True to replace them.")
         progress = Progress(f"Uploading to {self.name}", len(pairs),
                             sum(p.stat().st_size for p, _ in pairs), emit)

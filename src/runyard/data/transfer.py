@@ -11,7 +11,7 @@ from pathlib import Path
 from runyard.data import cache
 from runyard.data.progress import Progress
 from runyard.data.views import check_local, fetch_blobs, is_local
-from runyard.errors import UserErrorException
+from runyard.errors import AlreadyExistsError
 
 
 def copy_atomically(source, dest: Path) -> None:
@@ -30,7 +30,7 @@ def refuse_existing(dests: list[Path]) -> None:
     existing = [str(d) for d in dests if d.exists()]
     if existing:
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        raise UserErrorException(f"{', '.join(existing[:3])}{more} already exist. Nothing was "
+        raise AlreadyExistsError(f"{', '.join(existing[:3])}{more} already exist. Nothing was "
                                  "downloaded; pass overwrite=True to replace them.")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runyard.environments.conda import CondaDependencies
 from runyard.environments.environment import CURATED_PREFIX, Environment
-from runyard.errors import UserErrorException
+from runyard.errors import NotFoundError, UserErrorException
 
 _TF = "2.21.0"
 CURATED: dict[str, dict] = {
@@ -34,7 +34,7 @@ VERSION = "1"  # curated environments have one version each; their names say wha
 def get(name: str, version=None) -> Environment:
     spec = CURATED.get(name)
     if spec is None:
-        raise UserErrorException(
+        raise NotFoundError(
             f"No curated environment named {name!r}. Curated environments: {', '.join(names())}.")
     if version is not None and str(version) != VERSION:
         raise UserErrorException(

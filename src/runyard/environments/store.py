@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 
-from runyard.errors import UserErrorException
+from runyard.errors import NotFoundError, UserErrorException
 from runyard.stores.registry import environments_table as table
 
 
@@ -58,7 +58,7 @@ def get(workspace, name: str, version=None) -> tuple[dict, int]:
 
         known = sorted(latest_all(workspace)) + curated.names()
         what = f"{name!r} version {version}" if version is not None else repr(name)
-        raise UserErrorException(
+        raise NotFoundError(
             f"No environment {what} in workspace {workspace.name!r}. Known: {', '.join(known)}. "
             "Register one with env.register(ws).")
     return json.loads(row.definition), row.version

@@ -9,7 +9,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runyard.errors import ModelNotFoundException, UserErrorException, received
+from runyard.errors import AlreadyExistsError, ModelNotFoundException, UserErrorException, received
 from runyard.models.resource_configuration import ResourceConfiguration
 
 
@@ -222,7 +222,7 @@ class Model:
         target_dir = Path(target_dir).expanduser()
         dest = target_dir / self._record["asset"]
         if dest.exists() and not exist_ok:
-            raise UserErrorException(
+            raise AlreadyExistsError(
                 f"{dest} already exists. Nothing was downloaded; pass exist_ok=True to replace it.")
         target_dir.mkdir(parents=True, exist_ok=True)
         # Copy beside the target, then rename: an interrupted download leaves nothing behind.

@@ -59,7 +59,9 @@ def create_app(ws, token: str | None):
 
     from runyard import httpd
     from runyard.errors import RunyardError
-    from runyard.server.api import build_router, error_response, json_response
+    from runyard.server.codes import ErrorCode
+    from runyard.server.responses import error, error_response
+    from runyard.server.routes import build_router
     from runyard.server.serving_routes import build_proxy
 
     app = create_fastapi_app()
@@ -85,8 +87,8 @@ def create_app(ws, token: str | None):
             found = httpd.limit_error(exc)
             if found is None:
                 raise exc
-            response = json_response({"error_code": "REQUEST_REFUSED", "message": str(found)},
-                                     httpd.STATUS[type(found)])
+            response = error(ErrorCode.REQUEST_REFUSED, str(found))
+            response.status_code = httpd.STATUS[type(found)]
             response.headers["connection"] = "close"
             return response
 
@@ -98,9 +100,8 @@ def create_app(ws, token: str | None):
     async def database_failed(_request, exc: DBAPIError) -> Response:
         # PostgreSQL down or restarting: say so (as MLflow's routes do), not a bare 500.
         unavailable = isinstance(exc, (OperationalError, InterfaceError))
-        return json_response({"error_code": "TEMPORARILY_UNAVAILABLE" if unavailable else "INTERNAL_ERROR",
-                              "message": str(store_error(exc, "The server's database"))},
-                             503 if unavailable else 500)
+        return error(ErrorCode.TEMPORARILY_UNAVAILABLE if unavailable else ErrorCode.INTERNAL_ERROR,
+                     str(store_error(exc, "The server's database")))
 
     limited = httpd.BodyLimits(app, body_limit, httpd.InFlight(IN_MEMORY_BUDGET))
     return TokenGuard(limited, token, run_active=lambda run_id: _run_active(ws, run_id))

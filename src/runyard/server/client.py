@@ -73,13 +73,12 @@ class ServerClient:
 
 
 def _as_exception(response) -> errors.RunyardError:
+    from runyard.server.codes import exception_for
+
     try:
         body = response.json()
-        code, message = body.get("error_code"), body.get("message") or response.text
+        code, exception = body.get("error_code"), body.get("exception")
+        message = body.get("message") or response.text
     except ValueError:
-        code, message = None, response.text[:2000]
-    cls = getattr(errors, str(code), None)
-    if isinstance(cls, type) and issubclass(cls, errors.RunyardError) and \
-            cls is not errors.ActivityFailedException:
-        return cls(message)
-    return errors.RunyardError(f"runyard server: HTTP {response.status_code}: {message}")
+        code, exception, message = None, None, f"runyard server: HTTP {response.status_code}: {response.text[:2000]}"
+    return exception_for(code, exception, message)

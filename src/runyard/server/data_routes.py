@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from runyard.errors import UserErrorException
-from runyard.server.api import json_response, spooled, tar_response
+from runyard.server.responses import json_response, spooled, tar_response
 
 SECRET_KEYS = ("access_key_id", "secret_access_key")
 S3_SETTINGS = {"datastore_name", "bucket_name", "prefix", "endpoint_url", "region", "access_key_id",

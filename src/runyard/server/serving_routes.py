@@ -12,6 +12,8 @@ from fastapi.responses import Response
 
 from runyard.errors import UserErrorException
 from runyard.server.auth import TOKEN_OK
+from runyard.server.codes import ErrorCode
+from runyard.server.responses import error, log_piece
 
 PROXY_TIMEOUT = 300.0  # seconds a scoring request may take
 
@@ -79,14 +81,11 @@ def add_routes(router: APIRouter, ws) -> None:
 
     @router.get("/endpoints/log")
     def read_log(name: str, offset: int = 0):
-        from runyard.server.api import log_piece
-
         store.get(ws, name)
         return log_piece(store.log_path(ws, name), offset)
 
 
-NO_ACCESS = ('{"error_code": "UNAUTHENTICATED", "message": "Send the service\'s key '
-             '(Authorization: Bearer <key>), or the workspace token."}')
+NO_ACCESS = "Send the service's key (Authorization: Bearer <key>), or the workspace token."
 
 
 def build_proxy(ws) -> APIRouter:
@@ -111,15 +110,15 @@ def build_proxy(ws) -> APIRouter:
         valid = store.NAME_RE.match(name) is not None
         record = await run_in_threadpool(store.find, ws, name) if valid else None
         if not token_ok and (record is None or not with_key(record, request.headers.get("authorization"))):
-            return Response(NO_ACCESS, status_code=401, media_type="application/json",
-                            headers={"connection": "close"})
+            refused = error(ErrorCode.UNAUTHENTICATED, NO_ACCESS)
+            refused.headers["connection"] = "close"  # (its body stays unread)
+            return refused
         if record is None:
-            return Response(f'{{"message": "No service named {name if valid else "?"}."}}',
-                            status_code=404, media_type="application/json")
+            return error(ErrorCode.NOT_FOUND, f"No service named {name if valid else '?'}.")
         record = await run_in_threadpool(store.checked, ws, record)
         if not record["port"]:
-            return Response(f'{{"message": "Service {name} is {record["state"]}, not serving yet."}}',
-                            status_code=503, media_type="application/json")
+            return error(ErrorCode.TEMPORARILY_UNAVAILABLE,
+                         f"Service {name} is {record['state']}, not serving yet.")
         headers = {"Content-Type": request.headers.get("content-type", "application/json")}
         if record["keys"]:  # the caller's key, or (workspace token) the service's own
             headers["Authorization"] = request.headers.get("authorization", "") if not token_ok \
@@ -140,7 +139,8 @@ def build_proxy(ws) -> APIRouter:
             limit = httpd.limit_error(exc)
             if limit is not None:
                 raise limit from None
-            return Response(f'{{"message": "Service {name} did not answer: {type(exc).__name__}"}}',
-                            status_code=502, media_type="application/json")
+            answer = error(ErrorCode.INTERNAL_ERROR, f"Service {name} did not answer: {type(exc).__name__}")
+            answer.status_code = 502
+            return answer
 
     return proxy

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from runyard import detached
-from runyard.errors import UserErrorException, WebserviceException, received
+from runyard.errors import UserErrorException, WebserviceExistsError, received
 from runyard.serving import endpoint_store as store
 from runyard.serving.configs import (
     DeploymentConfiguration,
@@ -54,7 +54,7 @@ def create(ws, spec: EndpointSpec, primary_key: str | None, secondary_key: str |
     keys = new_keys(primary_key, secondary_key) if spec.auth_enabled else None
     if store.find(ws, spec.name) is not None:
         if not overwrite:
-            raise WebserviceException(
+            raise WebserviceExistsError(
                 f"A service named {spec.name!r} already exists. Choose another name, pass "
                 "overwrite=True to replace it, or change it with service.update(...).")
         Webservice(ws, spec.name).delete()

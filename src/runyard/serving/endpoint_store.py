@@ -9,7 +9,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from runyard.errors import UserErrorException, WebserviceException, received
+from runyard.errors import (
+    UserErrorException,
+    WebserviceExistsError,
+    WebserviceNotFoundError,
+    received,
+)
 from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import endpoints_table as table
 
@@ -50,7 +55,7 @@ def insert(workspace, name: str, spec: dict, keys: list[str] | None) -> None:
                 name=name, state=TRANSITIONING, spec=spec, generation=1, keys=keys,
                 created_at=now, updated_at=now))))
     except sa.exc.IntegrityError:
-        raise WebserviceException(
+        raise WebserviceExistsError(
             f"A service named {name!r} already exists. Choose another name, pass overwrite=True, "
             "or change it with service.update(...).") from None
 
@@ -73,7 +78,7 @@ def get(workspace, name: str) -> dict:
     record = find(workspace, name)
     if record is None:
         known = [r["name"] for r in list_all(workspace)]
-        raise WebserviceException(
+        raise WebserviceNotFoundError(
             f"No service named {name!r} in workspace {workspace.name!r}. Services: "
             f"{', '.join(known) or 'none'} (runyard endpoint list).")
     return record

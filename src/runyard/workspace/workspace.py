@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from runyard import settings
-from runyard.errors import UserErrorException, received
+from runyard.errors import AlreadyExistsError, NotFoundError, UserErrorException, received
 from runyard.workspace.config import AZURE_ONLY_KEYS, find_config, read_config
 
 DEFAULT_NAME = "default"
@@ -101,7 +101,7 @@ class Workspace:
         _validate_name(name)
         folder = Path(path).expanduser().resolve() if path else _default_location(name)
         if (folder / "workspace.json").exists() and not exist_ok:
-            raise UserErrorException(
+            raise AlreadyExistsError(
                 f"A workspace already exists at {folder}. Pass exist_ok=True to use it, or "
                 "choose another path."
             )
@@ -114,7 +114,7 @@ class Workspace:
     def get(cls, name: str, auth=None, subscription_id=None, resource_group=None, **_kwargs) -> Workspace:
         folder = _default_location(_validate_name(name))
         if not (folder / "workspace.json").exists():
-            raise UserErrorException(
+            raise NotFoundError(
                 f"No workspace named {name!r} under {folder.parent}. Create it with "
                 f"Workspace.create({name!r}) or use Workspace.from_config()."
             )

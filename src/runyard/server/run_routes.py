@@ -1,0 +1,147 @@
+"""Run routes: the workspace and its experiments, runs (list, status, submit, cancel), their logs
+from an offset, their metrics, and records a client logs to them."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from runyard.errors import NotFoundError, UserErrorException
+from runyard.server.responses import json_response, log_piece
+
+# Log files a client may read, by the name the client uses.
+LOG_FILES = {"std_log": "std_log", "preparing_log": "preparing_log",
+             "supervisor_log": "supervisor_log"}
+RECORD_KINDS = {"m", "l", "r", "tb", "i", "f", "tag", "prop"}
+MAX_RECORDS = 100_000  # per request
+
+
+def wire(record: dict) -> dict:
+    """A registry run record as JSON."""
+    return {**record, "status": record["status"].value}
+
+
+def add_routes(router: APIRouter, ws) -> None:
+    from runyard.runs import liveness
+    from runyard.runs.paths import RunPaths
+
+    registry = ws._registry
+
+    @router.get("/workspace")
+    def workspace_info():
+        from runyard import __version__
+
+        return {"name": ws.name, "version": __version__}
+
+    @router.get("/experiments")
+    def experiments():
+        return registry.experiments()
+
+    @router.get("/runs")
+    def list_runs(experiment: str | None = None, parent_run_id: str | None = None,
+                  limit: int | None = None):
+        return json_response([wire(r) for r in registry.list_runs(experiment, parent_run_id, limit)])
+
+    @router.get("/runs/{run_id}")
+    def get_run(run_id: str):
+        return json_response(wire(liveness.check(ws, registry.get_run(run_id))))
+
+    @router.post("/runs")
+    async def submit(request: Request):
+        body = await request.json()
+        return await run_in_threadpool(_submit, ws, body)
+
+    @router.post("/runs/{run_id}/cancel")
+    def cancel(run_id: str):
+        from runyard.runs.run import Run
+
+        run = Run.get(ws, run_id)
+        run.cancel()
+        return {"status": run.get_status()}
+
+    @router.get("/runs/{run_id}/logs/{name}")
+    def read_log(run_id: str, name: str, offset: int = 0):
+        if name not in LOG_FILES:
+            raise NotFoundError(f"No log named {name!r}; the logs are {sorted(LOG_FILES)}.")
+        registry.get_run(run_id)
+        return log_piece(getattr(RunPaths.of(ws, run_id), LOG_FILES[name]), offset)
+
+    @router.get("/runs/{run_id}/metrics")
+    def metrics(run_id: str, name: str | None = None):
+        from runyard.runs.run import Run
+
+        return json_response(Run.get(ws, run_id).get_metrics(name))
+
+    @router.post("/runs/{run_id}/records")
+    async def records(run_id: str, request: Request):
+        body = await request.json()
+        return await run_in_threadpool(_ingest_records, ws, run_id, body)
+
+
+def _submit(ws, body: dict) -> dict:
+    from pydantic import ValidationError
+
+    from runyard.runs import snapshot
+    from runyard.runs.experiment import Experiment
+    from runyard.runs.spec import RunSpec
+    from runyard.runs.submit import create_and_start, place
+    from runyard.server.data_routes import checked_entries
+
+    if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
+        raise UserErrorException("POST /runs takes experiment, target, fields, snapshot_id and tags.")
+    snapshot_id = str(body.get("snapshot_id"))
+    if not snapshot.manifest_path(ws.snapshots_dir, snapshot_id).exists():
+        raise UserErrorException(f"Snapshot {snapshot_id} was not uploaded to this server.")
+    fields = dict(body["fields"])
+    fields.pop("interpreter", None)  # the submitting machine's interpreter means nothing here
+    try:
+        RunSpec(run_id="check", experiment="check", snapshot_id=snapshot_id, **fields)
+    except (ValidationError, TypeError) as exc:
+        raise UserErrorException(f"The submitted run fields are not valid: {exc}") from None
+    for spec in fields.get("inputs") or []:  # datasets pinned by the client: no local paths
+        if spec.get("manifest") is not None:
+            checked_entries(ws, spec["manifest"])
+    place(ws, fields, body.get("target"))
+    run = create_and_start(Experiment(ws, body.get("experiment")), fields, snapshot_id,
+                           {str(k): str(v) for k, v in (body.get("tags") or {}).items()})
+    return {"run_id": run.id}
+
+
+def _ingest_records(ws, run_id: str, records) -> dict:
+    """Records a client logged to a run. Numeric points go straight into the store (a
+    transaction per request, safe beside the supervisor's); the rest (strings, tables, tags)
+    go to the run's supervisor while it runs, which keeps it their only writer."""
+    from runyard.runs.ingest import Ingestor, is_number
+    from runyard.runs.paths import RunPaths
+
+    if not isinstance(records, list) or len(records) > MAX_RECORDS or \
+            not all(isinstance(r, dict) and r.get("k") in RECORD_KINDS for r in records):
+        raise UserErrorException(
+            f"POST /runs/{{id}}/records takes a list of at most {MAX_RECORDS} records, each an "
+            f"object whose \"k\" is one of {sorted(RECORD_KINDS)}.")
+    for rec in records:
+        rec.pop("f", None)  # a client's files come through the artifact proxy, never by path
+        if not isinstance(rec.get("t"), (int, float)) or not math.isfinite(rec["t"]):
+            rec["t"] = time.time()
+    record = ws._registry.get_run(run_id)
+    paths = RunPaths.of(ws, run_id)
+    numeric = [r for r in records if r["k"] == "m" and is_number(r.get("v"))]
+    rest = [r for r in records if not (r["k"] == "m" and is_number(r.get("v")))]
+    ingestor = Ingestor(ws.tracking_uri, record["mlflow_run_id"], ws._registry, run_id,
+                        paths.structured_metrics, paths.uploads_dir)
+    if numeric:
+        ingestor.apply(numeric)
+    if rest:
+        if record["status"].is_terminal():
+            ingestor.apply(rest)
+        else:
+            paths.metrics_dir.mkdir(parents=True, exist_ok=True)
+            tmp = paths.root / f".client-{uuid.uuid4().hex}.jsonl"
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rest))
+            tmp.replace(paths.metrics_dir / f"client-{time.time():.6f}-{uuid.uuid4().hex[:8]}.jsonl")
+    return {"stored": len(numeric), "queued": len(rest)}
