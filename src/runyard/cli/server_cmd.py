@@ -146,7 +146,7 @@ def server(host, port, workspace_dir, backend_store_uri, backend_store_uri_file,
     import uvicorn
 
     from runyard import httpd
-    from runyard.supervisor.processes import keep_environment_private
+    from runyard.execution.processes import keep_environment_private
 
     httpd.harden_process()
     keep_environment_private()  # it holds the token and the database password

@@ -72,3 +72,16 @@ def check_fits(workspace, name: str, distribution: dict | None) -> None:
         raise ComputeTargetException(
             f"This job needs {needed} nodes ({what}), but compute target {name!r} has at most "
             f"{most} node(s). Use fewer nodes, or a larger cluster (max_nodes).")
+
+
+def job_runner(ctx):
+    """The JobRunner for a run's job, by its compute target: LocalJob on `local`, RayJob on a
+    Ray cluster (Ray is imported only then)."""
+    if ctx.spec.compute_target == "local":
+        from runyard.execution.local import LocalJob
+
+        return LocalJob(ctx)
+    from runyard.compute import store
+    from runyard.compute.ray_job import RayJob
+
+    return RayJob(store.get(ctx.workspace, ctx.spec.compute_target), ctx)

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 from runyard import archives, settings
 from runyard.distributed import ports
 from runyard.errors import UserErrorException
-from runyard.supervisor import materialize, processes
+from runyard.execution import materialize, processes
 
 # Variables Ray sets for its own workers that must not reach a job: an empty
 # CUDA_VISIBLE_DEVICES would hide the node's GPUs, OMP_NUM_THREADS=1 would starve TensorFlow.
@@ -133,7 +133,7 @@ class RunOnNode:
 
     # -- Running ----------------------------------------------------------------------------
     def _job_env(self, variables: dict[str, str], legacy_keras: bool) -> dict[str, str]:
-        from runyard.supervisor.job_env import has_module, inherited_environment
+        from runyard.execution.job_env import has_module, inherited_environment
 
         # A Ray worker's environment is the node's, not the user's: only the allow-list.
         base = {k: v for k, v in inherited_environment(os.environ, strict=True).items()
@@ -169,7 +169,7 @@ class RunOnNode:
     def _mpirun(self, command: list[str], mpi: dict) -> tuple[list[str], dict[str, str]]:
         from runyard.compute import mpi_rsh
         from runyard.distributed import plan
-        from runyard.supervisor.job_env import mpirun_binary
+        from runyard.execution.job_env import mpirun_binary
 
         config, nodes = mpi["config"], mpi["nodes"]
         hostfile = self.root / "hostfile"

@@ -149,7 +149,7 @@ def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
                  f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp_dir(token)}"]
     else:
         argv += [f"--address={head_address}"]
-    from runyard.supervisor.job_env import inherited_environment
+    from runyard.execution.job_env import inherited_environment
 
     # The node runs jobs: it starts from the allow-list (and Ray's and runyard's settings),
     # never with the server's secrets.
@@ -180,7 +180,7 @@ def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
 
 def stop_nodes(processes: list[dict], grace: float = 5.0) -> None:
     """Stop `ray start --block` processes (and everything they started), last node first."""
-    from runyard.supervisor.processes import descendants, stop_groups
+    from runyard.execution.processes import descendants, stop_groups
 
     for entry in reversed(processes):
         pid = entry["pid"]

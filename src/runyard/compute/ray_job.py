@@ -19,10 +19,11 @@ from pathlib import Path
 
 from runyard import archives
 from runyard.compute import ray_cluster
-from runyard.distributed import mpi_output
+from runyard.distributed import mpi_output, plan
 from runyard.distributed.plan import ProcessSpec
 from runyard.errors import UserErrorException
-from runyard.supervisor.processes import LogSink
+from runyard.execution.processes import LogSink
+from runyard.execution.runner import JobContext, JobRunner
 
 log = logging.getLogger("runyard.supervisor")
 UNAVAILABLE_GRACE = 10.0  # seconds a node's launcher may be unreachable while the node lives
@@ -44,13 +45,15 @@ class RemoteLaunched:
     node: int  # index of the node (bundle) it runs on
 
 
-class RayJob:
-    def __init__(self, target: dict, run_id: str, spec: dict, workspace, user_logs: Path,
-                 metrics_dir: Path):
-        self.target, self.run_id, self.spec, self.workspace = target, run_id, spec, workspace
-        self.user_logs, self.metrics_dir = user_logs, metrics_dir
+class RayJob(JobRunner):
+    """A job on the nodes of a Ray compute target (see execution/runner.py)."""
+
+    def __init__(self, target: dict, ctx: JobContext):
+        self.ctx, self.target = ctx, target
+        self.run_id, self.spec, self.workspace = ctx.spec.run_id, ctx.spec.model_dump(), ctx.workspace
+        self.user_logs, self.metrics_dir = ctx.paths.user_logs, ctx.paths.metrics_dir
         self.mpi = False
-        self.ranks_dir = user_logs.parent / "ranks"
+        self.ranks_dir = self.user_logs.parent / "ranks"
         self.group = None
         self.agents: list[_RunHandle] = []  # the job on each bundle's node
         self.launcher_names: list[str] = []
@@ -61,12 +64,13 @@ class RayJob:
         self.launched: list[RemoteLaunched] = []
         self.sinks: dict[int, LogSink] = {}
         self.output_errors: list[OSError] = []  # writing the output failed (a full disk)
-        self.node_failure: dict | None = None
+        self.failure: dict | None = None  # a node lost
         self._distributed = False
         self.stopped = False
         self.collected = False  # outputs brought back
         self.closed = False  # the job closed on its nodes
         self._connecting: threading.Thread | None = None  # connect_soon()
+        self.connect_soon()
 
     # -- placement --------------------------------------------------------------------------
     def connect_soon(self) -> None:
@@ -82,8 +86,19 @@ class RayJob:
         self._connecting = threading.Thread(target=_connect, daemon=True)
         self._connecting.start()
 
-    def place(self, count: int, canceled, queued) -> bool:
-        """Wait for `count` nodes (one free slot each); False if the run was canceled first."""
+    def place(self) -> bool:
+        """Wait for the job's nodes (one free slot each: a node per TensorFlow task, MPI's
+        node_count); False if the run was canceled first."""
+        count = plan.node_count(self.spec["distribution"])
+        if not self._place(count, self.ctx.canceled, self.ctx.say):
+            return False
+        self.workspace._registry.merge_json(self.run_id, "properties",
+                                            {"runyard.nodes": ",".join(self.node_ids)})
+        self.ctx.say(f"Placed on {len(self.nodes)} node(s) of {self.target['name']!r}: "
+                     + ", ".join(self.describe_node(i) for i in range(len(self.nodes))))
+        return True
+
+    def _place(self, count: int, canceled, queued) -> bool:
         import ray
         from ray.util.placement_group import placement_group
 
@@ -150,11 +165,14 @@ class RayJob:
         return f"node {index} (Ray node {node['nodeId']}, {node['ip']})"
 
     # -- Preparing --------------------------------------------------------------------------
-    def prepare(self, workdir: Path, progress, canceled, inputs_log: Path) -> bool:
-        """Every node materialises the job; their progress lines go to `progress`. False when
-        the run was canceled meanwhile; raises UserErrorException when a node cannot."""
+    def prepare(self) -> bool:
+        """Every node materialises the job; their progress lines go to the run's Preparing
+        output. False when the run was canceled meanwhile; raises UserErrorException when a
+        node cannot."""
         import ray
 
+        workdir, progress, canceled = self.ctx.paths.workdir, self.ctx.say, self.ctx.canceled
+        inputs_log = self.ctx.paths.inputs_log
         buffer = io.BytesIO()
         archives.pack(archives.plain_files(workdir, "The job's folder"), buffer)
         snapshot = ray.put(buffer.getvalue())
@@ -171,8 +189,8 @@ class RayJob:
                 if isinstance(state["prepared"], str):
                     raise UserErrorException(f"Preparing failed on {self.describe_node(index)}: "
                                              f"{state['prepared']}")
-            if self.node_failure is not None:
-                raise RuntimeError(self.node_failure["message"])
+            if self.failure is not None:
+                raise RuntimeError(self.failure["message"])
             if all(state["prepared"] is True for state in states.values()):
                 used = ray.get(self.agents[0].used_inputs.remote(), timeout=60)
                 if used is not None:
@@ -182,8 +200,25 @@ class RayJob:
                 return False
 
     # -- Running ----------------------------------------------------------------------------
-    def start(self, per_node: list[list[ProcessSpec]], variables: dict[str, str],
-              legacy_keras: bool, mpi_config: dict | None = None) -> None:
+    def start(self) -> None:
+        """Start the job's processes on their nodes: one TensorFlow task per node, with the
+        addresses and ports of where each really runs."""
+        import ray
+
+        distribution = self.spec["distribution"] or {}
+        if distribution.get("kind") == "tensorflow":
+            ports_per_node = ray.get([agent.reserve_ports.remote(1) for agent in self.agents])
+            addresses = [f"{node['ip']}:{found[0]}" for node, found in zip(self.nodes, ports_per_node, strict=True)]
+            per_node = [[spec] for spec in plan.tensorflow(distribution, addresses)]
+        else:
+            per_node = [plan.single()]
+        mpi = distribution if distribution.get("kind") == "mpi" else None
+        log.info("Starting the job on %d node(s)", len(self.agents))
+        self._start_on_nodes(per_node, self.ctx.variables,
+                             legacy_keras=distribution.get("kind") == "tensorflow", mpi_config=mpi)
+
+    def _start_on_nodes(self, per_node: list[list[ProcessSpec]], variables: dict[str, str],
+                        legacy_keras: bool, mpi_config: dict | None = None) -> None:
         """Start each node's processes. An MPI job is one mpirun on the first node, whose
         daemons the other nodes' launchers start (compute/mpi_rsh.py)."""
         import ray
@@ -285,9 +320,9 @@ class RayJob:
         for item in self.launched:
             if item.node == index and item.proc.returncode is None:
                 item.proc.returncode = -9
-        if self.node_failure is None:
+        if self.failure is None:
             running = f" while running {', '.join(names)}" if names else ""
-            self.node_failure = {
+            self.failure = {
                 "code": "NodeFailure", "node": self.nodes[index]["nodeId"],
                 "message": f"Compute target {self.target['name']!r}: {self.describe_node(index)} "
                            f"was lost{running}: {why}. The other nodes' processes were stopped."}
@@ -349,7 +384,7 @@ class RayJob:
             log.warning("Stopping the job's processes: %s", _first_line(exc))
         self._poll_all()  # the last output and metrics
 
-    def join_pumps(self, timeout: float = 10.0) -> None:
+    def finish(self) -> None:
         """Bring back ./outputs and ./logs from every node, then release the nodes."""
         import ray
 

@@ -199,7 +199,7 @@ def start_server(ws, name: str) -> None:
 
 def stop_server(record: dict) -> None:
     """Stop the endpoint's server and everything it started (its process group)."""
-    from runyard.supervisor.processes import stop_groups
+    from runyard.execution.processes import stop_groups
 
     if store.server_alive(record):
         stop_groups([record["pid"]], grace=10.0)
@@ -208,8 +208,8 @@ def stop_server(record: dict) -> None:
 def script_runtime(ws, spec: EndpointSpec, generation: int) -> tuple[Path, str, dict[str, str]]:
     """The entry script's folder (its snapshot, restored once per generation), interpreter and
     environment variables, for the server to start its worker."""
+    from runyard.execution.job_env import inherited_environment, job_shim
     from runyard.runs import snapshot
-    from runyard.supervisor.job_env import inherited_environment, job_shim
 
     folder = store.endpoint_dir(ws, spec.name)
     source = folder / f"g{generation}" / "source"

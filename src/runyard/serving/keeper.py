@@ -34,7 +34,7 @@ def describe(code: int) -> str:
 
 
 def keep(ws, name: str) -> int:
-    from runyard.supervisor.processes import _die_with_parent
+    from runyard.execution.processes import _die_with_parent
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))

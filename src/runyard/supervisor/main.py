@@ -19,9 +19,11 @@ from pathlib import Path
 import psutil
 
 from runyard import settings
-from runyard.distributed import mpi_output, plan, ports
-from runyard.distributed.plan import ProcessSpec
+from runyard.compute import job_runner
+from runyard.distributed import mpi_output
 from runyard.errors import IllegalTransitionError, UserErrorException
+from runyard.execution import materialize, processes
+from runyard.execution.runner import JobContext, JobRunner
 from runyard.runs import finalize, snapshot
 from runyard.runs.follow import tail
 from runyard.runs.paths import RunPaths
@@ -29,10 +31,8 @@ from runyard.runs.records import RecordReader
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
 from runyard.stores.failures import is_disk_full
-from runyard.supervisor import materialize, processes, watchdog
+from runyard.supervisor import watchdog
 from runyard.supervisor.errors import describe_failure
-from runyard.supervisor.job import Job
-from runyard.supervisor.job_env import has_module, inherited_environment, mpirun_binary
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
 
@@ -62,9 +62,6 @@ class Supervisor:
         self.ingestor = None
         self._ingest_lock = threading.Lock()
         self.reader = RecordReader(self.paths.metrics_dir, self.paths.ingest_state)
-        self.node: materialize.NodeJob | None = None  # set in Preparing
-        self.on_cluster = self.spec.compute_target != "local"
-        self.cluster_job = None  # compute.ray_job.RayJob on a cluster target
         self.disk_full: tuple[str, BaseException] | None = None  # (what was being written, error)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -75,17 +72,19 @@ class Supervisor:
             processes.keep_environment_private()
         self.watchdog = watchdog.Watchdog(self.ws.location, self.run_id, self.paths.supervisor_log)
         self._keep_reserve()
+        self.paths.create()
+        self.job = job_runner(JobContext(
+            self.ws, self.record, self.spec, self.paths,
+            materialize.run_variables(self.ws, self.record, self.spec), say=self._preparing,
+            canceled=self._cancel_requested, keep=lambda: {self.watchdog.pid}))
         self.registry.update_run(self.run_id, supervisor_pid=me.pid, host=socket.gethostname(),
                                  supervisor_started=me.create_time(), heartbeat_at=time.time())
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         heartbeat.start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         exit_code = None
-        self.job = None
         try:
-            if self.on_cluster:
-                self._cluster_job()
-            if self.on_cluster and not self._place():
+            if not self.job.place():  # Queued until the job has room (nodes of a cluster)
                 return self._finish(None)
             if not self._advance(S.PREPARING):
                 return self._finish(None)
@@ -93,7 +92,7 @@ class Supervisor:
                 return self._finish(None)
             if not self._advance(S.STARTING):
                 return self._finish(None)
-            self.job = self._start_job()
+            self.job.start()
             self._advance(S.RUNNING, start_time=time.time(), job_pgid=self.job.pids[0],
                           job_pgids=self.job.pids)
             exit_code = self._watch(self.job)
@@ -121,11 +120,8 @@ class Supervisor:
             self._fail_hard(f"runyard supervisor error: {type(exc).__name__}: {exc}")
             return 1
         finally:
-            if self.cluster_job is not None:
-                self.cluster_job.teardown()  # (done already unless the run ended early)
+            self.job.teardown()  # (nodes, ports: given back already unless the run ended early)
             self._stop_heartbeat.set()
-            if self.spec.distribution:
-                ports.release(self.run_id)
             self.watchdog.release()
 
     def _advance(self, new: RunStatus, **values) -> bool:
@@ -156,11 +152,11 @@ class Supervisor:
                 if status == S.NOT_RESPONDING:  # we are alive after all: take the run back
                     self.registry.transition(self.run_id, self.phase, only_from={S.NOT_RESPONDING})
                 elif status == S.CANCEL_REQUESTED and self.phase == S.PREPARING and \
-                        self.stop_reason is None and self.cluster_job is None:
+                        self.stop_reason is None:
                     # Preparing can take minutes (a package built from source): stop it now.
                     self.stop_reason = "cancel"
-                    log.info("Cancel requested while Preparing: stopping the build.")
-                    self._stop_everything()
+                    log.info("Cancel requested while Preparing.")
+                    self.job.cancel_preparing()
             except Exception as exc:
                 if is_disk_full(exc) and self.disk_full is None:
                     self.disk_full = ("recording the run's heartbeat", exc)
@@ -168,45 +164,17 @@ class Supervisor:
 
     # -- every process this supervisor started -------------------------------------------------
     def _tell_watchdog(self) -> None:
-        # (a cluster job's pids are the nodes': the nodes stop an orphaned job themselves)
-        sessions = self.job.pids if self.job is not None and self.cluster_job is None else []
-        self.watchdog.tell(sessions)
+        self.watchdog.tell(self.job.sessions())
 
     def _stop_everything(self) -> None:
         """Stop the job, or what runs before it (an environment build), and all they started."""
-        if self.job is not None:
-            self.job.stop(settings.kill_grace())
-        elif self.cluster_job is None:
-            processes.stop_job([], settings.kill_grace(), exclude={self.watchdog.pid})
+        self.job.stop(settings.kill_grace())
 
     def _on_sigterm(self, signum, frame) -> None:
         log.warning("SIGTERM received: stopping the job.")
         self.stop_reason = self.stop_reason or "terminated"
 
     # -- phases --------------------------------------------------------------------------------
-    def _cluster_job(self) -> None:
-        from runyard.compute import store
-        from runyard.compute.ray_job import RayJob
-
-        target = store.get(self.ws, self.spec.compute_target)
-        self.cluster_job = RayJob(target, self.run_id, self.spec.model_dump(), self.ws,
-                                  self.paths.user_logs, self.paths.metrics_dir)
-        self.cluster_job.connect_soon()
-
-    def _place(self) -> bool:
-        """Queued on a cluster target until the job's nodes are free; False when canceled."""
-        self.paths.create()
-        placed = self.cluster_job.place(plan.node_count(self.spec.distribution),
-                                        self._cancel_requested, self._preparing)
-        if placed:
-            self.registry.merge_json(self.run_id, "properties",
-                                     {"runyard.nodes": ",".join(self.cluster_job.node_ids)})
-            self._preparing(f"Placed on {len(self.cluster_job.nodes)} node(s) of "
-                            f"{self.spec.compute_target!r}: " + ", ".join(
-                                self.cluster_job.describe_node(i)
-                                for i in range(len(self.cluster_job.nodes))))
-        return placed
-
     def _cancel_requested(self) -> bool:
         if self.registry.get_run(self.run_id)["status"] in (S.CANCEL_REQUESTED, S.CANCELED):
             self.stop_reason = "cancel"
@@ -216,26 +184,12 @@ class Supervisor:
     def _prepare(self) -> bool:
         """Preparing: the snapshot, environment and inputs where the job runs; False when a
         cancel came meanwhile."""
-        self.paths.create()
         wd = self.paths.workdir
         snapshot.restore(self.ws.snapshots_dir, self.spec.snapshot_id, wd)
         for sub in ("outputs", "logs"):
             (wd / sub).mkdir(exist_ok=True)
         self.paths.tmp.mkdir(exist_ok=True)
-        if self.cluster_job is not None:
-            self.node = materialize.NodeJob(self.spec.interpreter)
-            self.interpreter = self.spec.interpreter
-            return self.cluster_job.prepare(wd, self._preparing, self._cancel_requested,
-                                            self.paths.inputs_log)
-        self.node = materialize.prepare_environment(self.spec, self._preparing)
-        self.interpreter = self.node.interpreter
-        if self.spec.inputs:
-            materialize.prepare_inputs(self.spec, self.node, self.ws, wd, self.paths.tmp / "inputs",
-                                       self.paths.inputs_log, self._preparing)
-        return True
-
-    def _remove_inputs(self) -> None:
-        materialize.remove_inputs(self.spec, self.paths.workdir, self.paths.tmp / "inputs")
+        return self.job.prepare()
 
     def _preparing(self, line: str) -> None:
         """A line of Preparing progress: in the run's live output and its system logs."""
@@ -243,70 +197,7 @@ class Supervisor:
         with open(self.paths.preparing_log, "a") as fh:
             fh.write(line + "\n")
 
-    def _job_env(self) -> dict[str, str]:
-        return materialize.process_environment(
-            inherited_environment(os.environ, strict=self.ws.is_served),
-            materialize.run_variables(self.ws, self.record, self.spec), self.node,
-            metrics_dir=self.paths.metrics_dir, tmp=self.paths.tmp)
-
-    def _argv(self) -> list[str]:
-        return materialize.argv(self.spec, self.node)
-
-    def _process_specs(self) -> list[ProcessSpec]:
-        distribution = self.spec.distribution
-        if not distribution:
-            return plan.single()
-        if distribution["kind"] == "tensorflow":
-            reserved = ports.reserve(self.run_id, plan.port_count(distribution))
-            return plan.tensorflow(distribution, [f"127.0.0.1:{port}" for port in reserved])
-        return plan.single()
-
-    def _start_cluster_job(self):
-        """Start the job's processes on their nodes: one TensorFlow task per node, with the
-        addresses and ports of where each really runs."""
-        import ray
-
-        job = self.cluster_job
-        distribution = self.spec.distribution or {}
-        if distribution.get("kind") == "tensorflow":
-            ports_per_node = ray.get([agent.reserve_ports.remote(1) for agent in job.agents])
-            addresses = [f"{node['ip']}:{found[0]}" for node, found in zip(job.nodes, ports_per_node, strict=True)]
-            per_node = [[spec] for spec in plan.tensorflow(distribution, addresses)]
-        else:
-            per_node = [plan.single()]
-        mpi = distribution if distribution.get("kind") == "mpi" else None
-        log.info("Starting the job on %d node(s)", len(job.agents))
-        job.start(per_node, materialize.run_variables(self.ws, self.record, self.spec),
-                  legacy_keras=distribution.get("kind") == "tensorflow", mpi_config=mpi)
-        return job
-
-    def _start_job(self) -> Job:
-        if self.cluster_job is not None:
-            return self._start_cluster_job()
-        argv = self._argv()
-        specs = self._process_specs()
-        env = self._job_env()
-        distribution = self.spec.distribution or {}
-        if distribution.get("kind") == "mpi":
-            argv = plan.mpi_argv(distribution, argv, mpirun_binary(env), os.geteuid() == 0)
-            specs = [plan.ProcessSpec(rank=0, name="mpirun")]
-        if self.spec.distribution and self.spec.distribution["kind"] == "tensorflow" and \
-                has_module(self.interpreter, "tf_keras"):
-            # Keras 3 cannot train under MultiWorkerMirrored or ParameterServer strategies.
-            env.setdefault("TF_USE_LEGACY_KERAS", "1")
-        log.info("Starting %d process(es): %s (in %s)", len(specs), " ".join(argv), self.paths.workdir)
-        mpi = distribution.get("kind") == "mpi"
-        job = Job(specs, argv, self.paths.workdir, env, self.paths.user_logs, mpi=mpi,
-                  ranks=distribution["process_count_per_node"] * distribution["node_count"] if mpi else 0,
-                  keep=lambda: {self.watchdog.pid})
-        try:
-            job.start()
-        except OSError as exc:
-            job.stop(settings.kill_grace())
-            raise RuntimeError(f"cannot start {argv[0]!r}: {exc}") from exc
-        return job
-
-    def _watch(self, job: Job) -> int:
+    def _watch(self, job: JobRunner) -> int:
         deadline = time.monotonic() + self.spec.max_run_duration_seconds
         logs_sync = FolderSync(self.paths.workdir / "logs", "logs", self._upload)
         every = settings.ingest_interval()
@@ -355,7 +246,7 @@ class Supervisor:
             time.sleep(0.1)
         # No process survives its run: parameter servers, and anything a script left behind.
         job.stop(min(settings.kill_grace(), 2.0))
-        job.join_pumps()
+        job.finish()
         if self.disk_full is None:
             self._ingest_and_sync(logs_sync)
         return code
@@ -432,7 +323,7 @@ class Supervisor:
         self._upload_system_logs()
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING}, error=error)
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
-        self._remove_inputs()
+        self.job.remove_inputs()
         finalize.remove_job_folders(self.run_id, self.paths)
         return 0 if end == S.COMPLETED else 1
 
@@ -450,8 +341,8 @@ class Supervisor:
             return S.FAILED, {"code": "ServiceError",
                               "message": "The run's supervisor was terminated (SIGTERM).",
                               "logTail": tail(self.paths.std_log, 20)}
-        if getattr(self.job, "node_failure", None):
-            return S.FAILED, {**self.job.node_failure, "logTail": tail(self.paths.std_log, 20)}
+        if self.job.failure:
+            return S.FAILED, {**self.job.failure, "logTail": tail(self.paths.std_log, 20)}
         if exit_code == 0:
             return S.COMPLETED, None
         failed = getattr(self, "failed_process", None)
@@ -480,7 +371,7 @@ class Supervisor:
                                  only_from={S.PREPARING, S.STARTING, S.NOT_RESPONDING},
                                  error={"code": "UserError", "message": message})
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
-        self._remove_inputs()
+        self.job.remove_inputs()
         finalize.remove_job_folders(self.run_id, self.paths)
 
     def _upload_system_logs(self) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runyard import settings
+from runyard.execution.job_env import job_shim
 from runyard.settings import SERVER_URL
-from runyard.supervisor.job_env import job_shim
 
 if TYPE_CHECKING:  # a node agent passes the spec's fields without pydantic
     from runyard.runs.spec import RunSpec
