@@ -13,12 +13,12 @@ from runyard.errors import AlreadyExistsError, ModelNotFoundException, UserError
 from runyard.models.resource_configuration import ResourceConfiguration
 
 
-def _store():
+def _validate_name(name) -> str:
     # Imported on use: it needs SQLAlchemy, and an entry script may import Model in an
     # environment that has only the standard library (for Model.get_model_path).
-    from runyard.models import store
+    from runyard.models.store import validate_name
 
-    return store
+    return validate_name(name)
 
 
 # Set in an endpoint's processes: the models it serves, as JSON [{name, version, path}].
@@ -99,7 +99,7 @@ class Model:
                 raise ModelNotFoundException(f"No version of model {name!r} matches these filters.")
             record = matches[0]._record
         else:
-            record = _store().get(workspace, name, version)
+            record = workspace.backend.models.get(name, version)
         self.workspace = workspace
         self._record = record
 
@@ -132,13 +132,7 @@ class Model:
     def url(self) -> str:
         """Where the model's files are: <workspace>/models/<name>/<version>/<file or folder>
         (on the server's machine for a workspace reached through `runyard server`)."""
-        if self.workspace.is_remote:
-            return f"{self.workspace.server_url}#models/{self.name}/{self.version}/{self._record['asset']}"
-        return str(self._path)
-
-    @property
-    def _path(self) -> Path:
-        return _store().version_dir(self.workspace, self.name, self.version) / self._record["asset"]
+        return self.workspace.backend.models.url(self._record)
 
     def __repr__(self) -> str:
         return (f"Model(workspace={self.workspace.name!r}, name={self.name!r}, id={self.id!r}, "
@@ -185,7 +179,7 @@ class Model:
              model_framework: str | None = None) -> list[Model]:
         """Registered models, newest first. `tags`: ['key', ['key', 'value']] or {'key': 'value'}."""
         framework = canonical_framework(model_framework)
-        records = _store().list_models(workspace, name=name, run_id=run_id, framework=framework)
+        records = workspace.backend.models.list(name=name, run_id=run_id, framework=framework)
         wanted_tags, wanted_props = _filters(tags), _filters(properties)
         records = [r for r in records if _matches(r["tags"], wanted_tags)
                    and _matches(r["properties"], wanted_props)]
@@ -227,15 +221,7 @@ class Model:
         target_dir.mkdir(parents=True, exist_ok=True)
         # Copy beside the target, then rename: an interrupted download leaves nothing behind.
         with tempfile.TemporaryDirectory(dir=target_dir, prefix=".download-") as tmp:
-            staged = Path(tmp) / dest.name
-            if self.workspace.is_remote:
-                from runyard.models import remote
-
-                staged = remote.fetch(self.workspace, self._record, Path(tmp))
-            elif self._path.is_dir():
-                shutil.copytree(self._path, staged)
-            else:
-                shutil.copy2(self._path, staged)
+            staged = self.workspace.backend.models.download(self._record, Path(tmp))
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
             os.replace(staged, dest)
@@ -253,7 +239,7 @@ class Model:
         clash = [k for k, v in added.items() if k in self.properties and self.properties[k] != v]
         if clash:
             raise UserErrorException(f"Model properties cannot be changed once set: {', '.join(clash)}.")
-        self._record = _store().update_metadata(self.workspace, self.name, self.version,
+        self._record = self.workspace.backend.models.update_metadata(self.name, self.version,
                                              properties={**self.properties, **added})
 
     def update(self, tags=None, description: str | None = None, sample_input_dataset=None,
@@ -264,35 +250,21 @@ class Model:
         if resource_configuration is not None:
             values["resources"] = _resources(resource_configuration)
         if values:
-            self._record = _store().update_metadata(self.workspace, self.name, self.version, **values)
+            self._record = self.workspace.backend.models.update_metadata(self.name, self.version, **values)
         if tags is not None:
             self.add_tags(tags)
 
     def _set_json(self, field: str, value: dict, removed=()) -> None:
         from runyard.stores import tracking
 
-        self._record = _store().update_metadata(self.workspace, self.name, self.version, **{field: value})
+        self._record = self.workspace.backend.models.update_metadata(self.name, self.version, **{field: value})
         if field == "tags" and self._record["mlflow_version"]:
             tracking.set_model_version_tags(self.workspace.tracking_uri, self.name,
                                             self._record["mlflow_version"], value, list(removed))
 
     def delete(self) -> None:
         """Delete this version (refused while an endpoint serves it)."""
-        if self.workspace.is_remote:  # the server checks its endpoints and deletes it there
-            self.workspace._server.request("DELETE", "/models/one",
-                                           params={"name": self.name, "version": self.version})
-            return
-        from runyard.serving import endpoint_store
-        from runyard.stores import tracking
-
-        users = endpoint_store.endpoints_using(self.workspace, self.name, self.version)
-        if users:
-            raise UserErrorException(
-                f"Model {self.id} is used by endpoint(s) {', '.join(users)}. Delete them first.")
-        _store().delete(self.workspace, self.name, self.version)
-        if self._record["mlflow_version"]:
-            tracking.delete_model_version(self.workspace.tracking_uri, self.name,
-                                          self._record["mlflow_version"])
+        self.workspace.backend.models.delete(self.name, self.version)
 
     # -- deployment ---------------------------------------------------------------------------
     @staticmethod
@@ -309,14 +281,14 @@ class Model:
 def _register(workspace, source: Path, model_name, *, tags, properties, description, model_framework,
               model_framework_version, resource_configuration, datasets, run=None) -> Model:
     """Validate everything, then store the files as the next version."""
-    _store().validate_name(model_name)
+    _validate_name(model_name)
     framework = canonical_framework(model_framework)
     properties = _string_dict("properties", properties)
     if datasets:
         properties["runyard.datasets"] = json.dumps(
             [[purpose, getattr(ds, "id", None) or str(ds)] for purpose, ds in datasets])
-    record = _store().register(
-        workspace, model_name, source, framework=framework,
+    record = workspace.backend.models.register(
+        model_name, source, framework=framework,
         framework_version=None if model_framework_version is None else str(model_framework_version),
         description=description, tags=_string_dict("tags", tags), properties=properties,
         resources=_resources(resource_configuration),
@@ -331,7 +303,7 @@ def register_from_run(run, model_name, model_path=None, tags=None, properties=No
     """Run.register_model: `model_path` is a file or folder in the run's artifacts."""
     from runyard.stores import tracking
 
-    _store().validate_name(model_name)
+    _validate_name(model_name)
     canonical_framework(model_framework)
     path = str(model_path or model_name).strip().removeprefix("./").strip("/")
     names = run.get_file_names()

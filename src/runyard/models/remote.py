@@ -23,31 +23,46 @@ def unpack(spool, into: Path) -> Path:
     return tops[0]
 
 
-def register(workspace, name: str, source: Path, **meta) -> dict:
-    with tempfile.TemporaryFile() as spool:
-        archives.pack_folder(source, spool, "Model folder")
-        return workspace._server.request(
-            "POST", "/models", params={"name": name, "meta": json.dumps(meta)}, data=spool).json()
+class ServerModels:
+    """The model versions of a workspace reached through `runyard server` (the models
+    interface of backends/__init__.py)."""
 
+    def __init__(self, workspace):
+        self.ws, self.server = workspace, workspace._server
 
-def get(workspace, name: str, version=None) -> dict:
-    params = {"name": name, **({} if version is None else {"version": str(version)})}
-    return workspace._server.get("/models/one", **params)
+    def register(self, name: str, source: Path, **meta) -> dict:
+        with tempfile.TemporaryFile() as spool:
+            archives.pack_folder(source, spool, "Model folder")
+            return self.server.request(
+                "POST", "/models", params={"name": name, "meta": json.dumps(meta)}, data=spool).json()
 
+    def get(self, name: str, version=None) -> dict:
+        params = {"name": name, **({} if version is None else {"version": str(version)})}
+        return self.server.get("/models/one", **params)
 
-def list_models(workspace, name=None, run_id=None, framework=None) -> list[dict]:
-    params = {k: v for k, v in (("name", name), ("run_id", run_id), ("framework", framework))
-              if v is not None}
-    return workspace._server.get("/models", **params)
+    def list(self, name=None, run_id=None, framework=None) -> list[dict]:
+        params = {k: v for k, v in (("name", name), ("run_id", run_id), ("framework", framework))
+                  if v is not None}
+        return self.server.get("/models", **params)
 
+    def update_metadata(self, name: str, version: int, **values) -> dict:
+        return self.server.post_query("/models/metadata", values, name=name, version=str(version))
 
-def fetch(workspace, record: dict, into: Path) -> Path:
-    """Download a model version's file or folder under `into`; returns its path."""
-    response = workspace._server.request(
-        "GET", "/models/files", params={"name": record["name"], "version": record["version"]},
-        stream=True)
-    with tempfile.TemporaryFile() as spool:
-        for chunk in response.iter_content(1 << 20):
-            spool.write(chunk)
-        spool.seek(0)
-        return unpack(spool, into / "unpacked")
+    def delete(self, name: str, version: int) -> None:
+        """The server checks its endpoints and deletes it there."""
+        self.server.request("DELETE", "/models/one", params={"name": name, "version": version})
+
+    def url(self, record: dict) -> str:
+        """On the server's machine: shown as the server's URL and the version's place there."""
+        return f"{self.ws.server_url}#models/{record['name']}/{record['version']}/{record['asset']}"
+
+    def download(self, record: dict, into: Path) -> Path:
+        """The version's file or folder under `into`, as the server sends it; returns its path."""
+        response = self.server.request(
+            "GET", "/models/files", params={"name": record["name"], "version": record["version"]},
+            stream=True)
+        with tempfile.TemporaryFile() as spool:
+            for chunk in response.iter_content(1 << 20):
+                spool.write(chunk)
+            spool.seek(0)
+            return unpack(spool, into / "unpacked")

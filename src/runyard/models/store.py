@@ -53,47 +53,126 @@ def _registration_lock(workspace):
         yield
 
 
-def register(workspace, name: str, source: Path, *, framework, framework_version, description,
-             tags: dict, properties: dict, resources: dict | None, run_id: str | None,
-             mlflow_run_id: str | None) -> dict:
-    """Copy `source` (a file or folder) into the store as the next version of `name`."""
-    if workspace.is_remote:
-        from runyard.models import remote
+class LocalModels:
+    """The model versions of a workspace on this machine (the models interface of
+    backends/__init__.py)."""
 
-        return remote.register(
-            workspace, name, source, framework=framework, framework_version=framework_version,
-            description=description, tags=tags, properties=properties, resources=resources,
-            run_id=run_id, mlflow_run_id=mlflow_run_id)
-    from runyard.stores import tracking
+    def __init__(self, workspace):
+        self.ws = workspace
 
-    root = models_root(workspace)
-    staging = root / ".staging" / uuid.uuid4().hex
-    staging.mkdir(parents=True)
-    try:
-        asset = source.name
-        if source.is_dir():
-            archives.copy_tree(source, staging / asset, "Model folder")
-        else:
-            shutil.copy2(source, staging / asset)
-        row = {"name": name, "asset": asset, "framework": framework,
-               "framework_version": framework_version, "description": description,
-               "tags": json.dumps(tags), "properties": json.dumps(properties),
-               "resources": json.dumps(resources) if resources else None, "run_id": run_id}
-        with _registration_lock(workspace):
-            version = _insert_next_version(workspace, row, staging)
-            target = version_dir(workspace, name, version)
+    def register(self, name: str, source: Path, *, framework, framework_version, description,
+                 tags: dict, properties: dict, resources: dict | None, run_id: str | None,
+                 mlflow_run_id: str | None) -> dict:
+        """Copy `source` (a file or folder) into the store as the next version of `name`."""
+        from runyard.stores import tracking
+
+        workspace = self.ws
+        root = models_root(workspace)
+        staging = root / ".staging" / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        try:
+            asset = source.name
+            if source.is_dir():
+                archives.copy_tree(source, staging / asset, "Model folder")
+            else:
+                shutil.copy2(source, staging / asset)
+            row = {"name": name, "asset": asset, "framework": framework,
+                   "framework_version": framework_version, "description": description,
+                   "tags": json.dumps(tags), "properties": json.dumps(properties),
+                   "resources": json.dumps(resources) if resources else None, "run_id": run_id}
+            with _registration_lock(workspace):
+                version = _insert_next_version(workspace, row, staging)
+                target = version_dir(workspace, name, version)
+                try:
+                    mlflow_version = tracking.register_model_version(
+                        workspace.tracking_uri, name, (target / asset).as_uri(), mlflow_run_id,
+                        description, {**tags, "runyard.version": str(version),
+                                      "runyard.framework": framework or ""})
+                except Exception:
+                    self._remove(name, version)
+                    raise
+                self._update(name, version, mlflow_version=str(mlflow_version))
+            return self.get(name, version)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def get(self, name: str, version=None) -> dict:
+        query = sa.select(table).where(table.c.name == name)
+        if version is not None:
             try:
-                mlflow_version = tracking.register_model_version(
-                    workspace.tracking_uri, name, (target / asset).as_uri(), mlflow_run_id,
-                    description, {**tags, "runyard.version": str(version),
-                                  "runyard.framework": framework or ""})
-            except Exception:
-                delete(workspace, name, version)
-                raise
-            _update(workspace, name, version, mlflow_version=str(mlflow_version))
-        return get(workspace, name, version)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+                query = query.where(table.c.version == int(version))
+            except (TypeError, ValueError):
+                raise UserErrorException(f"A model version is a number. Received: version={version!r}") from None
+        with self.ws._registry.engine.connect() as conn:
+            row = conn.execute(query.order_by(table.c.version.desc()).limit(1)).first()
+        if row is None:
+            what = f"{name!r} version {version}" if version is not None else repr(name)
+            known = sorted({r["name"] for r in self.list()})
+            raise ModelNotFoundException(
+                f"No model {what} in workspace {self.ws.name!r}. Registered models: "
+                f"{', '.join(known) or 'none'}. Register one with run.register_model(...) or "
+                "Model.register(ws, model_path, model_name).")
+        return _decode(row)
+
+    def list(self, name: str | None = None, run_id: str | None = None,
+             framework: str | None = None) -> list[dict]:
+        """Models, newest first."""
+        query = sa.select(table)
+        if name is not None:
+            query = query.where(table.c.name == name)
+        if run_id is not None:
+            query = query.where(table.c.run_id == run_id)
+        if framework is not None:
+            query = query.where(table.c.framework == framework)
+        with self.ws._registry.engine.connect() as conn:
+            records = [_decode(row) for row in conn.execute(query).all()]
+        return sorted(records, key=lambda r: r["created_at"], reverse=True)
+
+    def update_metadata(self, name: str, version: int, **values) -> dict:
+        self._update(name, version, **values)
+        return self.get(name, version)
+
+    def delete(self, name: str, version: int) -> None:
+        """Delete a version (refused while an endpoint serves it), here and in MLflow's registry."""
+        from runyard.serving import endpoint_store
+        from runyard.stores import tracking
+
+        record = self.get(name, version)
+        users = endpoint_store.endpoints_using(self.ws, name, record["version"])
+        if users:
+            raise UserErrorException(
+                f"Model {name}:{record['version']} is used by endpoint(s) {', '.join(users)}. "
+                "Delete them first.")
+        self._remove(name, record["version"])
+        if record["mlflow_version"]:
+            tracking.delete_model_version(self.ws.tracking_uri, name, record["mlflow_version"])
+
+    def path(self, record: dict) -> Path:
+        """Where the version's file or folder is: <workspace>/models/<name>/<version>/<asset>."""
+        return version_dir(self.ws, record["name"], record["version"]) / record["asset"]
+
+    def url(self, record: dict) -> str:
+        return str(self.path(record))
+
+    def download(self, record: dict, into: Path) -> Path:
+        """A copy of the version's file or folder in the folder `into`; returns its path."""
+        source, staged = self.path(record), into / record["asset"]
+        if source.is_dir():
+            shutil.copytree(source, staged)
+        else:
+            shutil.copy2(source, staged)
+        return staged
+
+    def _update(self, name: str, version: int, **values) -> None:
+        values = dump_json_columns(values, _JSON)
+        with self.ws._registry.engine.begin() as conn:
+            conn.execute(sa.update(table).where(table.c.name == name, table.c.version == version)
+                         .values(**values))
+
+    def _remove(self, name: str, version: int) -> None:
+        with self.ws._registry.engine.begin() as conn:
+            conn.execute(sa.delete(table).where(table.c.name == name, table.c.version == version))
+        shutil.rmtree(version_dir(self.ws, name, version), ignore_errors=True)
 
 
 def _insert_next_version(workspace, row: dict, staging: Path) -> int:
@@ -122,66 +201,3 @@ def _decode(row) -> dict:
     record["tags"] = record["tags"] or {}
     record["properties"] = record["properties"] or {}
     return record
-
-
-def get(workspace, name: str, version=None) -> dict:
-    if workspace.is_remote:
-        from runyard.models import remote
-
-        return remote.get(workspace, name, version)
-    query = sa.select(table).where(table.c.name == name)
-    if version is not None:
-        try:
-            query = query.where(table.c.version == int(version))
-        except (TypeError, ValueError):
-            raise UserErrorException(f"A model version is a number. Received: version={version!r}") from None
-    with workspace._registry.engine.connect() as conn:
-        row = conn.execute(query.order_by(table.c.version.desc()).limit(1)).first()
-    if row is None:
-        what = f"{name!r} version {version}" if version is not None else repr(name)
-        known = sorted({r["name"] for r in list_models(workspace)})
-        raise ModelNotFoundException(
-            f"No model {what} in workspace {workspace.name!r}. Registered models: "
-            f"{', '.join(known) or 'none'}. Register one with run.register_model(...) or "
-            "Model.register(ws, model_path, model_name).")
-    return _decode(row)
-
-
-def list_models(workspace, name: str | None = None, run_id: str | None = None,
-                framework: str | None = None) -> list[dict]:
-    """Models, newest first."""
-    if workspace.is_remote:
-        from runyard.models import remote
-
-        return remote.list_models(workspace, name, run_id, framework)
-    query = sa.select(table)
-    if name is not None:
-        query = query.where(table.c.name == name)
-    if run_id is not None:
-        query = query.where(table.c.run_id == run_id)
-    if framework is not None:
-        query = query.where(table.c.framework == framework)
-    with workspace._registry.engine.connect() as conn:
-        records = [_decode(row) for row in conn.execute(query).all()]
-    return sorted(records, key=lambda r: r["created_at"], reverse=True)
-
-
-def _update(workspace, name: str, version: int, **values) -> None:
-    values = dump_json_columns(values, _JSON)
-    with workspace._registry.engine.begin() as conn:
-        conn.execute(sa.update(table).where(table.c.name == name, table.c.version == version)
-                     .values(**values))
-
-
-def update_metadata(workspace, name: str, version: int, **values) -> dict:
-    if workspace.is_remote:
-        return workspace._server.post_query("/models/metadata", values, name=name,
-                                            version=str(version))
-    _update(workspace, name, version, **values)
-    return get(workspace, name, version)
-
-
-def delete(workspace, name: str, version: int) -> None:
-    with workspace._registry.engine.begin() as conn:
-        conn.execute(sa.delete(table).where(table.c.name == name, table.c.version == version))
-    shutil.rmtree(version_dir(workspace, name, version), ignore_errors=True)

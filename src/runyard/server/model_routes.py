@@ -18,16 +18,16 @@ METADATA = {"framework", "framework_version", "description", "tags", "properties
 
 
 def add_routes(router: APIRouter, ws) -> None:
-    from runyard.models import store
+    store = ws.backend.models
 
     @router.get("/models")
     def list_models(name: str | None = None, run_id: str | None = None,
                     framework: str | None = None):
-        return json_response(store.list_models(ws, name, run_id, framework))
+        return json_response(store.list(name, run_id, framework))
 
     @router.get("/models/one")
     def get_model(name: str, version: str | None = None):
-        return json_response(store.get(ws, name, version))
+        return json_response(store.get(name, version))
 
     @router.post("/models")
     async def register_model(name: str, meta: str, request: Request):
@@ -40,9 +40,9 @@ def add_routes(router: APIRouter, ws) -> None:
         values = await request.json()
         if not isinstance(values, dict) or not set(values) <= EDITABLE:
             raise UserErrorException(f"POST /models/metadata changes only {sorted(EDITABLE)}.")
-        record = store.get(ws, name, version)  # raises when the version does not exist
+        record = store.get(name, version)  # raises when the version does not exist
         return json_response(await run_in_threadpool(
-            store.update_metadata, ws, record["name"], record["version"], **values))
+            store.update_metadata, record["name"], record["version"], **values))
 
     @router.delete("/models/one")
     def delete_model(name: str, version: str):
@@ -55,8 +55,7 @@ def add_routes(router: APIRouter, ws) -> None:
     def model_files(name: str, version: str):
         from runyard import archives
 
-        record = store.get(ws, name, version)
-        source = store.version_dir(ws, record["name"], record["version"]) / record["asset"]
+        source = store.path(store.get(name, version))
         spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
         with spool:
             archives.pack_folder(source, spool, "Model folder")
@@ -74,4 +73,4 @@ def _register_model(ws, name: str, meta: str, spool) -> dict:
         raise UserErrorException(f"POST /models metadata must have exactly {sorted(METADATA)}.")
     store.validate_name(name)
     with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
-        return store.register(ws, name, remote.unpack(spool, Path(tmp) / "unpacked"), **fields)
+        return ws.backend.models.register(name, remote.unpack(spool, Path(tmp) / "unpacked"), **fields)

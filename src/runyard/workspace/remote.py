@@ -9,6 +9,7 @@ API on the same port, with the workspace token as MLflow's bearer token.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from runyard import settings
@@ -74,6 +75,13 @@ class RemoteWorkspace(Workspace):
     @property
     def _registry(self):
         return RemoteRegistry(self._server)
+
+    @cached_property
+    def backend(self):
+        """Where this workspace's resources live: the server's, reached over HTTP."""
+        from runyard.backends import Backend
+
+        return Backend(self, "server")
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, server_url={self.server_url!r})"

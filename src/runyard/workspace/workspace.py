@@ -204,6 +204,7 @@ class Workspace:
         _write_private(marker, info)
         self._stores = _read_stores(self.location)
         self.__dict__.pop("_registry", None)
+        self.__dict__.pop("backend", None)
         from runyard.stores import tracking
 
         tracking.proxy_artifacts(self.tracking_uri, artifacts_destination)
@@ -219,6 +220,14 @@ class Workspace:
     @property
     def snapshots_dir(self) -> Path:
         return self.location / "snapshots"
+
+    @cached_property
+    def backend(self):
+        """Where this workspace's resources live: runyard's registry and files on this machine
+        (runyard/backends)."""
+        from runyard.backends import Backend
+
+        return Backend(self, "local")
 
     @cached_property
     def _registry(self):

@@ -1,0 +1,51 @@
+"""Where a workspace's resources live. Each workspace gets its backend once, where it is made:
+`local` (runyard's registry through SQLAlchemy, and files: an embedded workspace, or the
+workspace a `runyard server` serves) or `server` (HTTP to that server). Each resource has one
+small interface, below, with an implementation of each kind; the v1 classes, the CLI and the
+server's routes call `workspace.backend.<resource>` and never ask which kind they have.
+
+Records travel as plain dicts (JSON-able: the same on both sides of the server's API).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class Models(Protocol):
+    """Registered model versions (models/store.py: LocalModels; models/remote.py: ServerModels)."""
+
+    def register(self, name: str, source: Path, *, framework, framework_version, description,
+                 tags: dict, properties: dict, resources: dict | None, run_id: str | None,
+                 mlflow_run_id: str | None) -> dict: ...
+    def get(self, name: str, version=None) -> dict: ...
+    def list(self, name: str | None = None, run_id: str | None = None,
+             framework: str | None = None) -> list[dict]: ...
+    def update_metadata(self, name: str, version: int, **values) -> dict: ...
+    def delete(self, name: str, version: int) -> None: ...
+    def url(self, record: dict) -> str: ...
+    def download(self, record: dict, into: Path) -> Path: ...
+
+
+class Backend:
+    """A workspace's resources, each behind its interface; made on first use of each (so that
+    a job, which has only the standard library, never imports what it does not call)."""
+
+    def __init__(self, workspace, kind: str):
+        self.workspace, self.kind = workspace, kind  # kind: "local" | "server"
+        self._made: dict[str, object] = {}
+
+    def _get(self, resource: str, local: str, server: str):
+        found = self._made.get(resource)
+        if found is None:
+            import importlib
+
+            module, _, cls = (local if self.kind == "local" else server).rpartition(".")
+            found = self._made[resource] = getattr(importlib.import_module(module), cls)(self.workspace)
+        return found
+
+    @property
+    def models(self) -> Models:
+        return self._get("models", "runyard.models.store.LocalModels",
+                         "runyard.models.remote.ServerModels")
