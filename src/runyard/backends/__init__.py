@@ -28,6 +28,14 @@ class Models(Protocol):
     def download(self, record: dict, into: Path) -> Path: ...
 
 
+class Environments(Protocol):
+    """Registered environments (environments/store.py: LocalEnvironments, ServerEnvironments)."""
+
+    def register(self, name: str, definition: dict) -> str: ...
+    def get(self, name: str, version=None) -> tuple[dict, int]: ...
+    def latest_all(self) -> dict[str, tuple[dict, int]]: ...
+
+
 class Backend:
     """A workspace's resources, each behind its interface; made on first use of each (so that
     a job, which has only the standard library, never imports what it does not call)."""
@@ -49,3 +57,8 @@ class Backend:
     def models(self) -> Models:
         return self._get("models", "runyard.models.store.LocalModels",
                          "runyard.models.remote.ServerModels")
+
+    @property
+    def environments(self) -> Environments:
+        return self._get("environments", "runyard.environments.store.LocalEnvironments",
+                         "runyard.environments.store.ServerEnvironments")

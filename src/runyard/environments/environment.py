@@ -94,33 +94,31 @@ class Environment:
     # -- workspace registry --------------------------------------------------------------------
     def register(self, workspace) -> Environment:
         """Register a new version (or return the latest if it is identical)."""
-        from runyard.environments import store
-
         if self.name.lower().startswith(RESERVED_PREFIXES):
             raise UserErrorException(
                 f"Environment names starting with {', '.join(RESERVED_PREFIXES)} are reserved for "
                 f"curated environments. Clone it under your own name first: "
                 f"env.clone('my-{self.name.lower()}'). Received: name={self.name!r}")
-        self.version = store.register(workspace, self.name, self.definition())
+        self.version = workspace.backend.environments.register(self.name, self.definition())
         return self
 
     @staticmethod
     def get(workspace, name: str, version: str | int | None = None, label=None) -> Environment:
-        from runyard.environments import curated, store
+        from runyard.environments import curated
 
         if curated.is_curated(name):
             return curated.get(name, version)
-        definition, found_version = store.get(workspace, name, version)
+        definition, found_version = workspace.backend.environments.get(name, version)
         env = Environment.from_definition(definition)
         env.version = str(found_version)
         return env
 
     @staticmethod
     def list(workspace) -> dict[str, Environment]:
-        from runyard.environments import curated, store
+        from runyard.environments import curated
 
         envs = {name: curated.get(name) for name in curated.names()}
-        for name, (definition, version) in store.latest_all(workspace).items():
+        for name, (definition, version) in workspace.backend.environments.latest_all().items():
             env = Environment.from_definition(definition)
             env.version = str(version)
             envs[name] = env

@@ -23,6 +23,7 @@ from runyard import archives
 from runyard.errors import ModelNotFoundException, UserErrorException, received
 from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import models_table as table
+from runyard.stores.versions import insert_next_version
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _JSON = ("tags", "properties", "resources")
@@ -177,23 +178,18 @@ class LocalModels:
 
 def _insert_next_version(workspace, row: dict, staging: Path) -> int:
     """Move the staged files to the next free version folder and record it; returns the version."""
-    engine = workspace._registry.engine
-    for _ in range(20):
-        with engine.connect() as conn:
-            latest = conn.execute(sa.select(sa.func.max(table.c.version))
-                                  .where(table.c.name == row["name"])).scalar()
-        version = (latest or 0) + 1
+    def insert(conn, version: int) -> None:
         target = version_dir(workspace, row["name"], version)
         shutil.rmtree(target, ignore_errors=True)  # left by a registration that crashed
         target.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(target)
         try:
-            with engine.begin() as conn:
-                conn.execute(sa.insert(table).values(version=version, created_at=time.time(), **row))
-            return version
-        except sa.exc.IntegrityError:  # another writer took this version: try the next
+            conn.execute(sa.insert(table).values(version=version, created_at=time.time(), **row))
+        except sa.exc.IntegrityError:  # another writer took this version: the next one, then
             target.rename(staging)
-    raise RuntimeError(f"Could not register model {row['name']!r}: too much contention.")
+            raise
+
+    return insert_next_version(workspace._registry.engine, table, row["name"], insert, what="model")
 
 
 def _decode(row) -> dict:

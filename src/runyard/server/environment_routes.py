@@ -9,15 +9,15 @@ from runyard.errors import UserErrorException
 
 
 def add_routes(router: APIRouter, ws) -> None:
-    from runyard.environments import store
+    store = ws.backend.environments
 
     @router.get("/environments")
     def list_environments():
-        return store.latest_all(ws)
+        return store.latest_all()
 
     @router.get("/environments/one")
     def get_environment(name: str, version: str | None = None):
-        definition, found = store.get(ws, name, version)
+        definition, found = store.get(name, version)
         return {"definition": definition, "version": found}
 
     @router.post("/environments")
@@ -30,5 +30,5 @@ def add_routes(router: APIRouter, ws) -> None:
         except (TypeError, KeyError, AttributeError, ValueError) as exc:
             raise UserErrorException(
                 f"POST /environments takes an environment definition (Environment.definition()): {exc!r}") from None
-        version = await run_in_threadpool(store.register, ws, name, definition)
+        version = await run_in_threadpool(store.register, name, definition)
         return {"version": version}
