@@ -288,8 +288,7 @@ COMPUTE = """
         source_directory="src", script="task.py", compute_target=compute_target,
         distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=0)))
     details = run.wait_for_completion(show_output=True)
-    from runyard.compute import store
-    record = store.get(ws, cluster_name)
+    record = ws.backend.compute.get(cluster_name)
     print("RESULT " + json.dumps({
         "missing": missing, "status": compute_target.get_status().serialize(),
         "nodes": nodes, "listed": [t.name for t in ComputeTarget.list(ws)],

@@ -36,15 +36,14 @@ def list_targets(workspace) -> dict:
 
 def resolve_target(workspace, target) -> str:
     """The name of a compute target given as a name or an object; raises when unknown."""
-    from runyard.compute import store
-
     name = target if isinstance(target, str) else getattr(target, "name", None)
     if target is None:
         name = "local"
     if name == "local":
         return name
-    if not isinstance(name, str) or store.find(workspace, name) is None:
-        known = ["local", *(r["name"] for r in store.list_all(workspace))]
+    targets = workspace.backend.compute
+    if not isinstance(name, str) or targets.find(name) is None:
+        known = ["local", *(r["name"] for r in targets.list())]
         raise ComputeTargetNotFoundError(
             f"Compute target {name!r} does not exist in workspace {workspace.name!r}. "
             f"Available: {', '.join(known)}. Received: compute_target={received(target)}")
@@ -62,10 +61,12 @@ def check_fits(workspace, name: str, distribution: dict | None) -> None:
                 f"node_count={needed} needs a cluster compute target; the local target runs "
                 "every process on this machine (node_count=1).")
         return
-    from runyard.compute.targets import ComputeTarget
+    from runyard.compute.service import AML
 
-    target = ComputeTarget(workspace, name)
-    most = target.max_nodes
+    targets = workspace.backend.compute
+    record = targets.get(name)
+    # A runyard cluster can grow to max_nodes; an attached one has the nodes alive now.
+    most = record["config"]["max_nodes"] if record["type"] == AML else targets.alive(name)
     if needed > most:
         what = ("one node per TensorFlow task (chief, workers and parameter servers)"
                 if distribution and distribution["kind"] == "tensorflow" else f"node_count={needed}")
@@ -81,7 +82,6 @@ def job_runner(ctx):
         from runyard.execution.local import LocalJob
 
         return LocalJob(ctx)
-    from runyard.compute import store
     from runyard.compute.ray_job import RayJob
 
-    return RayJob(store.get(ctx.workspace, ctx.spec.compute_target), ctx)
+    return RayJob(ctx.workspace.backend.compute.get(ctx.spec.compute_target), ctx)

@@ -1,48 +1,49 @@
-"""Compute targets of a workspace reached through `runyard server`: the server creates,
-attaches, inspects and deletes them (its supervisors are the ones that connect to the
-clusters); the client gets their records without the Ray token."""
+"""Compute targets of a workspace reached through `runyard server` (the compute interface of
+backends/__init__.py): the server creates, attaches, inspects and deletes them (its supervisors
+are the ones that connect to the clusters); the client gets their records without the Ray
+token."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-
-def find(workspace, name: str) -> dict | None:
-    from runyard.errors import ComputeTargetException
-
-    try:
-        return workspace._server.get("/compute/one", name=name)
-    except ComputeTargetException:
-        return None
+from runyard.errors import NotFoundError
 
 
-def get(workspace, name: str) -> dict:
-    return workspace._server.get("/compute/one", name=name)
+class ServerComputeTargets:
+    def __init__(self, workspace):
+        self.server = workspace._server
 
+    def find(self, name: str) -> dict | None:
+        try:
+            return self.get(name)
+        except NotFoundError:
+            return None
 
-def list_all(workspace) -> list[dict]:
-    return workspace._server.get("/compute")
+    def get(self, name: str) -> dict:
+        return self.server.get("/compute/one", name=name)
 
+    def list(self) -> list[dict]:
+        return self.server.get("/compute")
 
-def create(workspace, name: str, provisioning_configuration) -> None:
-    workspace._server.post("/compute", {"name": name, "provisioning": asdict(provisioning_configuration)})
+    def create(self, name: str, provisioning) -> None:
+        self.server.post("/compute", {"name": name, "provisioning": asdict(provisioning)})
 
+    def attach(self, name: str, attach) -> None:
+        # The Ray token goes to the server, which keeps it like a datastore's keys.
+        self.server.post("/compute/attach", {"name": name, **asdict(attach)})
 
-def attach(workspace, name: str, attach_configuration) -> None:
-    # The Ray token goes to the server, which keeps it like a datastore's keys.
-    workspace._server.post("/compute/attach", {"name": name, **asdict(attach_configuration)})
+    def alive(self, name: str) -> int:
+        return sum(n["nodeState"] != "dead" for n in self.nodes(name))
 
+    def status(self, name: str) -> dict:
+        return self.server.get("/compute/status", name=name)
 
-def status(workspace, name: str) -> dict:
-    return workspace._server.get("/compute/status", name=name)
+    def nodes(self, name: str) -> list[dict]:
+        return self.server.get("/compute/nodes", name=name)
 
-
-def nodes(workspace, name: str) -> list[dict]:
-    return workspace._server.get("/compute/nodes", name=name)
-
-
-def delete(workspace, name: str) -> None:
-    workspace._server.request("DELETE", "/compute/one", params={"name": name})
+    def delete(self, name: str) -> None:
+        self.server.request("DELETE", "/compute/one", params={"name": name})
 
 
 def public(record: dict) -> dict:

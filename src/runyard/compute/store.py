@@ -48,20 +48,12 @@ def insert(workspace, name: str, kind: str, config: dict, state: str, **values) 
 
 
 def find(workspace, name: str) -> dict | None:
-    if workspace.is_remote:
-        from runyard.compute import remote
-
-        return remote.find(workspace, name)
     with workspace._registry.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.name == name)).first()
     return load_json_columns(row._mapping, _JSON) if row else None
 
 
 def get(workspace, name: str) -> dict:
-    if workspace.is_remote:  # the server's error names its targets
-        from runyard.compute import remote
-
-        return remote.get(workspace, name)
     record = find(workspace, name)
     if record is None:
         known = ["local", *(r["name"] for r in list_all(workspace))]
@@ -74,10 +66,6 @@ def get(workspace, name: str) -> dict:
 
 
 def list_all(workspace) -> list[dict]:
-    if workspace.is_remote:
-        from runyard.compute import remote
-
-        return remote.list_all(workspace)
     with workspace._registry.engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.created_at)).all()
     return [load_json_columns(r._mapping, _JSON) for r in rows]

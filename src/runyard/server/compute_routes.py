@@ -10,24 +10,19 @@ from runyard.errors import UserErrorException
 
 
 def add_routes(router: APIRouter, ws) -> None:
-    from runyard.compute import remote, store
-    from runyard.compute.targets import (
-        AmlComputeProvisioningConfiguration,
-        ComputeTarget,
-        RayAttachConfiguration,
-    )
+    from runyard.compute import store
+    from runyard.compute.configs import AmlComputeProvisioningConfiguration, RayAttachConfiguration
+    from runyard.compute.remote import public
 
-    def target(name: str) -> ComputeTarget:
-        store.validate_name(name)
-        return ComputeTarget(ws, name)
+    targets = ws.backend.compute
 
     @router.get("/compute")
     def list_targets():
-        return [remote.public(record) for record in store.list_all(ws)]
+        return [public(record) for record in targets.list()]
 
     @router.get("/compute/one")
     def get_target(name: str):
-        return remote.public(store.get(ws, name))
+        return public(targets.get(name))
 
     @router.post("/compute")
     async def create(request: Request):
@@ -39,8 +34,10 @@ def add_routes(router: APIRouter, ws) -> None:
             raise UserErrorException(
                 "POST /compute takes {name, provisioning: AmlCompute.provisioning_configuration "
                 f"fields}}: {exc!r}") from None
-        await run_in_threadpool(ComputeTarget.create, ws, name, config)
-        return remote.public(store.get(ws, name))
+        store.validate_name(name)
+        config.validate()
+        await run_in_threadpool(targets.create, name, config)
+        return public(targets.get(name))
 
     @router.post("/compute/attach")
     async def attach(request: Request):
@@ -50,18 +47,19 @@ def add_routes(router: APIRouter, ws) -> None:
             name = body["name"]
         except (TypeError, KeyError) as exc:
             raise UserErrorException(f"POST /compute/attach takes {{name, address, auth_token}}: {exc!r}") from None
-        await run_in_threadpool(ComputeTarget.attach, ws, name, config)
-        return remote.public(store.get(ws, name))
+        store.validate_name(name)
+        await run_in_threadpool(targets.attach, name, config)
+        return public(targets.get(name))
 
     @router.get("/compute/status")
     def status(name: str):
-        return vars(target(name).get_status())
+        return targets.status(store.validate_name(name))
 
     @router.get("/compute/nodes")
     def nodes(name: str):
-        return target(name).list_nodes()
+        return targets.nodes(store.validate_name(name))
 
     @router.delete("/compute/one")
     def delete(name: str):
-        target(name).delete()
+        targets.delete(store.validate_name(name))
         return {"deleted": name}
