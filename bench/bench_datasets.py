@@ -80,7 +80,7 @@ def bench_local(root: Path, data: Path, repeat: int) -> list[tuple[str, str]]:
 def bench_s3(root: Path, data: Path, repeat: int) -> list[tuple[str, str]]:
     from data_servers import MotoS3
     from runyard.core import Dataset, Datastore, Workspace
-    from runyard.data import remote
+    from runyard.data import filesystems
     from runyard.data.datastore import load_config
 
     (root / "moto").mkdir()
@@ -92,7 +92,7 @@ def bench_s3(root: Path, data: Path, repeat: int) -> list[tuple[str, str]]:
                                              create_if_not_exists=True)
         upload_s = timed(lambda: Dataset.File.upload_directory(str(data), (store, "set"), show_progress=False))
         dataset = Dataset.File.from_files((store, "set/**")).register(ws, "bench-s3")
-        fs = remote.s3_filesystem(load_config(ws, "bench_s3"))
+        fs = filesystems.s3_filesystem(load_config(ws, "bench_s3"))
         scratch = root / "scratch-s3"
         scratch.mkdir()
         plain, first, second = [], [], []

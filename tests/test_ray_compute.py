@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import psutil
@@ -319,11 +320,12 @@ def test_mpi_ranks_run_on_their_nodes_launched_through_ray(ws, src, target):
     run = Experiment(ws, "mpi-ray").submit(config)
     run.wait_for_completion(raise_on_error=False)
     assert run.get_status() == "Completed", run.get_details().get("error")
-    lines = printed(run, " node ")
+    # Only the script's own lines: mpirun or Ray may print warnings that mention a node too.
     by_node: dict[str, list[int]] = {}
-    for line in lines:
-        words = line.split("] ", 1)[1].split()
-        by_node.setdefault(words[-1], []).append(int(words[1]))
+    for line in printed(run, " node "):
+        mine = re.search(r"\brank (\d+) of 4 local \d+ node (\S+)$", line)
+        if mine:
+            by_node.setdefault(mine.group(2), []).append(int(mine.group(1)))
     # Two nodes (told apart by Ray node id), two ranks each, with the usual rank variables.
     assert len(by_node) == 2 and sorted(sum(by_node.values(), [])) == [0, 1, 2, 3]
     assert all(len(ranks) == 2 for ranks in by_node.values())

@@ -80,7 +80,6 @@ def substitute(arguments: list[str], paths: dict[str, str]) -> list[str]:
 def prepare(inputs: list[dict], workspace, workdir: Path, default_root: Path,
             emit: Callable[[str], None]) -> tuple[dict[str, str], list[dict]]:
     """Make every input available; returns {name: path} and what was used (file hashes)."""
-    from runyard.data import dataset_store
     from runyard.data.datastore import load_config
     from runyard.data.views import materialize
 
@@ -89,7 +88,7 @@ def prepare(inputs: list[dict], workspace, workdir: Path, default_root: Path,
         if spec["manifest"] is not None:
             entries = [dict(e) for e in spec["manifest"]]
         else:
-            entries = [dict(e) for e in dataset_store.get_by_id(workspace, spec["dataset"]["id"])._manifest]
+            entries = [dict(e) for e in workspace.backend.datasets.get_by_id(spec["dataset"]["id"])["manifest"]]
         target = view_root(spec, workdir, default_root)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise UserErrorException(f"Input {spec['name']!r}: path_on_compute {str(target)!r} exists "

@@ -58,18 +58,20 @@ class Dataset:
 
     @staticmethod
     def get_by_name(workspace, name, version="latest", **kwargs):
-        from runyard.data import dataset_store
+        from runyard.data.file_dataset import FileDataset, validate_dataset_name
 
-        return dataset_store.get_by_name(workspace, name, version)
+        record = workspace.backend.datasets.get_by_name(validate_dataset_name(name), version or "latest")
+        return FileDataset._from_record(workspace, record)
 
     @staticmethod
     def get_by_id(workspace, id, **kwargs):
-        from runyard.data import dataset_store
+        from runyard.data.file_dataset import FileDataset
 
-        return dataset_store.get_by_id(workspace, id)
+        return FileDataset._from_record(workspace, workspace.backend.datasets.get_by_id(id))
 
     @staticmethod
     def get_all(workspace) -> dict:
-        from runyard.data import dataset_store
+        from runyard.data.file_dataset import FileDataset
 
-        return dataset_store.latest_all(workspace)
+        return {name: FileDataset._from_record(workspace, record)
+                for name, record in workspace.backend.datasets.latest_all().items()}

@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
-import time
 import warnings
 from pathlib import Path
 
-from runyard.data import remote
-from runyard.data.progress import Progress, to_stderr
-from runyard.errors import AlreadyExistsError, NotFoundError, UserErrorException, received
+from runyard.data.progress import to_stderr
+from runyard.errors import UserErrorException, received
 
-DEFAULT_NAME = "workspaceblobstore"
+DEFAULT_NAME = "workspaceblobstore"  # (data/local.py creates it on first use)
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 
@@ -48,63 +45,9 @@ def _validate_name(name) -> str:
     return name
 
 
-def _store():
-    """SQLAlchemy and the datastores table, imported on use: `from runyard.core import Run`
-    must work in job environments that only have the standard library."""
-    import sqlalchemy as sa
-
-    from runyard.stores.registry import datastores_table
-
-    return sa, datastores_table
-
-
 def load_config(workspace, name: str) -> dict:
-    """The stored config of a datastore (the default one is created on first use)."""
-    if workspace.is_remote:  # without its keys: the server reads and writes its files
-        from runyard.data import served
-
-        return served.datastore_config(workspace, name)
-    sa, table = _store()
-    with workspace._registry.engine.connect() as conn:
-        row = conn.execute(sa.select(table.c.config).where(table.c.name == name)).first()
-    if row is not None:
-        return json.loads(row[0])
-    if name == DEFAULT_NAME:
-        folder = workspace.location / "datastores" / DEFAULT_NAME
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {"kind": "local", "folder": str(folder)}
-        _save(workspace, name, config, overwrite=True)
-        return config
-    known = ", ".join(sorted(list_names(workspace)) or [DEFAULT_NAME])
-    raise NotFoundError(f"No datastore {name!r} in workspace {workspace.name!r}. Known: "
-                             f"{known}. Register one with Datastore.register_local_folder or "
-                             "Datastore.register_s3_bucket.")
-
-
-def list_names(workspace) -> list[str]:
-    if workspace.is_remote:
-        from runyard.data import served
-
-        return served.datastores(workspace)["names"]
-    sa, table = _store()
-    with workspace._registry.engine.connect() as conn:
-        return [r[0] for r in conn.execute(sa.select(table.c.name)).all()]
-
-
-def _save(workspace, name: str, config: dict, overwrite: bool) -> None:
-    sa, table = _store()
-    engine = workspace._registry.engine
-    with engine.begin() as conn:
-        exists = conn.execute(sa.select(table.c.name).where(table.c.name == name)).first()
-        if exists and not overwrite:
-            raise AlreadyExistsError(f"A datastore named {name!r} already exists. Pass "
-                                     "overwrite=True to replace it, or pick another name.")
-        if exists:
-            conn.execute(sa.update(table).where(table.c.name == name)
-                         .values(config=json.dumps(config)))
-        else:
-            conn.execute(sa.insert(table).values(name=name, config=json.dumps(config),
-                                                 created_at=time.time()))
+    """A datastore's config (without its keys through a server)."""
+    return workspace.backend.datastores.config(name)
 
 
 class Datastore:
@@ -149,19 +92,8 @@ class Datastore:
     def register_local_folder(workspace, datastore_name: str, folder, overwrite: bool = False,
                               create_if_not_exists: bool = False) -> Datastore:
         """A folder on this machine (or a shared file system every compute sees)."""
-        _validate_name(datastore_name)
-        if workspace.is_remote:
-            raise UserErrorException(
-                "register_local_folder names a folder of this machine, which the runyard server "
-                "cannot read. Register it with `runyard` on the server's machine, or upload the "
-                "files to a datastore (ws.get_default_datastore().upload(...)).")
-        path = Path(folder).expanduser().resolve()
-        if not path.is_dir():
-            if not create_if_not_exists:
-                raise UserErrorException(f"Folder {str(path)!r} does not exist. Create it, or pass "
-                                         "create_if_not_exists=True.")
-            path.mkdir(parents=True)
-        _save(workspace, datastore_name, {"kind": "local", "folder": str(path)}, overwrite)
+        workspace.backend.datastores.register_local_folder(
+            _validate_name(datastore_name), folder, overwrite, create_if_not_exists)
         return Datastore(workspace, datastore_name)
 
     @staticmethod
@@ -179,34 +111,11 @@ class Datastore:
         if bool(access_key_id) != bool(secret_access_key):
             raise UserErrorException("Pass both access_key_id and secret_access_key, or neither "
                                      "(to use the machine's AWS credentials).")
-        if workspace.is_remote:  # the server checks the bucket and keeps the keys
-            from runyard.data import served
-
-            served.register_s3(workspace, datastore_name=datastore_name, bucket_name=bucket_name,
-                               prefix=prefix, endpoint_url=endpoint_url, region=region,
-                               access_key_id=access_key_id, secret_access_key=secret_access_key,
-                               overwrite=overwrite, create_if_not_exists=create_if_not_exists,
-                               skip_validation=skip_validation)
-            return Datastore(workspace, datastore_name)
-        config = {"kind": "s3", "bucket": bucket_name, "prefix": (prefix or "").strip("/"),
-                  "endpoint_url": endpoint_url, "region": region,
-                  "access_key_id": access_key_id, "secret_access_key": secret_access_key}
-        if not skip_validation or create_if_not_exists:
-            fs = remote.s3_filesystem(config)
-            try:
-                try:
-                    fs.ls(bucket_name)  # checks the bucket and the credentials
-                except FileNotFoundError:
-                    if not create_if_not_exists:
-                        raise UserErrorException(
-                            f"s3://{bucket_name}: bucket not found. Create it, or pass "
-                            "create_if_not_exists=True.") from None
-                    fs.mkdir(bucket_name)
-            except UserErrorException:
-                raise
-            except Exception as exc:
-                raise remote.failure(f"s3://{bucket_name}", exc) from None
-        _save(workspace, datastore_name, config, overwrite)
+        workspace.backend.datastores.register_s3(
+            datastore_name=datastore_name, bucket_name=bucket_name, prefix=prefix,
+            endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
+            secret_access_key=secret_access_key, overwrite=overwrite,
+            create_if_not_exists=create_if_not_exists, skip_validation=skip_validation)
         return Datastore(workspace, datastore_name)
 
     @staticmethod
@@ -221,23 +130,10 @@ class Datastore:
     register_azure_data_lake_gen2 = register_azure_blob_container
 
     def set_as_default(self) -> None:
-        if self.workspace.is_remote:
-            from runyard.data import served
-
-            return served.set_default(self.workspace, self.name)
-        self.workspace._registry.set_meta("default_datastore", self.name)
+        self.workspace.backend.datastores.set_default(self.name)
 
     def unregister(self) -> None:
-        if self.workspace.is_remote:
-            from runyard.data import served
-
-            return served.unregister(self.workspace, self.name)
-        if self.name == default_name(self.workspace):
-            raise UserErrorException(f"{self.name!r} is the default datastore; make another one "
-                                     "the default first (ds.set_as_default()).")
-        sa, table = _store()
-        with self.workspace._registry.engine.begin() as conn:
-            conn.execute(sa.delete(table).where(table.c.name == self.name))
+        self.workspace.backend.datastores.unregister(self.name)
 
     # -- paths and consumption --------------------------------------------------------------
     def path(self, path=None, data_reference_name=None):
@@ -289,86 +185,19 @@ class Datastore:
         """Copy local files to paths in this datastore. Existing files are refused (unless
         overwrite) before anything is written; each file appears only complete."""
         pairs = [(src, checked_path(dest, "path")) for src, dest in pairs]
-        if self.workspace.is_remote:  # the server checks and stores them the same way
-            from runyard.data import served
-
-            progress = Progress(f"Uploading to {self.name}", len(pairs),
-                                sum(p.stat().st_size for p, _ in pairs), emit)
-            served.upload(self.workspace, self.name, pairs, overwrite, progress)
-            return progress.done()
-        if not overwrite:
-            existing = self._existing([dest for _, dest in pairs])
-            if existing:
-                shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
-                raise AlreadyExistsError(f"Datastore {self.name!r} already has {shown}. Nothing was "
-                                         "uploaded; pass overwrite=True to replace them.")
-        progress = Progress(f"Uploading to {self.name}", len(pairs),
-                            sum(p.stat().st_size for p, _ in pairs), emit)
-        if self._config["kind"] == "local":
-            from runyard.data.transfer import copy_atomically
-
-            root = Path(self._config["folder"])
-            for src, dest in pairs:
-                copy_atomically(src, root / dest)
-                progress.advance(src.stat().st_size)
-        else:
-            # One concurrent batch; an S3 put is atomic: an object appears only complete.
-            urls = [self._url(dest) for _, dest in pairs]
-            try:
-                remote.s3_filesystem(self._config).put(
-                    [str(src) for src, _ in pairs], [remote.fs_path(u) for u in urls],
-                    callback=progress.file_callback(len(pairs)))
-            except Exception as exc:
-                failed = next((u for u in urls if remote.fs_path(u) in str(exc)), urls[0])
-                raise remote.failure(failed, exc) from None
-        progress.done()
-
-    def _existing(self, paths: list[str]) -> list[str]:
-        if self._config["kind"] == "local":
-            return [p for p in paths if (Path(self._config["folder"]) / p).exists()]
-        prefix = posixpath.commonpath(paths) if len(paths) > 1 else posixpath.dirname(paths[0])
-        root = remote.fs_path(self._url(prefix))
-        try:
-            found = set(remote.s3_filesystem(self._config).find(root))
-        except Exception as exc:
-            raise remote.failure(self._url(prefix), exc) from None
-        return [p for p in paths if remote.fs_path(self._url(p)) in found]
-
-    def _url(self, path: str) -> str:
-        prefix = self._config.get("prefix") or ""
-        return f"s3://{self._config['bucket']}/{posixpath.join(prefix, path)}"
+        self.workspace.backend.datastores.upload(self.name, pairs, overwrite, emit)
 
     def download(self, target_path, prefix=None, overwrite=False, show_progress=True) -> int:
         """Copy the files under `prefix` to target_path (keeping their datastore paths);
         returns how many were downloaded."""
-        if self.workspace.is_remote:
-            from runyard.data import served
-
-            return served.download_datastore(self.workspace, self.name, prefix, Path(target_path), overwrite)
-        from runyard.data.file_dataset import FileDataset
-
-        base = checked_path(prefix or "", "prefix")
-        pattern = posixpath.join(base, "**") if base else "**"
-        dataset = FileDataset._from_sources([{"kind": "datastore", "datastore": self.name,
-                                              "path": pattern}], self.workspace)
-        entries = dataset._entries()
-        for entry in entries:
-            entry["path"] = posixpath.join(base, entry["path"]) if base else entry["path"]
-        from runyard.data.transfer import copy_out
-
-        copy_out(entries, Path(target_path), overwrite, lambda name: load_config(self.workspace, name),
-                 to_stderr(show_progress), f"Downloading from {self.name}")
-        return len(entries)
+        return self.workspace.backend.datastores.download(
+            self.name, checked_path(prefix or "", "prefix"), Path(target_path), overwrite, show_progress)
 
 
 def default_name(workspace) -> str:
-    if workspace.is_remote:
-        from runyard.data import served
-
-        return served.datastores(workspace)["default"]
-    return workspace._registry.get_meta("default_datastore") or DEFAULT_NAME
+    return workspace.backend.datastores.default_name()
 
 
 def all_datastores(workspace) -> dict[str, Datastore]:
-    names = set(list_names(workspace)) | {DEFAULT_NAME}
+    names = set(workspace.backend.datastores.names()) | {DEFAULT_NAME}
     return {name: Datastore(workspace, name) for name in sorted(names)}

@@ -8,11 +8,16 @@ import random
 import tempfile
 from pathlib import Path
 
-from runyard.data import remote
 from runyard.data import sources as sources_mod
 from runyard.data.dataset_consumption_config import DatasetConsumptionConfig, validate_name
-from runyard.data.progress import Progress, to_stderr
 from runyard.errors import UserErrorException, received
+
+
+def validate_dataset_name(name) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 250 or any(c in name for c in "/:\\"):
+        raise UserErrorException("A dataset name is a non-empty string of at most 250 characters "
+                                 f"without '/', ':' or '\\'. Received: name={received(name)}")
+    return name
 
 
 class FileDataset:
@@ -21,6 +26,18 @@ class FileDataset:
     def __init__(self):
         raise UserErrorException("Create a FileDataset with Dataset.File.from_files(path) or get a "
                                  "registered one with Dataset.get_by_name(ws, name).")
+
+    @classmethod
+    def _from_record(cls, workspace, record: dict) -> FileDataset:
+        """A dataset from its record (data/local.py): definition, manifest, registration."""
+        definition = record["definition"]
+        return cls._from_sources(definition["sources"], workspace, definition["transforms"],
+                                 record["manifest"], record["registration"])
+
+    @property
+    def _record(self) -> dict:
+        return {"definition": self._definition, "manifest": self._manifest,
+                "registration": self._registration}
 
     @classmethod
     def _from_sources(cls, sources: list[dict], workspace, transforms=None, manifest=None,
@@ -67,6 +84,15 @@ class FileDataset:
         return "FileDataset\n" + json.dumps(shown, indent=2)
 
     # -- files ------------------------------------------------------------------------------
+    def _datasets(self):
+        """Where the files are listed, pinned and read: the workspace's backend (its server's,
+        for a client of one), or this machine for a dataset made without a workspace."""
+        if self._workspace is not None:
+            return self._workspace.backend.datasets
+        from runyard.data.local import LocalDatasets
+
+        return LocalDatasets(None)
+
     def _datastores(self, name: str) -> dict:
         from runyard.data.datastore import load_config
 
@@ -74,31 +100,17 @@ class FileDataset:
             raise UserErrorException(f"Datastore {name!r} needs the dataset's workspace.")
         return load_config(self._workspace, name)
 
-    def _served(self) -> bool:
-        """Whether the files are reached through a `runyard server` (its datastores)."""
-        return self._workspace is not None and self._workspace.is_remote
-
     def _entries(self) -> list[dict]:
         """The files: the pinned manifest of a registered version, else a fresh listing."""
         if self._manifest is not None:
             return [dict(e) for e in self._manifest]
-        if self._served():
-            from runyard.data import served
-
-            return served.pinned_entries(self._workspace, self._definition)
-        entries = sources_mod.list_files(self._definition["sources"], self._datastores)
-        return apply_transforms(entries, self._definition["transforms"])
+        return self._datasets().entries(self._definition)
 
     def _pinned(self, show_progress: bool = True) -> list[dict]:
         """The entries with content hashes for local files (what a registration stores)."""
-        entries = self._entries()
-        if self._manifest is not None or self._served():  # (the server pinned them)
-            return entries
-        local_bytes = sum(e["size"] for e in entries if not remote.scheme(e["url"]))
-        progress = Progress("Hashing dataset files", len(entries), local_bytes, to_stderr(show_progress))
-        entries = sources_mod.pin(entries, progress)
-        progress.done()
-        return entries
+        if self._manifest is not None:
+            return self._entries()
+        return self._datasets().pinned(self._definition, show_progress)
 
     def to_path(self) -> list[str]:
         """The dataset's file paths, relative to its root (v1: with a leading '/')."""
@@ -106,15 +118,8 @@ class FileDataset:
 
     def download(self, target_path=None, overwrite=False, ignore_not_found=False) -> list[str]:
         """Copy the files to target_path (a new temporary folder when None); returns the paths."""
-        from runyard.data.transfer import copy_out
-
         target = Path(target_path) if target_path is not None else Path(tempfile.mkdtemp(prefix="dataset-"))
-        if self._served():
-            from runyard.data import served
-
-            return served.download_dataset(self._workspace, self, target, overwrite)
-        return copy_out(self._entries(), target, overwrite, self._datastores, to_stderr(True),
-                        f"Downloading {self._label()}")
+        return self._datasets().download(self._record, target, overwrite, self._label())
 
     def mount(self, mount_point=None, **kwargs):
         """A context manager with the files under mount_point (see data/views.py: links, no FUSE)."""
@@ -138,7 +143,7 @@ class FileDataset:
     # -- transforms (new, unregistered datasets) ---------------------------------------------
     def _with(self, transform: list) -> FileDataset:
         if self._manifest is not None:  # a registered version: transform its pinned files
-            manifest = apply_transforms([dict(e) for e in self._manifest], [transform])
+            manifest = sources_mod.apply_transforms([dict(e) for e in self._manifest], [transform])
             return FileDataset._from_sources(self._definition["sources"], self._workspace,
                                              [*self._definition["transforms"], transform], manifest)
         return FileDataset._from_sources(self._definition["sources"], self._workspace,
@@ -160,28 +165,13 @@ class FileDataset:
 
     # -- registration -------------------------------------------------------------------------
     def register(self, workspace, name, description=None, tags=None, create_new_version=False) -> FileDataset:
-        from runyard.data import dataset_store
-
         if tags is not None and not isinstance(tags, dict):
             raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
         if self._workspace is None:
             self._workspace = workspace
-        return dataset_store.register(workspace, dataset_store.validate_name(name), self._definition,
-                                      self._pinned(), description, tags or {}, create_new_version)
-
-
-def apply_transforms(entries: list[dict], transforms: list) -> list[dict]:
-    for transform in transforms:
-        kind = transform[0]
-        if kind == "take":
-            entries = entries[:transform[1]]
-        elif kind == "skip":
-            entries = entries[transform[1]:]
-        elif kind == "sample":
-            _, fraction, seed, part = transform
-            rng = random.Random(seed)
-            entries = [e for e in entries if (rng.random() < fraction) == (part == 0)]
-    return entries
+        record = workspace.backend.datasets.register(
+            validate_dataset_name(name), self._definition, description, tags or {}, create_new_version)
+        return FileDataset._from_record(workspace, record)
 
 
 def _count(value, what: str) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from runyard.data.progress import to_stderr
-from runyard.data.views import materialize, remove_view
+from runyard.data.views import remove_view
 from runyard.errors import UserErrorException
 
 
@@ -24,11 +23,8 @@ class MountContext:
                                          "empty or new folder.")
         else:
             self.mount_point = tempfile.mkdtemp(prefix="dataset-mount-")
-        if self.dataset._served():  # a copy of the files from the server, removed at stop()
-            self.dataset.download(self.mount_point, overwrite=False)
-            return
-        materialize(self.dataset._entries(), "mount", Path(self.mount_point),
-                    self.dataset._datastores, to_stderr(True), f"Mounting {self.dataset._label()}")
+        # (a view of the files here; through a server, a copy, removed at stop())
+        self.dataset._datasets().mount(self.dataset._record, Path(self.mount_point), self.dataset._label())
 
     def stop(self) -> None:
         remove_view(Path(self.mount_point))

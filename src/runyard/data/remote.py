@@ -1,101 +1,131 @@
-"""fsspec filesystems for remote dataset files (http(s), s3) and the one place that turns
-their exceptions into messages naming the path and the cause."""
+"""Datastores and datasets of a workspace reached through `runyard server` (the datastores and
+datasets interfaces of backends/__init__.py). The server lists, pins, registers and reads the
+files (its datastores may be folders on its machine, and it holds their keys); files travel as
+tar archives both ways; dataset records as in data/local.py."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import shutil
+import tempfile
+from pathlib import Path
 
+from runyard import archives
+from runyard.data.progress import Progress
 from runyard.errors import UserErrorException
 
-CONNECT_TIMEOUT = 10  # seconds: an unreachable host fails fast instead of hanging Preparing
-READ_TIMEOUT = 120
+LOCAL_FILES = ("{what}: local paths name files on this machine, which the runyard server cannot "
+               "read. Upload them to a datastore first, e.g. Dataset.File.upload_directory("
+               "'folder', (ws.get_default_datastore(), 'name')), and use the dataset it returns, "
+               "or Dataset.File.from_files((datastore, 'name/**')).")
 
 
-REMOTE_PREFIXES = ("http://", "https://", "s3://")
+def refuse_local_sources(definition: dict, what: str) -> None:
+    if any(source["kind"] == "local" for source in definition["sources"]):
+        raise UserErrorException(LOCAL_FILES.format(what=what))
 
 
-def scheme(url: str) -> str:
-    return urlsplit(url).scheme.lower()
+class ServerDatastores:
+    def __init__(self, workspace):
+        self.server = workspace._server
 
+    def config(self, name: str) -> dict:
+        """The datastore's config without its keys."""
+        return self.server.get("/datastores/one", name=name)
 
-def http_filesystem():
-    import aiohttp
-    import fsspec
+    def names(self) -> list[str]:
+        return self.server.get("/datastores")["names"]
 
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
-    return fsspec.filesystem("http", skip_instance_cache=True, client_kwargs={"timeout": timeout})
+    def default_name(self) -> str:
+        return self.server.get("/datastores")["default"]
 
-
-def s3_filesystem(config: dict | None = None):
-    """An S3 filesystem for a datastore's config, or (None) from the environment's AWS_*
-    variables and ~/.aws, as boto does."""
-    try:
-        import s3fs
-    except ImportError:
+    def register_local_folder(self, name: str, folder, overwrite: bool, create_if_not_exists: bool) -> None:
         raise UserErrorException(
-            "s3:// data needs the s3fs package. Install it with: pip install 'runyard[data]'") from None
-    config = config or {}
-    kwargs: dict = {"skip_instance_cache": True, "use_listings_cache": False,
-                    "config_kwargs": {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT,
-                                      "retries": {"max_attempts": 2}}}
-    if config.get("endpoint_url"):
-        kwargs["endpoint_url"] = config["endpoint_url"]
-    if config.get("access_key_id"):
-        kwargs["key"] = config["access_key_id"]
-        kwargs["secret"] = config.get("secret_access_key")
-    if config.get("region"):
-        kwargs["client_kwargs"] = {"region_name": config["region"]}
-    return s3fs.S3FileSystem(**kwargs)
+            "register_local_folder names a folder of this machine, which the runyard server "
+            "cannot read. Register it with `runyard` on the server's machine, or upload the "
+            "files to a datastore (ws.get_default_datastore().upload(...)).")
+
+    def register_s3(self, **settings) -> None:
+        """The server checks the bucket and keeps the keys."""
+        self.server.post("/datastores/s3", settings)
+
+    def set_default(self, name: str) -> None:
+        self.server.post("/datastores/default", {"name": name})
+
+    def unregister(self, name: str) -> None:
+        self.server.request("DELETE", "/datastores/one", params={"name": name})
+
+    def upload(self, name: str, pairs: list[tuple[Path, str]], overwrite: bool, emit) -> None:
+        """Local files to paths in a datastore: one archive, stored by the server (which
+        refuses existing paths unless overwrite, before writing anything)."""
+        progress = Progress(f"Uploading to {name}", len(pairs), sum(p.stat().st_size for p, _ in pairs), emit)
+        with tempfile.TemporaryFile() as spool:
+            archives.pack(pairs, spool, progress=progress)
+            self.server.request("PUT", "/datastores/files", data=spool,
+                                params={"name": name, "overwrite": str(bool(overwrite)).lower()})
+        progress.done()
+
+    def download(self, name: str, prefix: str, target: Path, overwrite: bool, show_progress: bool) -> int:
+        response = self.server.request("GET", "/datastores/files", stream=True,
+                                       params={"name": name, "prefix": prefix})
+        return len(_receive(response, target, overwrite))
 
 
-def filesystem(url: str, datastore_config: dict | None = None):
-    kind = scheme(url)
-    if kind in ("http", "https"):
-        return http_filesystem()
-    if kind == "s3":
-        return s3_filesystem(datastore_config)
-    raise UserErrorException(f"Unsupported URL {url!r}: dataset files can be local paths, "
-                             "http(s):// or s3:// URLs, or (datastore, 'path') tuples.")
+class ServerDatasets:
+    def __init__(self, workspace):
+        self.server = workspace._server
+
+    def entries(self, definition: dict) -> list[dict]:
+        """The files of a dataset over datastores or URLs, listed and pinned by the server."""
+        refuse_local_sources(definition, "A dataset used through a server's workspace")
+        return self.server.post("/datasets/entries", {"definition": definition})
+
+    def pinned(self, definition: dict, show_progress: bool = True) -> list[dict]:
+        return self.entries(definition)  # (the server pinned them)
+
+    def register(self, name: str, definition: dict, description, tags: dict,
+                 create_new_version: bool, show_progress: bool = True) -> dict:
+        refuse_local_sources(definition, f"Registering dataset {name!r} in a server's workspace")
+        return self.server.post("/datasets", {
+            "name": name, "definition": definition, "description": description, "tags": tags,
+            "create_new_version": bool(create_new_version)})
+
+    def get_by_name(self, name: str, version="latest") -> dict:
+        return self.server.get("/datasets/one", name=name, version=str(version or "latest"))
+
+    def get_by_id(self, dataset_id: str) -> dict:
+        return self.server.get("/datasets/one", id=str(dataset_id))
+
+    def latest_all(self) -> dict[str, dict]:
+        return self.server.get("/datasets")
+
+    def versions(self, name: str) -> list[dict]:
+        return self.server.get("/datasets/versions", name=name)
+
+    def download(self, record: dict, target: Path, overwrite: bool, label: str) -> list[str]:
+        response = self.server.request("POST", "/datasets/files", stream=True, json={
+            "definition": record["definition"], "manifest": record["manifest"]})
+        return _receive(response, target, overwrite)
+
+    def mount(self, record: dict, point: Path, label: str) -> None:
+        """No view of the server's files here: a copy (removed when the mount stops)."""
+        self.download(record, point, False, label)
 
 
-def fs_path(url: str) -> str:
-    """The path a filesystem takes: s3fs wants 'bucket/key', http the whole URL."""
-    return url[len("s3://"):] if scheme(url) == "s3" else url
+def _receive(response, target: Path, overwrite: bool) -> list[str]:
+    """Unpack an archive of files into `target`: existing files refused (unless overwrite)
+    before anything is written."""
+    target = Path(target).expanduser().absolute()
+    with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryFile() as spool:
+            for chunk in response.iter_content(1 << 20):
+                spool.write(chunk)
+            spool.seek(0)
+            files = sorted(archives.unpack(spool, Path(tmp) / "files", "The server's answer"))
+        if not overwrite:
+            from runyard.data.transfer import refuse_existing
 
-
-def describe(url: str, exc: BaseException) -> str:
-    """'<url>: <cause>' for a failed listing or transfer, with what to change."""
-    while isinstance(exc, FileNotFoundError) and exc.__cause__ is not None:
-        exc = exc.__cause__  # fsspec's http info wraps every failure (refused, 404) this way
-    name = type(exc).__name__
-    text = str(exc) or name
-    status = getattr(exc, "status", None)
-    code = ""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code", "")
-    if isinstance(exc, FileNotFoundError) or status == 404 or code in ("NoSuchKey", "404", "NoSuchBucket"):
-        cause = "not found (404)" if scheme(url) != "s3" else f"not found ({code or 'no such key'})"
-    elif isinstance(exc, PermissionError) or status in (401, 403) or code in (
-            "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken"):
-        cause = (f"access denied ({code or status or text}): check the credentials "
-                 "(the datastore's keys, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
-    elif _is_connection_error(exc):
-        host = urlsplit(url).netloc or "the endpoint"
-        cause = f"cannot connect to {host} ({text}): is the host reachable?"
-    elif status:
-        cause = f"HTTP {status} ({text})"
-    else:
-        cause = f"{name}: {text}"
-    return f"{url}: {cause}"
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"ClientConnectorError", "ClientConnectionError", "EndpointConnectionError",
-                         "ConnectionError", "ServerTimeoutError", "ConnectTimeoutError",
-                         "TimeoutError", "ConnectionRefusedError", "gaierror"})
-
-
-def failure(url: str, exc: BaseException) -> UserErrorException:
-    return UserErrorException(describe(url, exc))
+            refuse_existing([target / f for f in files])
+        for rel in files:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(Path(tmp) / "files" / rel, target / rel)
+    return [str(target / f) for f in files]

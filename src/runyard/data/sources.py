@@ -16,10 +16,11 @@ import glob as globlib
 import hashlib
 import os
 import posixpath
+import random
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from runyard.data import remote
+from runyard.data import filesystems
 from runyard.errors import UserErrorException, received
 
 GLOB_CHARS = set("*?[")
@@ -47,7 +48,7 @@ def normalize(path, datastore_type) -> list[dict]:
                             "path": item[1].lstrip("/") or "**"})
         elif isinstance(item, (str, os.PathLike)):
             text = os.fspath(item)
-            kind = remote.scheme(text)
+            kind = filesystems.scheme(text)
             if kind in ("http", "https", "s3"):
                 sources.append({"kind": "url", "url": text})
             elif kind in ("", "file") or (len(kind) == 1 and os.name == "nt"):
@@ -99,9 +100,9 @@ def _list_source(source: dict, datastores) -> tuple[list[dict], str]:
         return _list_local(source["path"], None, source["path"])
     if source["kind"] == "url":
         url = source["url"]
-        if remote.scheme(url) == "s3":
+        if filesystems.scheme(url) == "s3":
             return _list_s3(url, None, None)
-        if remote.scheme(url) not in ("http", "https"):
+        if filesystems.scheme(url) not in ("http", "https"):
             raise UserErrorException(f"Unsupported URL {url!r}: use http(s):// or s3://.")
         return _list_http(url)
     from runyard.data.datastore import checked_path, inside_folder
@@ -147,8 +148,8 @@ def _list_local(pattern: str, datastore: str | None, shown: str) -> tuple[list[d
 
 
 def _list_s3(url: str, datastore: str | None, config: dict | None) -> tuple[list[dict], str]:
-    fs = remote.s3_filesystem(config)
-    path = remote.fs_path(url)
+    fs = filesystems.s3_filesystem(config)
+    path = filesystems.fs_path(url)
     base, is_glob = _split_glob(path)
     try:
         if is_glob:
@@ -160,7 +161,7 @@ def _list_s3(url: str, datastore: str | None, config: dict | None) -> tuple[list
             else:
                 found, base = {info["name"]: info}, posixpath.dirname(path)
     except Exception as exc:
-        raise remote.failure(url, exc) from None
+        raise filesystems.failure(url, exc) from None
     entries = [{"key": name, "url": f"s3://{name}", "datastore": datastore, "size": int(info["size"]),
                 "etag": str(info.get("ETag") or info.get("etag") or "").strip('"') or None}
                for name, info in found.items() if info.get("type", "file") == "file"]
@@ -169,9 +170,9 @@ def _list_s3(url: str, datastore: str | None, config: dict | None) -> tuple[list
 
 def _list_http(url: str) -> tuple[list[dict], str]:
     try:
-        info = remote.http_filesystem().info(url)
+        info = filesystems.http_filesystem().info(url)
     except Exception as exc:
-        raise remote.failure(url, exc) from None
+        raise filesystems.failure(url, exc) from None
     parts = urlsplit(url)
     key = f"{parts.netloc}{parts.path}"
     entry = {"key": key, "url": url, "datastore": None, "size": info.get("size"),
@@ -204,6 +205,36 @@ def pin(entries: list[dict], progress=None) -> list[dict]:
     """Content hashes for the local files (a registered version is immutable); remote files
     are pinned by their validators (ETag) and hashed when a run first downloads them."""
     for entry in entries:
-        if not remote.scheme(entry["url"]):
+        if not filesystems.scheme(entry["url"]):
             entry["sha256"] = sha256_file(entry["url"], progress)
+    return entries
+
+
+def apply_transforms(entries: list[dict], transforms: list) -> list[dict]:
+    for transform in transforms:
+        kind = transform[0]
+        if kind == "take":
+            entries = entries[:transform[1]]
+        elif kind == "skip":
+            entries = entries[transform[1]:]
+        elif kind == "sample":
+            _, fraction, seed, part = transform
+            rng = random.Random(seed)
+            entries = [e for e in entries if (rng.random() < fraction) == (part == 0)]
+    return entries
+
+
+def entries_of(definition: dict, datastores) -> list[dict]:
+    """A dataset's files, listed now: its sources, then its transforms."""
+    return apply_transforms(list_files(definition["sources"], datastores), definition["transforms"])
+
+
+def pinned(entries: list[dict], show_progress: bool = True) -> list[dict]:
+    """`entries` with content hashes for their local files, with progress (pin())."""
+    from runyard.data.progress import Progress, to_stderr
+
+    local_bytes = sum(e["size"] for e in entries if not filesystems.scheme(e["url"]))
+    progress = Progress("Hashing dataset files", len(entries), local_bytes, to_stderr(show_progress))
+    entries = pin(entries, progress)
+    progress.done()
     return entries

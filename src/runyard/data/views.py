@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from runyard.data import cache, remote
+from runyard.data import cache, filesystems
 from runyard.data.progress import Progress
 from runyard.data.sources import sha256_file
 from runyard.errors import UserErrorException
@@ -32,7 +32,7 @@ MODES = ("mount", "download")
 
 
 def is_local(entry: dict) -> bool:
-    return not entry["url"].startswith(remote.REMOTE_PREFIXES)
+    return not entry["url"].startswith(filesystems.REMOTE_PREFIXES)
 
 
 def materialize(entries: list[dict], mode: str, target: Path, datastores: Callable[[str], dict],
@@ -134,10 +134,10 @@ def fetch_blobs(entries: list[dict], datastores, emit, label: str) -> None:
         progress.advance(entry["size"])
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for entry in missing:
-        groups[(remote.scheme(entry["url"]), entry.get("datastore"))].append(entry)
+        groups[(filesystems.scheme(entry["url"]), entry.get("datastore"))].append(entry)
     for (kind, datastore), group in groups.items():
         config = datastores(datastore) if datastore else None
-        fs = remote.filesystem(group[0]["url"], config)
+        fs = filesystems.filesystem(group[0]["url"], config)
         if kind == "s3":
             _check_s3(fs, group)
         else:
@@ -148,12 +148,12 @@ def fetch_blobs(entries: list[dict], datastores, emit, label: str) -> None:
 
 def _check_s3(fs, entries: list[dict]) -> None:
     """One listing of the entries' common prefix: every object still there, same ETag."""
-    names = [remote.fs_path(e["url"]) for e in entries]
+    names = [filesystems.fs_path(e["url"]) for e in entries]
     common = posixpath.commonpath(names) if len(names) > 1 else posixpath.dirname(names[0])
     try:
         listing = fs.find(common, detail=True)
     except Exception as exc:
-        raise remote.failure(f"s3://{common}", exc) from None
+        raise filesystems.failure(f"s3://{common}", exc) from None
     for entry, name in zip(entries, names, strict=True):
         info = listing.get(name)
         if info is None:
@@ -169,7 +169,7 @@ def _check_http(fs, entries: list[dict]) -> None:
         try:
             info = fs.info(entry["url"])
         except Exception as exc:
-            raise remote.failure(entry["url"], exc) from None
+            raise filesystems.failure(entry["url"], exc) from None
         for field, header in (("etag", "ETag"), ("last_modified", "Last-Modified"), ("size", "size")):
             was, now = entry.get(field), info.get(header)
             if was is not None and now is not None and was != now:
@@ -180,13 +180,13 @@ def _download(fs, entries: list[dict], progress: Progress) -> None:
     tmps = cache.tmp_paths(len(entries))
     try:
         try:
-            fs.get([remote.fs_path(e["url"]) for e in entries], [str(t) for t in tmps],
+            fs.get([filesystems.fs_path(e["url"]) for e in entries], [str(t) for t in tmps],
                    callback=progress.file_callback(len(entries)))
         except Exception as exc:
             # fsspec stops at the first failed file and names it in the exception
-            failed = next((e["url"] for e in entries if remote.fs_path(e["url"]) in str(exc)),
+            failed = next((e["url"] for e in entries if filesystems.fs_path(e["url"]) in str(exc)),
                           entries[0]["url"])
-            raise remote.failure(failed, exc) from None
+            raise filesystems.failure(failed, exc) from None
         for entry, tmp in zip(entries, tmps, strict=True):
             size = tmp.stat().st_size
             if entry.get("size") is not None and size != entry["size"]:

@@ -377,13 +377,12 @@ class Run(LoggingMixin):
         """v1 get_details()['inputDatasets']: the dataset objects and how they were consumed."""
         if not inputs:
             return []
-        from runyard.data import dataset_store
         from runyard.data.file_dataset import FileDataset
 
         out = []
         for spec in inputs:
-            if spec["dataset"] and not self._ws.is_remote:
-                dataset = dataset_store.get_by_id(self._ws, spec["dataset"]["id"])
+            if spec["dataset"]:
+                dataset = FileDataset._from_record(self._ws, self._ws.backend.datasets.get_by_id(spec["dataset"]["id"]))
             else:
                 dataset = FileDataset._from_sources(spec["definition"]["sources"], self._ws,
                                                     spec["definition"]["transforms"], spec["manifest"])

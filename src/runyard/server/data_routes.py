@@ -18,125 +18,137 @@ S3_SETTINGS = {"datastore_name", "bucket_name", "prefix", "endpoint_url", "regio
 
 
 def add_routes(router: APIRouter, ws) -> None:
-    from runyard.data import dataset_store, served
-    from runyard.data import datastore as datastores
-    from runyard.data.datastore import Datastore
-    from runyard.data.file_dataset import FileDataset
+    from runyard.data import remote
+    from runyard.data.datastore import DEFAULT_NAME, checked_path
 
-    def dataset_from(body) -> FileDataset:
+    datastores, datasets = ws.backend.datastores, ws.backend.datasets
+
+    def record_from(body) -> dict:
         """A dataset a client describes: its definition (no local paths: they would name this
         machine's files) and, for a registered version, its pinned files."""
-        if not isinstance(body, dict) or not isinstance(body.get("definition"), dict):
+        if not isinstance(body, dict) or not isinstance(body.get("definition"), dict) or \
+                not isinstance(body["definition"].get("sources"), list):
             raise UserErrorException("This route takes {definition: {sources, transforms}, manifest}.")
-        definition = body["definition"]
-        served.refuse_local_sources(definition, "A dataset sent to the server")
-        dataset = FileDataset._from_sources(definition["sources"], ws, definition.get("transforms"))
-        if body.get("manifest") is not None:  # a registered version's pinned files
-            dataset._manifest = checked_entries(ws, body["manifest"])
-        return dataset
+        definition = {"sources": body["definition"]["sources"],
+                      "transforms": list(body["definition"].get("transforms") or [])}
+        remote.refuse_local_sources(definition, "A dataset sent to the server")
+        manifest = body.get("manifest")
+        return {"definition": definition, "registration": {},
+                "manifest": None if manifest is None else checked_entries(ws, manifest)}
 
     # -- datastores ----------------------------------------------------------------------------
     @router.get("/datastores")
     def list_datastores():
-        return {"names": sorted(set(datastores.list_names(ws)) | {datastores.DEFAULT_NAME}),
-                "default": datastores.default_name(ws)}
+        return {"names": sorted(set(datastores.names()) | {DEFAULT_NAME}),
+                "default": datastores.default_name()}
 
     @router.get("/datastores/one")
     def get_datastore(name: str):
-        config = Datastore(ws, name)._config
+        config = datastores.config(_datastore_name(name))
         return {k: (None if k in SECRET_KEYS else v) for k, v in config.items()}
 
     @router.post("/datastores/s3")
     async def register_s3(request: Request):
+        from runyard.data.datastore import Datastore
+
         settings = await request.json()
         if not isinstance(settings, dict) or not set(settings) <= S3_SETTINGS:
             raise UserErrorException(f"POST /datastores/s3 takes {sorted(S3_SETTINGS)}.")
+        # (the v1 method checks the settings before the backend stores them)
         await run_in_threadpool(lambda: Datastore.register_s3_bucket(ws, **settings))
         return {"registered": settings.get("datastore_name")}
 
     @router.post("/datastores/default")
     async def set_default(request: Request):
-        name = (await request.json()).get("name")
-        Datastore(ws, name).set_as_default()
+        name = _datastore_name((await request.json()).get("name"))
+        datastores.set_default(name)
         return {"default": name}
 
     @router.delete("/datastores/one")
     def unregister(name: str):
-        Datastore(ws, name).unregister()
+        datastores.unregister(_datastore_name(name))
         return {"unregistered": name}
 
     @router.put("/datastores/files")
     async def upload(name: str, request: Request, overwrite: bool = False):
-        store = Datastore(ws, name)
+        name = _datastore_name(name)
         with await spooled(request, ws.location) as spool:
-            await run_in_threadpool(_store_upload, ws, store, spool, overwrite)
+            await run_in_threadpool(_store_upload, ws, name, spool, overwrite)
         return {"uploaded": name}
 
     @router.get("/datastores/files")
     def download(name: str, prefix: str = ""):
-        store = Datastore(ws, name)
-        return tar_response(ws, lambda folder: store.download(folder, prefix or None, show_progress=False))
+        name, prefix = _datastore_name(name), checked_path(prefix, "prefix")
+        return tar_response(ws, lambda folder: datastores.download(name, prefix, folder, False, False))
 
     # -- datasets ------------------------------------------------------------------------------
     @router.post("/datasets")
     async def register_dataset(request: Request):
+        from runyard.data.file_dataset import validate_dataset_name
+
         body = await request.json()
         if not isinstance(body, dict) or not {"name", "definition"} <= set(body):
             raise UserErrorException("POST /datasets takes name, definition, description, tags, "
                                      "create_new_version.")
-        dataset = dataset_from({"definition": body["definition"]})
-        tags = body.get("tags") or {}
-        registered = await run_in_threadpool(
-            dataset.register, ws, body["name"], body.get("description"),
-            tags if isinstance(tags, dict) else {}, bool(body.get("create_new_version")))
-        return json_response(served.wire(registered))
+        record = record_from({"definition": body["definition"]})
+        tags = body.get("tags") if isinstance(body.get("tags"), dict) else {}
+        return json_response(await run_in_threadpool(
+            datasets.register, validate_dataset_name(body["name"]), record["definition"],
+            body.get("description"), tags, bool(body.get("create_new_version")), False))
 
     @router.get("/datasets/one")
     def get_dataset(name: str | None = None, version: str = "latest", id: str | None = None):
         if id is not None:
-            return json_response(served.wire(dataset_store.get_by_id(ws, id)))
-        return json_response(served.wire(dataset_store.get_by_name(ws, name, version)))
+            return json_response(datasets.get_by_id(id))
+        return json_response(datasets.get_by_name(name, version))
 
     @router.get("/datasets")
     def list_datasets():
-        return json_response({n: served.wire(d) for n, d in dataset_store.latest_all(ws).items()})
+        return json_response(datasets.latest_all())
 
     @router.get("/datasets/versions")
     def dataset_versions(name: str):
-        return json_response([served.wire(d) for d in dataset_store.versions(ws, name)])
+        return json_response(datasets.versions(name))
 
     @router.post("/datasets/entries")
     async def entries(request: Request):
-        dataset = dataset_from(await request.json())
-        return json_response(await run_in_threadpool(dataset._pinned, False))
+        record = record_from(await request.json())
+        if record["manifest"] is not None:
+            return json_response(record["manifest"])
+        return json_response(await run_in_threadpool(datasets.pinned, record["definition"], False))
 
     @router.post("/datasets/files")
     async def dataset_files(request: Request):
-        dataset = dataset_from(await request.json())
+        record = record_from(await request.json())
         return await run_in_threadpool(
-            tar_response, ws, lambda folder: dataset.download(folder, overwrite=True))
+            tar_response, ws, lambda folder: datasets.download(record, folder, True, "a dataset"))
+
+
+def _datastore_name(name) -> str:
+    from runyard.data.datastore import _validate_name
+
+    return _validate_name(name)
 
 
 def checked_entries(ws, manifest) -> list[dict]:
     """Pinned files a client sends back: URLs, or files inside one of this workspace's
     datastores (never other paths of this machine)."""
-    from runyard.data import remote, served
-    from runyard.data.datastore import load_config
+    from runyard.data import filesystems, remote
 
     if not isinstance(manifest, list) or not all(isinstance(e, dict) and isinstance(e.get("url"), str)
                                                  for e in manifest):
         raise UserErrorException("manifest is a list of file entries, each with a url.")
     for entry in manifest:
-        if remote.scheme(entry["url"]) in ("http", "https", "s3"):
+        if filesystems.scheme(entry["url"]) in ("http", "https", "s3"):
             continue
-        config = load_config(ws, entry.get("datastore") or "") if entry.get("datastore") else None
+        config = ws.backend.datastores.config(entry["datastore"]) if entry.get("datastore") else None
         if config is None or config["kind"] != "local" or \
                 not Path(entry["url"]).resolve().is_relative_to(Path(config["folder"]).resolve()):
-            raise UserErrorException(served.LOCAL_FILES.format(what=repr(entry["url"])))
+            raise UserErrorException(remote.LOCAL_FILES.format(what=repr(entry["url"])))
     return manifest
 
 
-def _store_upload(ws, store, spool, overwrite: bool) -> None:
+def _store_upload(ws, name: str, spool, overwrite: bool) -> None:
     from runyard import archives
 
     with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
@@ -144,4 +156,5 @@ def _store_upload(ws, store, spool, overwrite: bool) -> None:
         names = archives.unpack(spool, unpacked, "The upload")
         if not names:
             raise UserErrorException("The upload holds no files.")
-        store._put([(unpacked / name, name) for name in sorted(names)], overwrite, lambda _line: None)
+        ws.backend.datastores.upload(name, [(unpacked / n, n) for n in sorted(names)], overwrite,
+                                     lambda _line: None)

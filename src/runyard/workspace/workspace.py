@@ -149,9 +149,9 @@ class Workspace:
 
     @property
     def datasets(self) -> dict:
-        from runyard.data.dataset_store import latest_all
+        from runyard.data.dataset import Dataset
 
-        return latest_all(self)
+        return Dataset.get_all(self)
 
     def get_default_datastore(self):
         from runyard.data.datastore import Datastore
