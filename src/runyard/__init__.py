@@ -16,7 +16,7 @@ _EXPORTS = {
     "RunConfiguration": "runyard.runs.config",
     "Environment": "runyard.environments.environment",
     "CondaDependencies": "runyard.environments.conda",
-    "LocalCompute": "runyard.compute",
+    "LocalCompute": "runyard.compute.targets",
     "ComputeTarget": "runyard.compute.targets",
     "AmlCompute": "runyard.compute.targets",
     "RayCompute": "runyard.compute.targets",

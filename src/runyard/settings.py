@@ -66,6 +66,7 @@ RUN_ID = "RUNYARD_RUN_ID"
 WORKSPACE_DIR = "RUNYARD_WORKSPACE_DIR"
 METRICS_DIR = "RUNYARD_METRICS_DIR"
 SERVER_URL = "RUNYARD_SERVER_URL"  # in a served workspace: the server jobs call (with a run token)
+WORKSPACE_TOKEN = "RUNYARD_WORKSPACE_TOKEN"  # a client's token for a team server (a job's: its run token)
 
 
 def _int(name: str, default: int) -> int:

@@ -105,13 +105,12 @@ def list_(as_json, workspace_config):
 def logs(name, lines, follow_log, workspace_config):
     """The last lines of a service's log (its server and entry script output)."""
     from runyard.runs.follow import follow
-    from runyard.serving import endpoint_store
 
     ws = workspace(workspace_config)
     click.echo(_service(ws, name).get_logs(num_lines=lines), nl=False)
     if follow_log:
         try:
-            for text in follow(endpoint_store.log_path(ws, name), lambda: False, from_start=False):
+            for text in follow(ws.backend.endpoints.log_source(name), lambda: False, from_start=False):
                 click.echo(text, nl=False)
         except KeyboardInterrupt:
             pass

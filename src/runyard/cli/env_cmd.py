@@ -119,7 +119,7 @@ def _in_use(ws) -> set[str]:
     from runyard.runs import liveness
 
     hashes = set()
-    for record in ws._registry.list_runs():
+    for record in ws.backend.runs.list():
         definition = record["spec"].get("environment")
         if record["status"] in liveness.ACTIVE and definition and \
                 not definition["python"]["userManagedDependencies"]:

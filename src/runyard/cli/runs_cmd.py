@@ -36,11 +36,9 @@ def list_runs(experiment, limit, as_json, workspace_config):
     """Recent runs, newest first."""
     from rich.table import Table
 
-    from runyard.runs import liveness
 
     ws = workspace(workspace_config)
-    records = [liveness.check(ws, r)
-               for r in ws._registry.list_runs(experiment=experiment, limit=limit)]
+    records = list(ws.backend.runs.list(experiment=experiment, limit=limit))
     if as_json:
         click.echo(json.dumps([{"runId": r["run_id"], "experiment": r["experiment"],
                                 "status": r["status"].value, "created": r["created_at"],

@@ -24,6 +24,27 @@ from runyard.compute.service import AML, RAY
 from runyard.errors import ComputeTargetException, UserErrorException, received
 
 
+class LocalCompute:
+    """This machine: processes spawned by the run's supervisor."""
+
+    type = "local"
+
+    def __init__(self, workspace, name: str = "local"):
+        self.workspace = workspace
+        self.name = name
+
+    def get_status(self) -> str:
+        return "Succeeded"
+
+    def __repr__(self) -> str:
+        return f"LocalCompute(name={self.name!r})"
+
+
+def list_targets(workspace) -> dict:
+    return {"local": LocalCompute(workspace),
+            **{t.name: t for t in ComputeTarget.list(workspace)}}
+
+
 class ComputeTarget:
     """`ComputeTarget(workspace=ws, name=...)` returns the existing target (an AmlCompute or
     RayCompute) or raises ComputeTargetException."""
@@ -34,8 +55,6 @@ class ComputeTarget:
         if workspace is None or name is None:
             raise UserErrorException("ComputeTarget(workspace=ws, name='...') needs both.")
         if name == "local":
-            from runyard.compute import LocalCompute
-
             return LocalCompute(workspace)
         record = workspace.backend.compute.get(name)
         kind = AmlCompute if record["type"] == AML else RayCompute

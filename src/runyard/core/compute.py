@@ -1,6 +1,5 @@
 """v1 `azureml.core.compute`."""
 
-from runyard.compute import LocalCompute
-from runyard.compute.targets import AmlCompute, ComputeTarget, RayCompute
+from runyard.compute.targets import AmlCompute, ComputeTarget, LocalCompute, RayCompute
 
 __all__ = ["ComputeTarget", "AmlCompute", "RayCompute", "LocalCompute"]

@@ -44,9 +44,15 @@ class ServerDatastores:
             "cannot read. Register it with `runyard` on the server's machine, or upload the "
             "files to a datastore (ws.get_default_datastore().upload(...)).")
 
-    def register_s3(self, **settings) -> None:
+    def register_s3(self, datastore_name: str, bucket_name: str, prefix: str, endpoint_url, region,
+                    access_key_id, secret_access_key, overwrite: bool, create_if_not_exists: bool,
+                    skip_validation: bool) -> None:
         """The server checks the bucket and keeps the keys."""
-        self.server.post("/datastores/s3", settings)
+        self.server.post("/datastores/s3", dict(
+            datastore_name=datastore_name, bucket_name=bucket_name, prefix=prefix,
+            endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
+            secret_access_key=secret_access_key, overwrite=overwrite,
+            create_if_not_exists=create_if_not_exists, skip_validation=skip_validation))
 
     def set_default(self, name: str) -> None:
         self.server.post("/datastores/default", {"name": name})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from runyard.environments.conda import CondaDependencies
-from runyard.environments.environment import CURATED_PREFIX, Environment
 from runyard.errors import NotFoundError, UserErrorException
+
+CURATED_PREFIX = "runyard-"  # names of curated environments (v1 reserves AzureML- for its own)
 
 _TF = "2.21.0"
 CURATED: dict[str, dict] = {
@@ -31,7 +31,8 @@ def is_curated(name: str) -> bool:
 VERSION = "1"  # curated environments have one version each; their names say what they hold
 
 
-def get(name: str, version=None) -> Environment:
+def spec(name: str, version=None) -> dict:
+    """The curated environment's python version and pip packages (Environment.get builds it)."""
     spec = CURATED.get(name)
     if spec is None:
         raise NotFoundError(
@@ -40,9 +41,4 @@ def get(name: str, version=None) -> Environment:
         raise UserErrorException(
             f"Curated environment {name!r} has version {VERSION} only. Received: version={version!r}. "
             f"Leave the version out, or use {name}:{VERSION}.")
-    env = Environment(name)
-    env.python.conda_dependencies = CondaDependencies.create(
-        pip_packages=spec["pip"], python_version=spec["python"])
-    env.version = VERSION
-    env._curated_definition = env.definition()
-    return env
+    return spec

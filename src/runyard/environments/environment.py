@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from runyard.environments import curated
 from runyard.environments.conda import CondaDependencies
 from runyard.errors import UserErrorException, received
 
 DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04"
-CURATED_PREFIX = "runyard-"
 # Names v1 reserves for curated environments, and ours.
 RESERVED_PREFIXES = ("runyard-", "azureml", "microsoft")
 
@@ -104,20 +104,26 @@ class Environment:
 
     @staticmethod
     def get(workspace, name: str, version: str | int | None = None, label=None) -> Environment:
-        from runyard.environments import curated
-
         if curated.is_curated(name):
-            return curated.get(name, version)
+            return Environment._curated(name, version)
         definition, found_version = workspace.backend.environments.get(name, version)
         env = Environment.from_definition(definition)
         env.version = str(found_version)
         return env
 
     @staticmethod
-    def list(workspace) -> dict[str, Environment]:
-        from runyard.environments import curated
+    def _curated(name: str, version=None) -> Environment:
+        spec = curated.spec(name, version)
+        env = Environment(name)
+        env.python.conda_dependencies = CondaDependencies.create(
+            pip_packages=spec["pip"], python_version=spec["python"])
+        env.version = curated.VERSION
+        env._curated_definition = env.definition()
+        return env
 
-        envs = {name: curated.get(name) for name in curated.names()}
+    @staticmethod
+    def list(workspace) -> dict[str, Environment]:
+        envs = {name: Environment._curated(name) for name in curated.names()}
         for name, (definition, version) in workspace.backend.environments.latest_all().items():
             env = Environment.from_definition(definition)
             env.version = str(version)

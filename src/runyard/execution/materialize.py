@@ -97,13 +97,12 @@ def run_variables(ws, record: dict, spec: RunSpec) -> dict[str, str]:
     if ws.is_served:  # jobs call its server, with their run's own token (never the workspace's)
         from runyard.server import THROUGH_THE_PROXY
         from runyard.server.auth import TOKEN_ENV, run_token
-        from runyard.workspace.remote import TOKEN_ENV as CLIENT_TOKEN_ENV
 
         variables.update(THROUGH_THE_PROXY)
         variables[SERVER_URL] = ws.job_tracking_uri
         if os.environ.get(TOKEN_ENV):
             token = run_token(os.environ[TOKEN_ENV], spec.run_id)
-            variables["MLFLOW_TRACKING_TOKEN"] = variables[CLIENT_TOKEN_ENV] = token
+            variables["MLFLOW_TRACKING_TOKEN"] = variables[settings.WORKSPACE_TOKEN] = token
     return variables
 
 

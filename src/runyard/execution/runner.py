@@ -1,7 +1,7 @@
 """The job of one run, as its supervisor drives it: placed, prepared, started, watched, stopped,
 finished. `LocalJob` (execution/local.py) runs the processes on this machine; `RayJob`
 (compute/ray_job.py) on the nodes of a Ray compute target. The supervisor gets one from
-`compute.job_runner(...)`, chosen by the run's compute target, and never asks which it has.
+`compute.placement.job_runner(...)`, chosen by the run's compute target, and never asks which it has.
 
 A new compute backend is a new JobRunner: see docs/architecture.md, "How to add a compute
 backend".

@@ -272,10 +272,10 @@ class Model:
                deployment_target=None, overwrite: bool = False, show_output: bool = False):
         """Serve `models` over HTTP as endpoint `name`; returns its Webservice (state
         Transitioning: call wait_for_deployment())."""
-        from runyard.serving.deploy import deploy
+        from runyard.serving.arguments import deploy
 
         return deploy(workspace, name, models, inference_config, deployment_config,
-                      deployment_target, overwrite, show_output)
+                      deployment_target, overwrite)
 
 
 def _register(workspace, source: Path, model_name, *, tags, properties, description, model_framework,

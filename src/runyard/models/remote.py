@@ -30,7 +30,12 @@ class ServerModels:
     def __init__(self, workspace):
         self.ws, self.server = workspace, workspace._server
 
-    def register(self, name: str, source: Path, **meta) -> dict:
+    def register(self, name: str, source: Path, *, framework, framework_version, description,
+                 tags: dict, properties: dict, resources: dict | None, run_id: str | None,
+                 mlflow_run_id: str | None) -> dict:
+        meta = dict(framework=framework, framework_version=framework_version, description=description,
+                    tags=tags, properties=properties, resources=resources, run_id=run_id,
+                    mlflow_run_id=mlflow_run_id)
         with tempfile.TemporaryFile() as spool:
             archives.pack_folder(source, spool, "Model folder")
             return self.server.request(

@@ -30,7 +30,7 @@ class Experiment:
         """The runs of this experiment, newest first (a generator, as in v1)."""
         from runyard.runs.run import Run
 
-        for record in self.workspace._registry.list_runs(experiment=self.name):
+        for record in self.workspace.backend.runs.list(experiment=self.name):
             if record.get("parent_run_id") and not include_children:
                 continue
             if tags and not _matches(record["tags"], tags):
@@ -43,7 +43,7 @@ class Experiment:
 
     @staticmethod
     def list(workspace, experiment_name=None, view_type=None, tags=None):
-        names = workspace._registry.experiments()
+        names = workspace.backend.runs.experiments()
         return [Experiment(workspace, n) for n in names if experiment_name in (None, n)]
 
     def __repr__(self) -> str:

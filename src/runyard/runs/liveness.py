@@ -40,7 +40,7 @@ def process_alive(pid: int | None, started: float | None, host: str | None) -> b
 def check(ws, record: dict) -> dict:
     """Return the run record, after marking it NotResponding / Failed if its supervisor died."""
     status = record["status"]
-    if status not in ACTIVE or ws.is_remote:  # a server checks its own supervisors
+    if status not in ACTIVE:
         return record
     timeout = settings.heartbeat_timeout()
     last = record.get("heartbeat_at") or record["created_at"]

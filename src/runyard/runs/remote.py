@@ -15,18 +15,59 @@ FLUSH_INTERVAL = 0.5  # seconds between background sends of logged records
 MAX_BATCH = 20_000  # records per request
 
 
-def submit_to_server(experiment, fields: dict, target, tags: dict[str, str]):
-    from runyard.runs.run import Run
+class ServerRuns:
+    """The server's runs: read through its routes; submit and cancel are done whole on the
+    server, which places, records and supervises runs."""
 
-    ws = experiment.workspace
-    store = ws.snapshots_dir
-    snapshot_id = snapshot.take(Path(fields["source_directory"]), store)
-    upload_snapshot(ws._server, store, snapshot_id)
-    if target is not None and not isinstance(target, str):
-        target = getattr(target, "name", str(target))
-    answer = ws._server.post("/runs", {"experiment": experiment.name, "target": target,
-                                       "fields": fields, "snapshot_id": snapshot_id, "tags": tags})
-    return Run(experiment, answer["run_id"])
+    def __init__(self, workspace):
+        self.ws = workspace
+        self.server = workspace._server
+
+    def get(self, run_id: str) -> dict:
+        return _decode(self.server.get(f"/runs/{run_id}"))
+
+    def list(self, experiment: str | None = None, parent_run_id: str | None = None,
+             limit: int | None = None):
+        params = {k: v for k, v in (("experiment", experiment), ("parent_run_id", parent_run_id),
+                                    ("limit", limit)) if v is not None}
+        for record in self.server.get("/runs", **params):
+            yield _decode(record)
+
+    def experiments(self) -> list[str]:
+        return self.server.get("/experiments")
+
+    def submit(self, experiment: str, fields: dict, target, tags: dict[str, str],
+               snapshot_id: str | None = None) -> str:
+        """The snapshot goes up first (only the files the server lacks), unless given: a
+        re-run of one the server has."""
+        if snapshot_id is None:
+            store = self.ws.snapshots_dir
+            snapshot_id = snapshot.take(Path(fields["source_directory"]), store)
+            upload_snapshot(self.server, store, snapshot_id)
+        if target is not None and not isinstance(target, str):
+            target = getattr(target, "name", str(target))
+        answer = self.server.post("/runs", {"experiment": experiment, "target": target,
+                                            "fields": fields, "snapshot_id": snapshot_id, "tags": tags})
+        return answer["run_id"]
+
+    def cancel(self, run_id: str) -> None:
+        self.server.post(f"/runs/{run_id}/cancel", {})
+
+    def metrics(self, record: dict, name: str | None = None) -> dict:
+        return self.server.get(f"/runs/{record['run_id']}/metrics", **({} if name is None else {"name": name}))
+
+    def log_source(self, run_id: str, log: str):
+        return self.server.log_reader(run_id, log)
+
+    def sink(self, run_id: str) -> RemoteSink:
+        return RemoteSink(self, run_id)
+
+
+def _decode(record: dict) -> dict:
+    from runyard.runs.status import RunStatus
+
+    record["status"] = RunStatus(record["status"])
+    return record
 
 
 def upload_snapshot(server, store: Path, snapshot_id: str) -> None:
@@ -44,8 +85,8 @@ class RemoteSink:
     through the server's artifact proxy. Whatever is buffered is sent at flush() and when the
     process exits."""
 
-    def __init__(self, run):
-        self.run = run
+    def __init__(self, runs: ServerRuns, run_id: str):
+        self.runs, self.run_id = runs, run_id
         self.uploads_dir = Path(tempfile.mkdtemp(prefix="runyard-uploads-"))
         self._buffer: list[dict] = []
         self._steps: dict[str, int] = {}
@@ -73,7 +114,7 @@ class RemoteSink:
         if local is not None:  # a staged file: upload it now, then record it without a path
             artifact = fields.get("p") or fields["n"]
             parent = str(Path(artifact).parent)
-            tracking.upload_file(self.run._ws.tracking_uri, self.run._record["mlflow_run_id"],
+            tracking.upload_file(self.runs.ws.tracking_uri, self.runs.get(self.run_id)["mlflow_run_id"],
                                  Path(local), None if parent == "." else parent)
             if kind == "f":
                 return
@@ -92,7 +133,7 @@ class RemoteSink:
                 if not batch:
                     break
                 try:
-                    self.run._ws._server.post(f"/runs/{self.run.id}/records", batch)
+                    self.runs.server.post(f"/runs/{self.run_id}/records", batch)
                 except Exception:
                     with self._lock:  # keep them for the next try
                         self._buffer[:0] = batch
@@ -112,5 +153,5 @@ class RemoteSink:
         except Exception as exc:
             import sys
 
-            print(f"runyard: {len(self._buffer)} logged records of run {self.run.id} could not be "
+            print(f"runyard: {len(self._buffer)} logged records of run {self.run_id} could not be "
                   f"sent to the server: {exc}", file=sys.stderr)

@@ -16,7 +16,6 @@ from runyard.errors import (
     RunEnvironmentException,
     UserErrorException,
 )
-from runyard.runs import liveness
 from runyard.runs.follow import file_reader, follow
 from runyard.runs.logging_api import LoggingMixin
 from runyard.runs.paths import RunPaths
@@ -40,7 +39,7 @@ class Run(LoggingMixin):
     def __init__(self, experiment, run_id: str, outputs=None, **kwargs):
         self.experiment = experiment
         self._ws = experiment.workspace
-        record = self._ws._registry.get_run(run_id)
+        record = self._ws.backend.runs.get(run_id)
         if record["experiment"] != experiment.name:
             raise UserErrorException(
                 f"Run {run_id!r} belongs to experiment {record['experiment']!r}, not "
@@ -116,9 +115,9 @@ class Run(LoggingMixin):
 
         name = os.environ.get("RUNYARD_WORKSPACE_NAME") or "default"
         if os.environ.get(settings.SERVER_URL):  # a served workspace: a client of its server,
-            from runyard.workspace.remote import TOKEN_ENV, RemoteWorkspace  # with the run's token
+            from runyard.workspace.remote import RemoteWorkspace  # with the run's token
 
-            ws = RemoteWorkspace(name, os.environ[settings.SERVER_URL], os.environ.get(TOKEN_ENV))
+            ws = RemoteWorkspace(name, os.environ[settings.SERVER_URL], os.environ.get(settings.WORKSPACE_TOKEN))
         else:
             from runyard.workspace import Workspace
 
@@ -135,7 +134,7 @@ class Run(LoggingMixin):
     @property
     def _record(self) -> dict:
         if self._loaded is None:
-            self._loaded = self._ws._registry.get_run(self._id)
+            self._loaded = self._ws.backend.runs.get(self._id)
         return self._loaded
 
     @_record.setter
@@ -146,7 +145,7 @@ class Run(LoggingMixin):
     def get(cls, workspace, run_id: str) -> Run:
         from runyard.runs.experiment import Experiment
 
-        record = workspace._registry.get_run(run_id)
+        record = workspace.backend.runs.get(run_id)
         return cls(Experiment(workspace, record["experiment"]), run_id)
 
     @classmethod
@@ -157,8 +156,7 @@ class Run(LoggingMixin):
 
     # -- status and details ----------------------------------------------------------------------
     def _refresh(self) -> dict:
-        record = self._ws._registry.get_run(self._id)
-        self._record = liveness.check(self._ws, record)
+        self._record = self._ws.backend.runs.get(self._id)
         return self._record
 
     def get_status(self) -> str:
@@ -259,9 +257,7 @@ class Run(LoggingMixin):
 
     def _log_source(self, name: str):
         """A run log: its file here, or a read(offset) function over the server's copy."""
-        if self._ws.is_remote:
-            return self._ws._server.log_reader(self._id, name)
-        return getattr(self._paths, name)
+        return self._ws.backend.runs.log_source(self._id, name)
 
     def _read_log(self, name: str) -> bytes | None:
         """The whole of a run log (None: not written yet)."""
@@ -280,38 +276,18 @@ class Run(LoggingMixin):
 
     def cancel(self) -> None:
         """Ask the supervisor to stop every process of the run; returns at once."""
-        if self._ws.is_remote:
-            self._ws._server.post(f"/runs/{self._id}/cancel", {})
-            return
-        registry = self._ws._registry
-        status = RunStatus(self.get_status())
-        if status.is_terminal() or status == RunStatus.FINALIZING:
-            return  # (v1: too late to cancel a run that is finishing; not an error)
-        if status == RunStatus.QUEUED and not self._record.get("supervisor_pid"):
-            if registry.transition(self._id, RunStatus.CANCELED, only_from={RunStatus.QUEUED}):
-                return
-        registry.transition(self._id, RunStatus.CANCEL_REQUESTED,
-                            only_from=liveness.ACTIVE - {RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING})
+        self._ws.backend.runs.cancel(self._id)
 
     # -- metrics and files -------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,
                     populate: bool = False) -> dict:
-        from runyard.runs.ingest import v1_metrics
-
         record = self._refresh()
         if recursive:
             out = {self._id: self.get_metrics(name)}
             for child in self.get_children(recursive=True):
                 out[child.id] = child.get_metrics(name)
             return out
-        if self._ws.is_remote:
-            return self._ws._server.get(f"/runs/{self._id}/metrics",
-                                        **({} if name is None else {"name": name}))
-        metrics = v1_metrics(self._ws.tracking_uri, record["mlflow_run_id"],
-                             self._paths.structured_metrics)
-        if name is not None:
-            return {name: metrics[name]} if name in metrics else {}
-        return metrics
+        return self._ws.backend.runs.metrics(record, name)
 
     def get_file_names(self) -> list[str]:
         from runyard.stores import tracking
@@ -358,7 +334,7 @@ class Run(LoggingMixin):
     def get_children(self, recursive: bool = False, tags=None, properties=None, type=None,
                      status=None):
         children = [Run.get(self._ws, r["run_id"])
-                    for r in self._ws._registry.list_runs(parent_run_id=self._id)]
+                    for r in self._ws.backend.runs.list(parent_run_id=self._id)]
         if recursive:
             for child in list(children):
                 children.extend(child.get_children(recursive=True))
@@ -418,27 +394,10 @@ class Run(LoggingMixin):
 
     # -- logging sink ----------------------------------------------------------------------------
     def _logging_sink(self):
-        if self._sink is not None:
-            return self._sink
-        if self._ws.is_remote:
-            from runyard.runs.remote import RemoteSink
-
-            self._sink = RemoteSink(self)
-            return self._sink
-        record = self._refresh()
-        if not record["status"].is_terminal():
-            from runyard.runs.sinks import FileSink
-
-            # The supervisor ingests every file in the run's metrics folder while it runs.
-            if self.__dict__.get("_client_sink") is None:
-                self._client_sink = FileSink(self._paths.metrics_dir, self._paths.uploads_dir)
-            return self._client_sink
-        from runyard.runs.ingest import Ingestor
-        from runyard.runs.sinks import DirectSink
-
-        ingestor = Ingestor(self._ws.tracking_uri, record["mlflow_run_id"], self._ws._registry,
-                            self._id, self._paths.structured_metrics, self._paths.uploads_dir)
-        return DirectSink(ingestor, self._paths.uploads_dir)
+        """A client's run.log() calls (the job's own Run has its sink from the start)."""
+        if self._sink is None:
+            self._sink = self._ws.backend.runs.sink(self._id)
+        return self._sink
 
 
 def _iso(timestamp: float | None) -> str | None:

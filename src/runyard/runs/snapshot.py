@@ -117,6 +117,14 @@ def manifest_path(store: Path, snapshot_id: str) -> Path:
     return store / "manifests" / f"{snapshot_id}.json"
 
 
+def check_present(store: Path, snapshot_id: str) -> None:
+    """Refuse a snapshot this store does not hold (a re-run after it was removed, or one a
+    client did not upload)."""
+    if not is_digest(snapshot_id) or not manifest_path(store, snapshot_id).exists():
+        raise UserErrorException(f"Snapshot {snapshot_id} is not in this workspace: it was not "
+                                 "uploaded, or it was removed. Submit from the source folder.")
+
+
 def is_digest(value) -> bool:
     """A sha256 hex digest: what names blobs and snapshots."""
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)

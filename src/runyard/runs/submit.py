@@ -12,13 +12,11 @@ import socket
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from runyard import detached
-from runyard.compute import check_fits, resolve_target
+from runyard.compute.placement import check_fits, resolve_target
 from runyard.errors import UserErrorException, received
 from runyard.runs import config as run_config
-from runyard.runs import snapshot
 from runyard.runs.paths import RunPaths
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
@@ -29,20 +27,18 @@ def new_run_id(experiment: str) -> str:
 
 
 def submit(experiment, config, tags: dict | None = None):
-    ws = experiment.workspace
+    """Experiment.submit: the v1 configuration checked and turned into a run's fields, then
+    submitted to the workspace's backend; returns the Run."""
+    from runyard.runs.run import Run
+
     if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
         config = config.to_script_run_config()
     fields = run_config.validate(config)
     if tags is not None and not isinstance(tags, dict):
         raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
     tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
-    if ws.is_remote:  # the server places, records and supervises it
-        from runyard.runs.remote import submit_to_server
-
-        return submit_to_server(experiment, fields, config.run_config.target, tags)
-    place(ws, fields, config.run_config.target)
-    snapshot_id = snapshot.take(Path(fields["source_directory"]), ws.snapshots_dir)
-    return create_and_start(experiment, fields, snapshot_id, tags)
+    run_id = experiment.workspace.backend.runs.submit(experiment.name, fields, config.run_config.target, tags)
+    return Run(experiment, run_id)
 
 
 def place(ws, fields: dict, target) -> None:
@@ -51,16 +47,15 @@ def place(ws, fields: dict, target) -> None:
     check_fits(ws, fields["compute_target"], fields.get("distribution"))
 
 
-def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str, str]):
-    """Record a validated run (Queued) with its MLflow run, and start its supervisor."""
-    from runyard.runs.run import Run
+def create_and_start(ws, experiment: str, fields: dict, snapshot_id: str, tags: dict[str, str]) -> str:
+    """Record a validated run (Queued) with its MLflow run, and start its supervisor; returns
+    the run's id."""
     from runyard.stores import tracking
 
-    ws = experiment.workspace
-    run_id = new_run_id(experiment.name)
-    spec = RunSpec(run_id=run_id, experiment=experiment.name, snapshot_id=snapshot_id, **fields)
+    run_id = new_run_id(experiment)
+    spec = RunSpec(run_id=run_id, experiment=experiment, snapshot_id=snapshot_id, **fields)
 
-    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment.name, ws.artifact_root_uri)
+    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment, ws.artifact_root_uri)
     mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
                    "mlflow.source.name": spec.script or " ".join(spec.command or []), **tags}
     mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)
@@ -69,7 +64,7 @@ def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str,
     paths = RunPaths.of(ws, run_id)
     paths.create()
     ws._registry.insert_run(
-        run_id=run_id, experiment=experiment.name, status=RunStatus.QUEUED,
+        run_id=run_id, experiment=experiment, status=RunStatus.QUEUED,
         target=spec.compute_target, created_at=time.time(), mlflow_run_id=mlflow_run_id,
         mlflow_experiment_id=experiment_id, spec=spec.model_dump(), tags=tags,
         properties={"runyard.submittedBy": _user(), "runyard.snapshotId": snapshot_id},
@@ -81,7 +76,7 @@ def create_and_start(experiment, fields: dict, snapshot_id: str, tags: dict[str,
             "code": "ServiceError", "message": f"Could not start the run's supervisor: {exc}"})
         tracking.set_terminated(ws.tracking_uri, mlflow_run_id, "Failed")
         raise
-    return Run(experiment, run_id)
+    return run_id
 
 
 def start_supervisor(ws, run_id: str, paths: RunPaths) -> None:

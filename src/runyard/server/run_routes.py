@@ -27,10 +27,7 @@ def wire(record: dict) -> dict:
 
 
 def add_routes(router: APIRouter, ws) -> None:
-    from runyard.runs import liveness
-    from runyard.runs.paths import RunPaths
-
-    registry = ws._registry
+    runs = ws.backend.runs
 
     @router.get("/workspace")
     def workspace_info():
@@ -40,16 +37,16 @@ def add_routes(router: APIRouter, ws) -> None:
 
     @router.get("/experiments")
     def experiments():
-        return registry.experiments()
+        return runs.experiments()
 
     @router.get("/runs")
     def list_runs(experiment: str | None = None, parent_run_id: str | None = None,
                   limit: int | None = None):
-        return json_response([wire(r) for r in registry.list_runs(experiment, parent_run_id, limit)])
+        return json_response([wire(r) for r in runs.list(experiment, parent_run_id, limit)])
 
     @router.get("/runs/{run_id}")
     def get_run(run_id: str):
-        return json_response(wire(liveness.check(ws, registry.get_run(run_id))))
+        return json_response(wire(runs.get(run_id)))
 
     @router.post("/runs")
     async def submit(request: Request):
@@ -58,24 +55,19 @@ def add_routes(router: APIRouter, ws) -> None:
 
     @router.post("/runs/{run_id}/cancel")
     def cancel(run_id: str):
-        from runyard.runs.run import Run
-
-        run = Run.get(ws, run_id)
-        run.cancel()
-        return {"status": run.get_status()}
+        runs.cancel(run_id)
+        return {"status": runs.get(run_id)["status"].value}
 
     @router.get("/runs/{run_id}/logs/{name}")
     def read_log(run_id: str, name: str, offset: int = 0):
         if name not in LOG_FILES:
             raise NotFoundError(f"No log named {name!r}; the logs are {sorted(LOG_FILES)}.")
-        registry.get_run(run_id)
-        return log_piece(getattr(RunPaths.of(ws, run_id), LOG_FILES[name]), offset)
+        runs.get(run_id)
+        return log_piece(runs.log_source(run_id, LOG_FILES[name]), offset)
 
     @router.get("/runs/{run_id}/metrics")
     def metrics(run_id: str, name: str | None = None):
-        from runyard.runs.run import Run
-
-        return json_response(Run.get(ws, run_id).get_metrics(name))
+        return json_response(runs.metrics(runs.get(run_id), name))
 
     @router.post("/runs/{run_id}/records")
     async def records(run_id: str, request: Request):
@@ -89,14 +81,12 @@ def _submit(ws, body: dict) -> dict:
     from runyard.runs import snapshot
     from runyard.runs.experiment import Experiment
     from runyard.runs.spec import RunSpec
-    from runyard.runs.submit import create_and_start, place
     from runyard.server.data_routes import checked_entries
 
     if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
         raise UserErrorException("POST /runs takes experiment, target, fields, snapshot_id and tags.")
     snapshot_id = str(body.get("snapshot_id"))
-    if not snapshot.manifest_path(ws.snapshots_dir, snapshot_id).exists():
-        raise UserErrorException(f"Snapshot {snapshot_id} was not uploaded to this server.")
+    snapshot.check_present(ws.snapshots_dir, snapshot_id)
     fields = dict(body["fields"])
     fields.pop("interpreter", None)  # the submitting machine's interpreter means nothing here
     try:
@@ -106,10 +96,11 @@ def _submit(ws, body: dict) -> dict:
     for spec in fields.get("inputs") or []:  # datasets pinned by the client: no local paths
         if spec.get("manifest") is not None:
             checked_entries(ws, spec["manifest"])
-    place(ws, fields, body.get("target"))
-    run = create_and_start(Experiment(ws, body.get("experiment")), fields, snapshot_id,
-                           {str(k): str(v) for k, v in (body.get("tags") or {}).items()})
-    return {"run_id": run.id}
+    experiment = Experiment(ws, body.get("experiment")).name  # (its name checked)
+    run_id = ws.backend.runs.submit(experiment, fields, body.get("target"),
+                                    {str(k): str(v) for k, v in (body.get("tags") or {}).items()},
+                                    snapshot_id=snapshot_id)
+    return {"run_id": run_id}
 
 
 def _ingest_records(ws, run_id: str, records) -> dict:

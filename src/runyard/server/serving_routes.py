@@ -25,64 +25,52 @@ def _body(fields: dict, *required: str) -> dict:
 
 
 def add_routes(router: APIRouter, ws) -> None:
-    from runyard.serving import deploy
-    from runyard.serving import endpoint_store as store
-    from runyard.serving.webservice import Webservice
+    endpoints = ws.backend.endpoints
 
     @router.get("/endpoints")
     def list_endpoints():
-        return [store.checked(ws, record) for record in store.list_all(ws)]
+        return endpoints.list()
 
     @router.get("/endpoints/one")
     def get_endpoint(name: str):
-        return store.checked(ws, store.get(ws, name))
+        return endpoints.get(name)
 
     @router.post("/endpoints")
     async def create(request: Request):
         body = _body(await request.json(), "name", "fields")
-        fields = {**_body(body["fields"], "models"), "name": store.validate_name(body["name"])}
-
-        def work():
-            spec = deploy.checked_spec(ws, fields)
-            deploy.create(ws, spec, body.get("primary_key"), body.get("secondary_key"),
-                          bool(body.get("overwrite")))
-        await run_in_threadpool(work)
-        return store.get(ws, fields["name"])
+        return await run_in_threadpool(
+            endpoints.deploy, body["name"], _body(body["fields"], "models"), body.get("primary_key"),
+            body.get("secondary_key"), bool(body.get("overwrite")))
 
     @router.post("/endpoints/update")
     async def update(request: Request):
         body = _body(await request.json(), "name", "fields")
-
-        def work():
-            record = store.get(ws, body["name"])
-            fields = {**_body(body["fields"], "models"), "name": record["name"]}
-            deploy.apply_update(ws, record, deploy.checked_spec(ws, fields))
-        await run_in_threadpool(work)
-        return store.get(ws, body["name"])
+        return await run_in_threadpool(endpoints.update, body["name"], _body(body["fields"], "models"))
 
     @router.post("/endpoints/reload")
     async def reload(request: Request):
         body = _body(await request.json(), "name")
-        await run_in_threadpool(Webservice(ws, body["name"]).reload)
+        await run_in_threadpool(endpoints.reload, body["name"])
         return {"reloaded": body["name"]}
 
     @router.post("/endpoints/delete")
     async def delete(request: Request):
         body = _body(await request.json(), "name")
-        if store.find(ws, body["name"]) is not None:
-            await run_in_threadpool(Webservice(ws, body["name"]).delete)
+        await run_in_threadpool(endpoints.delete, body["name"])
         return {"deleted": body["name"]}
 
-    @router.post("/endpoints/regen_key")
-    async def regen_key(request: Request):
-        body = _body(await request.json(), "name", "key")
-        await run_in_threadpool(Webservice(ws, body["name"]).regen_key, body["key"], body.get("set_key"))
-        return {"regenerated": body["key"]}
+    @router.post("/endpoints/set_key")
+    async def set_key(request: Request):
+        body = _body(await request.json(), "name", "slot", "key")
+        if body["slot"] not in (0, 1) or not isinstance(body["key"], str) or not body["key"]:
+            raise UserErrorException("slot is 0 (primary) or 1 (secondary) and key a non-empty string.")
+        await run_in_threadpool(endpoints.set_key, body["name"], body["slot"], body["key"])
+        return {"set": body["slot"]}
 
     @router.get("/endpoints/log")
     def read_log(name: str, offset: int = 0):
-        store.get(ws, name)
-        return log_piece(store.log_path(ws, name), offset)
+        endpoints.get(name)
+        return log_piece(endpoints.log_source(name), offset)
 
 
 NO_ACCESS = "Send the service's key (Authorization: Bearer <key>), or the workspace token."
@@ -108,14 +96,13 @@ def build_proxy(ws) -> APIRouter:
     async def forward(name: str, path: str, request: Request):
         token_ok = bool(request.scope.get(TOKEN_OK))
         valid = store.NAME_RE.match(name) is not None
-        record = await run_in_threadpool(store.find, ws, name) if valid else None
+        record = await run_in_threadpool(ws.backend.endpoints.find, name) if valid else None
         if not token_ok and (record is None or not with_key(record, request.headers.get("authorization"))):
             refused = error(ErrorCode.UNAUTHENTICATED, NO_ACCESS)
             refused.headers["connection"] = "close"  # (its body stays unread)
             return refused
         if record is None:
             return error(ErrorCode.NOT_FOUND, f"No service named {name if valid else '?'}.")
-        record = await run_in_threadpool(store.checked, ws, record)
         if not record["port"]:
             return error(ErrorCode.TEMPORARILY_UNAVAILABLE,
                          f"Service {name} is {record['state']}, not serving yet.")

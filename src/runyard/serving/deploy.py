@@ -1,5 +1,5 @@
-"""Model.deploy and Webservice.update: validate everything, record the endpoint, start its
-server (which picks changes up from the record). Also what the server needs to run an entry
+"""Serving an endpoint on this machine: checking its spec where it runs, starting and stopping
+its server (which picks changes up from the record), and what the server needs to run an entry
 script: its source folder, interpreter and environment variables."""
 
 from __future__ import annotations
@@ -14,52 +14,11 @@ import sys
 from pathlib import Path
 
 from runyard import detached
-from runyard.errors import UserErrorException, WebserviceExistsError, received
+from runyard.errors import UserErrorException
 from runyard.serving import endpoint_store as store
-from runyard.serving.configs import (
-    DeploymentConfiguration,
-    InferenceConfig,
-    aci_deploy_configuration,
-)
 from runyard.serving.spec import EndpointSpec, ServedModel
 
 NO_CODE_FRAMEWORKS = ("TensorFlow", "TfKeras")
-
-
-def deploy(ws, name, models, inference_config, deployment_config, deployment_target, overwrite,
-           show_output):
-    from runyard.serving.webservice import Webservice
-
-    store.validate_name(name)
-    if deployment_target is not None:
-        raise UserErrorException(
-            "deployment_target: endpoints run on this machine. Leave deployment_target=None and "
-            "choose LocalWebservice or AciWebservice.deploy_configuration(...).")
-    config = deployment_config or aci_deploy_configuration()
-    fields = spec_fields(ws, name, models, inference_config, config)
-    if ws.is_remote:  # the server checks the spec and serves it on its machine
-        from runyard.serving import remote
-
-        remote.deploy(ws, name, fields, config.primary_key, config.secondary_key, overwrite)
-        return Webservice(ws, name)
-    create(ws, checked_spec(ws, fields), config.primary_key, config.secondary_key, overwrite)
-    return Webservice(ws, name)
-
-
-def create(ws, spec: EndpointSpec, primary_key: str | None, secondary_key: str | None,
-           overwrite: bool) -> None:
-    """Record the endpoint and start its server (replacing one of the same name when asked)."""
-    from runyard.serving.webservice import Webservice
-
-    keys = new_keys(primary_key, secondary_key) if spec.auth_enabled else None
-    if store.find(ws, spec.name) is not None:
-        if not overwrite:
-            raise WebserviceExistsError(
-                f"A service named {spec.name!r} already exists. Choose another name, pass "
-                "overwrite=True to replace it, or change it with service.update(...).")
-        Webservice(ws, spec.name).delete()
-    store.insert(ws, spec.name, spec.model_dump(), keys)
-    start_server(ws, spec.name)
 
 
 def apply_update(ws, record: dict, spec: EndpointSpec) -> None:
@@ -82,64 +41,21 @@ def new_keys(primary: str | None = None, secondary: str | None = None) -> list[s
     return [primary or secrets.token_urlsafe(24), secondary or secrets.token_urlsafe(24)]
 
 
-def spec_fields(ws, name: str, models, inference_config, config: DeploymentConfiguration | None,
-                base: EndpointSpec | None = None) -> dict:
-    """The endpoint spec's fields from the v1 arguments (with `base`, an update: what is not
-    given stays as it was). The entry script's folder is snapshotted here, and uploaded when
-    the workspace is a server's; checked_spec() checks the rest where the endpoint runs."""
-    from runyard.models.model import Model
-
-    if config is not None and not isinstance(config, DeploymentConfiguration):
-        raise UserErrorException(
-            "deployment_config must come from LocalWebservice.deploy_configuration(...) or "
-            f"AciWebservice.deploy_configuration(...). Received: deployment_config={received(config)}")
-    fields = base.model_dump() if base is not None else {"name": name}
-    if models is not None or base is None:
-        models = [models] if isinstance(models, Model) else list(models or [])
-        if not models or not all(isinstance(m, Model) for m in models):
-            raise UserErrorException(
-                f"models must be a non-empty list of Model objects. Received: models={received(models)}")
-        fields["models"] = [ServedModel(name=m.name, version=m.version, path=m.url,
-                                        framework=m.model_framework).model_dump() for m in models]
-    if inference_config is not None:
-        if not isinstance(inference_config, InferenceConfig):
-            raise UserErrorException(
-                "inference_config must be an InferenceConfig(entry_script=..., environment=...). "
-                f"Received: inference_config={received(inference_config)}")
-        from runyard.runs import snapshot
-
-        environment = inference_config.environment
-        snapshot_id = snapshot.take(Path(inference_config.source_directory), ws.snapshots_dir)
-        if ws.is_remote:
-            from runyard.runs.remote import upload_snapshot
-
-            upload_snapshot(ws._server, ws.snapshots_dir, snapshot_id)
-        fields.update(entry_script=inference_config.entry_script, snapshot_id=snapshot_id,
-                      environment=environment.definition() if environment is not None else None)
-    if config is not None:
-        fields.update(compute_type=config.compute_type, port=config.port or fields.get("port"),
-                      auth_enabled=config.auth_enabled, cpu_cores=config.cpu_cores,
-                      memory_gb=config.memory_gb, max_batch_size=config.max_batch_size,
-                      batch_timeout_micros=config.batch_timeout_micros,
-                      description=config.description, tags=config.tags)
-    return fields
-
-
 def checked_spec(ws, fields: dict) -> EndpointSpec:
     """The spec, checked where the endpoint runs: models as this workspace records them,
     the entry script's snapshot present, and what serving them needs installed."""
     from pydantic import ValidationError
 
-    from runyard.models.model import Model
     from runyard.runs import snapshot
 
     try:
         spec = EndpointSpec(**fields)
     except (ValidationError, TypeError) as exc:
         raise UserErrorException(f"The endpoint's settings are not valid: {exc}") from None
-    served = [Model(ws, m.name, version=m.version) for m in spec.models]
-    spec.models = [ServedModel(name=m.name, version=m.version, path=m.url, framework=m.model_framework)
-                   for m in served]
+    models = ws.backend.models
+    served = [models.get(m.name, m.version) for m in spec.models]
+    spec.models = [ServedModel(name=r["name"], version=r["version"], path=models.url(r),
+                               framework=r["framework"]) for r in served]
     if spec.snapshot_id is not None and not snapshot.manifest_path(ws.snapshots_dir, spec.snapshot_id).exists():
         raise UserErrorException(f"The entry script's snapshot {spec.snapshot_id} is not in this workspace.")
     _check_server_packages()

@@ -61,20 +61,12 @@ def insert(workspace, name: str, spec: dict, keys: list[str] | None) -> None:
 
 
 def find(workspace, name: str) -> dict | None:
-    if workspace.is_remote:
-        from runyard.serving import remote
-
-        return remote.find(workspace, name)
     with workspace._registry.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.name == name)).first()
     return _decode(row) if row else None
 
 
 def get(workspace, name: str) -> dict:
-    if workspace.is_remote:  # the server's error names its services
-        from runyard.serving import remote
-
-        return remote.get(workspace, name)
     record = find(workspace, name)
     if record is None:
         known = [r["name"] for r in list_all(workspace)]
@@ -85,10 +77,6 @@ def get(workspace, name: str) -> dict:
 
 
 def list_all(workspace) -> list[dict]:
-    if workspace.is_remote:
-        from runyard.serving import remote
-
-        return remote.list_all(workspace)
     with workspace._registry.engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.created_at)).all()
     return [_decode(r) for r in rows]
@@ -123,8 +111,8 @@ def server_alive(record: dict) -> bool | None:
 
 def checked(workspace, record: dict) -> dict:
     """The record, after marking it Unhealthy/Failed when its server process is gone."""
-    if record["state"] not in (TRANSITIONING, HEALTHY) or workspace.is_remote:
-        return record  # a server checks its own endpoints' processes
+    if record["state"] not in (TRANSITIONING, HEALTHY):
+        return record
     if server_alive(record) is not False:
         return record
     state = FAILED if record["state"] == TRANSITIONING else UNHEALTHY

@@ -5,41 +5,59 @@ endpoint has no keys."""
 
 from __future__ import annotations
 
-
-def deploy(workspace, name: str, fields: dict, primary_key, secondary_key, overwrite: bool) -> None:
-    workspace._server.post("/endpoints", {"name": name, "fields": fields, "overwrite": bool(overwrite),
-                                          "primary_key": primary_key, "secondary_key": secondary_key})
+from runyard.errors import WebserviceNotFoundError
 
 
-def update(workspace, name: str, fields: dict) -> None:
-    workspace._server.post("/endpoints/update", {"name": name, "fields": fields})
+class ServerEndpoints:
+    def __init__(self, workspace):
+        self.ws = workspace
+        self.server = workspace._server
 
+    def find(self, name: str) -> dict | None:
+        try:
+            return self.get(name)
+        except WebserviceNotFoundError:
+            return None
 
-def find(workspace, name: str) -> dict | None:
-    from runyard.errors import WebserviceException
+    def get(self, name: str) -> dict:
+        return self.server.get("/endpoints/one", name=name)
 
-    try:
-        return get(workspace, name)
-    except WebserviceException:
-        return None
+    def list(self) -> list[dict]:
+        return self.server.get("/endpoints")
 
+    def deploy(self, name: str, fields: dict, primary_key: str | None, secondary_key: str | None,
+               overwrite: bool) -> dict:
+        self._upload_snapshot(fields)
+        return self.server.post("/endpoints", {
+            "name": name, "fields": fields, "overwrite": bool(overwrite),
+            "primary_key": primary_key, "secondary_key": secondary_key})
 
-def get(workspace, name: str) -> dict:
-    return workspace._server.get("/endpoints/one", name=name)
+    def update(self, name: str, fields: dict) -> dict:
+        self._upload_snapshot(fields)
+        return self.server.post("/endpoints/update", {"name": name, "fields": fields})
 
+    def reload(self, name: str) -> None:
+        self.server.post("/endpoints/reload", {"name": name})
 
-def list_all(workspace) -> list[dict]:
-    return workspace._server.get("/endpoints")
+    def delete(self, name: str) -> None:
+        self.server.post("/endpoints/delete", {"name": name})
 
+    def set_key(self, name: str, slot: int, key: str) -> None:
+        self.server.post("/endpoints/set_key", {"name": name, "slot": slot, "key": key})
 
-def log_reader(workspace, name: str):
-    return workspace._server.reader("/endpoints/log", name=name)
+    def log_source(self, name: str):
+        return self.server.reader("/endpoints/log", name=name)
 
+    def base_url(self, record: dict) -> str:
+        return f"{self.ws.server_url}/endpoints/{record['name']}"
 
-def call(workspace, name: str, action: str, **values) -> None:
-    """reload, delete or regen_key, done by the server."""
-    workspace._server.post(f"/endpoints/{action}", {"name": name, **values})
+    def request_key(self, record: dict) -> str | None:
+        # The server's proxy asks for the workspace token when the endpoint has no keys.
+        return (record["keys"] or [self.server.token])[0]
 
+    def _upload_snapshot(self, fields: dict) -> None:
+        """The entry script's snapshot, taken here: only the files the server lacks go up."""
+        if fields.get("snapshot_id"):
+            from runyard.runs.remote import upload_snapshot
 
-def base_url(workspace, name: str) -> str:
-    return f"{workspace.server_url}/endpoints/{name}"
+            upload_snapshot(self.server, self.ws.snapshots_dir, fields["snapshot_id"])

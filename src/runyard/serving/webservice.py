@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from runyard.errors import UserErrorException, WebserviceException, received
 from runyard.serving import endpoint_store as store
 from runyard.serving.configs import (
-    DeploymentConfiguration,
     aci_deploy_configuration,
     local_deploy_configuration,
 )
@@ -32,17 +31,29 @@ class Webservice:
 
     def __new__(cls, workspace, name: str, *args, **kwargs):
         if cls is Webservice:  # v1 returns the subclass of the service's compute type
-            record = store.get(workspace, name)
-            cls = LocalWebservice if record["spec"]["compute_type"] == "Local" else AciWebservice
+            record = workspace.backend.endpoints.get(name)
+            service = object.__new__(_class_of(record))
+            service._record = record  # (read once)
+            return service
         return super().__new__(cls)
 
     def __init__(self, workspace, name: str, must_exist: bool = True):
         self.workspace, self.name = workspace, name
-        self._record = store.get(workspace, name)
+        self._endpoints = workspace.backend.endpoints
+        if getattr(self, "_record", None) is None:
+            self._record = self._endpoints.get(name)
+
+    @staticmethod
+    def _of(workspace, record: dict) -> Webservice:
+        """The handle on a service whose record is at hand (Webservice.list)."""
+        service = object.__new__(_class_of(record))
+        service._record = record
+        service.__init__(workspace, record["name"])
+        return service
 
     # -- state ------------------------------------------------------------------------------
     def _refresh(self) -> dict:
-        self._record = store.checked(self.workspace, store.get(self.workspace, self.name))
+        self._record = self._endpoints.get(self.name)
         return self._record
 
     @property
@@ -66,11 +77,9 @@ class Webservice:
     def _base_url(self) -> str | None:
         """Where the endpoint answers: on loopback here, through the server's port for a
         workspace reached through `runyard server`."""
-        if self.workspace.is_remote:
-            from runyard.serving import remote
-
-            return remote.base_url(self.workspace, self.name)
-        return f"http://127.0.0.1:{self.port}" if self.port else None
+        if self._record["port"] is None:
+            self._refresh()  # (it may have one now)
+        return self._endpoints.base_url(self._record)
 
     @property
     def scoring_uri(self) -> str | None:
@@ -158,11 +167,7 @@ class Webservice:
 
     def _log_source(self):
         """The server log: its file, or a read(offset) through `runyard server`."""
-        if self.workspace.is_remote:
-            from runyard.serving import remote
-
-            return remote.log_reader(self.workspace, self.name)
-        return store.log_path(self.workspace, self.name)
+        return self._endpoints.log_source(self.name)
 
     def get_logs(self, num_lines: int = 5000, init: bool = False) -> str:
         source = self._log_source()
@@ -191,9 +196,7 @@ class Webservice:
             raise WebserviceException(f"Service {self.name} has no port yet (state "
                                       f"{self.state}); call wait_for_deployment() first.")
         headers = {"Content-Type": "application/json"}
-        key = key or (self._record["keys"] or [None])[0]
-        if key is None and self.workspace.is_remote:
-            key = self.workspace._server.token  # the server's proxy asks for it when there are no keys
+        key = key or self._endpoints.request_key(self._record)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(f"{self._base_url()}{path}", data=body,
@@ -219,28 +222,14 @@ class Webservice:
 
     def regen_key(self, key: str, set_key: str | None = None) -> None:
         """Replace the 'Primary' or 'Secondary' key (with set_key, or a new random one)."""
-        from runyard.serving.deploy import new_keys
+        import secrets
 
-        primary, secondary = self.get_keys()
-        new = set_key or new_keys()[0]
-        if str(key).lower() == "primary":
-            primary = new
-        elif str(key).lower() == "secondary":
-            secondary = new
-        else:
+        slots = {"primary": 0, "secondary": 1}
+        if str(key).lower() not in slots:
             raise UserErrorException(f"key must be 'Primary' or 'Secondary'. Received: key={received(key)}")
-        if self.workspace.is_remote:
-            from runyard.serving import remote
-
-            remote.call(self.workspace, self.name, "regen_key", key=key, set_key=new)
-            self._refresh()
-            return
-        store.update(self.workspace, self.name, keys=[primary, secondary])
+        self.get_keys()  # (refused for a service without keys)
+        self._endpoints.set_key(self.name, slots[str(key).lower()], set_key or secrets.token_urlsafe(24))
         self._refresh()
-        if self._record["state"] == store.HEALTHY:  # the server reads keys twice a second
-            deadline = time.monotonic() + 10
-            while self._post("/swagger.json", None, key=new)[0] == 401 and time.monotonic() < deadline:
-                time.sleep(0.05)
 
     def get_token(self):
         raise WebserviceException("Token auth is not available; use key auth (auth_enabled=True).")
@@ -251,67 +240,34 @@ class Webservice:
                description: str | None = None, wait: bool = False, **_unused) -> None:
         """Serve new models or a new entry script. The server loads them beside the running
         version and switches when they are ready: requests in flight finish on the old one."""
-        from runyard.serving import deploy
+        from runyard.serving.arguments import config_like, spec_fields
         from runyard.serving.spec import EndpointSpec
 
-        record = self._refresh()
-        base = EndpointSpec(**record["spec"])
+        base = EndpointSpec(**self._refresh()["spec"])
         config = deployment_config
         if config is None and (auth_enabled is not None or tags is not None or description is not None):
-            config = _config_like(base, auth_enabled, tags, description)
-        fields = deploy.spec_fields(self.workspace, self.name, models, inference_config, config, base=base)
-        if self.workspace.is_remote:
-            from runyard.serving import remote
-
-            remote.update(self.workspace, self.name, fields)
-        else:
-            deploy.apply_update(self.workspace, record, deploy.checked_spec(self.workspace, fields))
-        self._refresh()
+            config = config_like(base, auth_enabled, tags, description)
+        fields = spec_fields(self.workspace, self.name, models, inference_config, config, base=base)
+        self._record = self._endpoints.update(self.name, fields)
         if wait:
             self.wait_for_deployment()
 
     def reload(self, wait: bool = False) -> None:
         """Restart the server from the recorded configuration (after a crash or a reboot)."""
-        from runyard.serving import deploy
-
-        record = self._refresh()
-        if self.workspace.is_remote:
-            from runyard.serving import remote
-
-            remote.call(self.workspace, self.name, "reload")
-            if wait:
-                self.wait_for_deployment()
-            return
-        deploy.stop_server(record)
-        store.update(self.workspace, self.name, state=store.TRANSITIONING, error=None,
-                     served_generation=None)
-        deploy.start_server(self.workspace, self.name)
+        self._endpoints.reload(self.name)
         self._refresh()
         if wait:
             self.wait_for_deployment()
 
     def delete(self) -> None:
         """Stop the server and everything it started, and forget the service."""
-        import shutil
-
-        from runyard.serving import deploy
-
-        if self.workspace.is_remote:
-            from runyard.serving import remote
-
-            return remote.call(self.workspace, self.name, "delete")
-        record = store.find(self.workspace, self.name)
-        if record is None:
-            return
-        deploy.stop_server(record)
-        store.delete_row(self.workspace, self.name)
-        shutil.rmtree(store.endpoint_dir(self.workspace, self.name), ignore_errors=True)
+        self._endpoints.delete(self.name)
 
     @staticmethod
     def list(workspace, compute_type: str | None = None, image_name=None, image_id=None,
              model_name: str | None = None, model_id: str | None = None, tags=None,
              properties=None, image_digest=None) -> list[Webservice]:
-        services = [Webservice(workspace, r["name"]) for r in store.list_all(workspace)]
+        services = [Webservice._of(workspace, r) for r in workspace.backend.endpoints.list()]
         if compute_type is not None:
             services = [s for s in services if s.compute_type.lower() == compute_type.lower()]
         if model_name is not None:
@@ -335,18 +291,13 @@ class Webservice:
                             deployment_target, overwrite)
 
 
+def _class_of(record: dict) -> type:
+    return LocalWebservice if record["spec"]["compute_type"] == "Local" else AciWebservice
+
+
 def _serving(record: dict) -> bool:
     """Healthy and serving the latest generation (not an older one while an update loads)."""
     return record["state"] == store.HEALTHY and record["served_generation"] == record["generation"]
-
-
-def _config_like(base, auth_enabled, tags, description) -> DeploymentConfiguration:
-    return DeploymentConfiguration(
-        base.compute_type, port=base.port, cpu_cores=base.cpu_cores, memory_gb=base.memory_gb,
-        auth_enabled=base.auth_enabled if auth_enabled is None else auth_enabled,
-        tags=base.tags if tags is None else tags,
-        description=base.description if description is None else description,
-        max_batch_size=base.max_batch_size, batch_timeout_micros=base.batch_timeout_micros)
 
 
 class AciWebservice(Webservice):

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from runyard import settings
-from runyard.compute import job_runner
+from runyard.compute.placement import job_runner
 from runyard.distributed import mpi_output
 from runyard.errors import IllegalTransitionError, UserErrorException
 from runyard.execution import materialize, processes

@@ -169,5 +169,5 @@ class TensorFlow(Estimator):
 
         if self.framework_version == DEFAULT_TENSORFLOW:
             name = f"runyard-tensorflow-{DEFAULT_TENSORFLOW}-cpu"
-            return list(curated.get(name).python.conda_dependencies.pip_packages)
+            return list(curated.spec(name)["pip"])
         return [f"tensorflow-cpu=={self.framework_version}.*"]

@@ -13,15 +13,11 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from runyard import settings
-from runyard.errors import RunNotFoundError, UserErrorException
+from runyard.errors import UserErrorException
 from runyard.workspace.workspace import Workspace, _validate_name
-
-TOKEN_ENV = "RUNYARD_WORKSPACE_TOKEN"
 
 
 class RemoteWorkspace(Workspace):
-    is_remote = True
-
     def __init__(self, workspace_name: str, server_url: str, token: str | None = None):
         from runyard.server import THROUGH_THE_PROXY
         from runyard.server.client import ServerClient
@@ -43,7 +39,7 @@ class RemoteWorkspace(Workspace):
 
     @classmethod
     def from_config_data(cls, data: dict, config_path: Path) -> RemoteWorkspace:
-        token = os.environ.get(TOKEN_ENV) or data.get("token")
+        token = os.environ.get(settings.WORKSPACE_TOKEN) or data.get("token")
         return cls(data.get("workspace_name") or "default", data["server_url"], token)
 
     def write_config(self, path: str | Path | None = None, file_name: str | None = None) -> Path:
@@ -74,7 +70,9 @@ class RemoteWorkspace(Workspace):
 
     @property
     def _registry(self):
-        return RemoteRegistry(self._server)
+        raise UserErrorException(
+            "This needs runyard's registry on the server's machine: do it there, with the "
+            "server's workspace folder (--workspace-dir).")
 
     @cached_property
     def backend(self):
@@ -91,42 +89,3 @@ class RemoteWorkspace(Workspace):
 
     def __hash__(self) -> int:
         return hash(self.server_url)
-
-
-class RemoteRegistry:
-    """The run records of the server's registry (read side; changes go through routes that
-    do the whole operation on the server, such as submit and cancel)."""
-
-    def __init__(self, server):
-        self.server = server
-
-    def get_run(self, run_id: str) -> dict:
-        return _decode(self.server.get(f"/runs/{run_id}"))
-
-    def find_run(self, run_id: str) -> dict | None:
-        try:
-            return self.get_run(run_id)
-        except RunNotFoundError:
-            return None
-
-    def list_runs(self, experiment: str | None = None, parent_run_id: str | None = None,
-                  limit: int | None = None):
-        params = {k: v for k, v in (("experiment", experiment), ("parent_run_id", parent_run_id),
-                                    ("limit", limit)) if v is not None}
-        for record in self.server.get("/runs", **params):
-            yield _decode(record)
-
-    def experiments(self) -> list[str]:
-        return self.server.get("/experiments")
-
-    def __getattr__(self, name: str):
-        raise UserErrorException(
-            f"This needs runyard's registry on the server's machine (registry.{name}): do it "
-            "there, with the server's workspace folder (--workspace-dir).")
-
-
-def _decode(record: dict) -> dict:
-    from runyard.runs.status import RunStatus
-
-    record["status"] = RunStatus(record["status"])
-    return record

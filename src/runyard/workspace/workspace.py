@@ -133,11 +133,11 @@ class Workspace:
     def experiments(self) -> dict:
         from runyard.runs.experiment import Experiment
 
-        return {name: Experiment(self, name) for name in self._registry.experiments()}
+        return {name: Experiment(self, name) for name in self.backend.runs.experiments()}
 
     @property
     def compute_targets(self) -> dict:
-        from runyard.compute import list_targets
+        from runyard.compute.targets import list_targets
 
         return list_targets(self)
 
@@ -165,8 +165,6 @@ class Workspace:
 
     def get_mlflow_tracking_uri(self) -> str:
         return self.tracking_uri
-
-    is_remote = False  # a RemoteWorkspace reaches its workspace through `runyard server`
 
     @property
     def tracking_uri(self) -> str:

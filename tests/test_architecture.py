@@ -1,0 +1,91 @@
+"""The layers docs/architecture.md states ("Layers"), checked on the source: the backend and
+the process side never import the v1 classes, nothing outside a backend asks which backend a
+workspace has, and every backend implements its resource's interface."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import seams  # noqa: E402
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "runyard"
+
+# The v1 classes (and the v1 argument objects users build), and the modules that translate
+# v1 arguments for the backend: the facade. (The workspace is shared by both layers: it is the
+# folder, stores and backend that everything below is given or opens.)
+FACADE = ("runyard.core", "runyard.train", "runyard.runs.run",
+          "runyard.runs.experiment", "runyard.runs.config", "runyard.models.model",
+          "runyard.serving.webservice", "runyard.serving.arguments", "runyard.serving.configs",
+          "runyard.data.dataset", "runyard.data.file_dataset", "runyard.data.datastore",
+          "runyard.data.datapath", "runyard.data.dataset_consumption_config",
+          "runyard.environments.environment", "runyard.compute.targets")
+
+# Below the facade: each resource's backend implementations, the stores, and what runs jobs
+# and endpoints (supervisors, Ray nodes, endpoint servers).
+BELOW = ("runyard.backends", "runyard.stores", "runyard.execution", "runyard.supervisor",
+         "runyard.runs.local", "runyard.runs.remote", "runyard.models.store", "runyard.models.remote",
+         "runyard.environments.store", "runyard.compute.service", "runyard.compute.remote",
+         "runyard.compute.ray_job", "runyard.compute.ray_agent", "runyard.data.local",
+         "runyard.data.remote", "runyard.serving.local", "runyard.serving.remote",
+         "runyard.serving.endpoint_store", "runyard.serving.deploy", "runyard.serving.server",
+         "runyard.serving.keeper")
+
+
+def within(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def import_graph() -> dict[str, set[str]]:
+    found = seams.modules(SOURCE)
+    return {name: {t for targets, _ in seams.imported(name, path, ast.parse(path.read_text()), set(found))
+                   for t in targets}
+            for name, path in found.items()}
+
+
+def test_the_backend_and_the_process_side_never_import_the_v1_classes():
+    graph = import_graph()
+    assert all(any(within(m, [p]) for m in graph) for p in FACADE + BELOW), "a listed module is gone"
+    crossing = sorted(f"{module} imports {target}" for module, targets in graph.items()
+                      if within(module, BELOW) for target in targets if within(target, FACADE))
+    assert crossing == [], "\n".join(crossing)
+
+
+def test_no_code_asks_whether_a_workspace_is_remote():
+    asking = [str(p.relative_to(SOURCE)) for p in SOURCE.rglob("*.py") if "is_remote" in p.read_text()]
+    assert asking == []
+
+
+def backend_pairs():
+    from runyard.backends import Backend
+
+    for name, member in inspect.getmembers(Backend, lambda m: isinstance(m, property)):
+        interface = inspect.signature(member.fget).return_annotation
+        source = inspect.getsource(member.fget)
+        paths = [part for part in source.split('"') if part.startswith("runyard.")]
+        yield pytest.param(name, interface, paths, id=name)
+
+
+@pytest.mark.parametrize(("resource", "interface", "implementations"), list(backend_pairs()))
+def test_each_backend_implements_its_resources_interface(resource, interface, implementations):
+    import importlib
+
+    import runyard.backends as backends
+
+    protocol = getattr(backends, interface)
+    wanted = {name: inspect.signature(fn) for name, fn in vars(protocol).items()
+              if inspect.isfunction(fn) and not name.startswith("_")}
+    assert wanted and len(implementations) == 2, (resource, implementations)
+    for path in implementations:
+        module, _, cls = path.rpartition(".")
+        implementation = getattr(importlib.import_module(module), cls)
+        for name, signature in wanted.items():
+            method = getattr(implementation, name, None)
+            assert method is not None, f"{path} lacks {name}()"
+            assert list(inspect.signature(method).parameters)[:len(signature.parameters)] == \
+                list(signature.parameters), f"{path}.{name}{inspect.signature(method)} is not {name}{signature}"
