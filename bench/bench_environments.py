@@ -30,9 +30,10 @@ def main() -> None:
     args = parser.parse_args()
     root = isolated_home()
     os.environ["RUNYARD_CACHE"] = str(root / "cache")
-    from runyard.environments import builder, curated, plan
+    from runyard.environments import builder, plan
+    from runyard.environments.environment import Environment
 
-    env = curated.get(CURATED)
+    env = Environment._curated(CURATED)
     definition = env.definition()
     packages = list(env.python.conda_dependencies.pip_packages)
 

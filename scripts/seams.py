@@ -34,6 +34,8 @@ def imported(name: str, path: Path, tree: ast.AST, known: set[str]) -> list[tupl
 
     def visit(node, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
+                continue  # imports for the type checker only: no edge at run time
             inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
             targets = []
             if isinstance(child, ast.Import):
@@ -44,7 +46,11 @@ def imported(name: str, path: Path, tree: ast.AST, known: set[str]) -> list[tupl
                     anchor = package.split(".")
                     anchor = anchor[:len(anchor) - child.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
-                targets = [f"{base}.{alias.name}" for alias in child.names] + [base]
+                targets = [f"{base}.{alias.name}" for alias in child.names]
+                # `from pkg import module` is an edge to the module, as `import pkg.module` is
+                # (a package's __init__ runs for either); `from pkg import name` to the package.
+                if not all(target in known for target in targets):
+                    targets.append(base)
             hits = set()
             for target in targets:
                 while target and target not in known:

@@ -29,11 +29,11 @@ FACADE = ("runyard.core", "runyard.train", "runyard.runs.run",
 # Below the facade: each resource's backend implementations, the stores, and what runs jobs
 # and endpoints (supervisors, Ray nodes, endpoint servers).
 BELOW = ("runyard.backends", "runyard.stores", "runyard.execution", "runyard.supervisor",
-         "runyard.runs.local", "runyard.runs.remote", "runyard.models.store", "runyard.models.remote",
-         "runyard.environments.store", "runyard.compute.service", "runyard.compute.remote",
+         "runyard.runs.local", "runyard.runs.remote", "runyard.models.local", "runyard.models.remote",
+         "runyard.environments.local", "runyard.compute.local", "runyard.compute.remote",
          "runyard.compute.ray_job", "runyard.compute.ray_agent", "runyard.data.local",
          "runyard.data.remote", "runyard.serving.local", "runyard.serving.remote",
-         "runyard.serving.endpoint_store", "runyard.serving.deploy", "runyard.serving.server",
+         "runyard.serving.store", "runyard.serving.deploy", "runyard.serving.server",
          "runyard.serving.keeper")
 
 
@@ -89,3 +89,36 @@ def test_each_backend_implements_its_resources_interface(resource, interface, im
             assert method is not None, f"{path} lacks {name}()"
             assert list(inspect.signature(method).parameters)[:len(signature.parameters)] == \
                 list(signature.parameters), f"{path}.{name}{inspect.signature(method)} is not {name}{signature}"
+
+
+def test_every_environment_variable_is_declared_in_settings():
+    """Read through settings.py: no module reads a variable by a literal name, and every
+    RUNYARD_ name runyard sets or passes on is declared there (with what it means)."""
+    declared = (SOURCE / "settings.py").read_text()
+    read_literally, undeclared = [], []
+    for path in SOURCE.rglob("*.py"):
+        if path.name == "settings.py" and path.parent == SOURCE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str) and ast.unparse(node.func) in (
+                        "os.environ.get", "os.getenv", "environ.get"):
+                read_literally.append(f"{path.relative_to(SOURCE)}: {ast.unparse(node)}")
+            if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ" and \
+                    isinstance(node.slice, ast.Constant) and isinstance(node.ctx, ast.Load):
+                read_literally.append(f"{path.relative_to(SOURCE)}: {ast.unparse(node)}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    node.value.startswith("RUNYARD_") and node.value.isupper() and node.value[-1] != "_" and \
+                    f'"{node.value}"' not in declared:
+                undeclared.append(f"{path.relative_to(SOURCE)}: {node.value}")
+    assert read_literally == [] and undeclared == [], read_literally + undeclared
+
+
+def test_import_cycles_are_only_among_the_v1_classes():
+    """The v1 classes refer to each other as v1's API does (Run.register_model -> Model ->
+    Model.deploy -> Webservice; Experiment <-> Run; DataPath <-> Datastore <-> FileDataset);
+    nothing below them is part of a cycle."""
+    facade = FACADE + ("runyard.workspace",)
+    outside = sorted({module for group in seams.cycles(import_graph()) for module in group
+                      if not within(module, facade)})
+    assert outside == [], f"in an import cycle: {outside}"

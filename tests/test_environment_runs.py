@@ -154,3 +154,33 @@ def test_cli_env_requirements_rerun_list_and_prune(ws, src, tmp_path):
     assert len(builder.cached()) == 1
     bad = runyard_cli("run", "--env", "no-such-env", str(src.path / "report.py"))
     assert bad.returncode == 2 and "No environment 'no-such-env'" in bad.stderr
+
+
+def test_an_entry_script_on_python_3_7_imports_runyard_and_logs(ws, src):
+    """What a job imports (runyard.core, its Run and logging) stays valid on Python 3.7."""
+    from runyard.environments import interpreters
+
+    oldest, version = interpreters.find("3.7")
+    src.write("old.py", """
+        import sys
+        from runyard.core import Dataset, Experiment, Run, Workspace
+        run = Run.get_context()
+        for i in range(3):
+            run.log("loss", 1.0 / (i + 1))
+        run.log_list("sizes", [1, 2])
+        run.tag("python", "%d.%d" % sys.version_info[:2])
+        run.upload_file("outputs/note.txt", __file__)
+        print("run", run.id, flush=True)
+    """)
+    env = Environment("python-3-7")
+    env.python.user_managed_dependencies = True
+    env.python.interpreter_path = oldest
+    run = _submit(ws, src, env, script="old.py")
+    run.wait_for_completion(raise_on_error=False)
+    assert version.startswith("3.7.")
+    assert run.get_status() == "Completed", run._paths.std_log.read_text()
+    assert run._paths.std_log.read_text().strip() == f"run {run.id}"
+    assert run.get_metrics()["loss"] == [1.0, 0.5, 1.0 / 3]
+    assert run.get_metrics()["sizes"] == [1, 2]
+    assert run.get_tags()["python"] == "3.7"
+    assert "outputs/note.txt" in run.get_file_names()

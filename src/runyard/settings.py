@@ -25,9 +25,12 @@ def runyard_home() -> Path:
     return Path(os.environ.get("RUNYARD_HOME") or Path.home() / ".runyard").expanduser()
 
 
+CACHE = "RUNYARD_CACHE"
+
+
 def runyard_cache() -> Path:
     """RUNYARD_CACHE: built environments and downloaded data (default ~/.cache/runyard)."""
-    return Path(os.environ.get("RUNYARD_CACHE") or Path.home() / ".cache" / "runyard").expanduser()
+    return Path(os.environ.get(CACHE) or Path.home() / ".cache" / "runyard").expanduser()
 
 
 def debug() -> bool:
@@ -61,12 +64,47 @@ def node_orphan_timeout() -> float:
     return _float("RUNYARD_NODE_ORPHAN_TIMEOUT", 60.0)
 
 
-# Set by the supervisor in the environment of every job process.
+def snapshot_max_bytes() -> int:
+    """RUNYARD_SNAPSHOT_MAX_MB: the largest source folder a run snapshots (default 300)."""
+    return _int("RUNYARD_SNAPSHOT_MAX_MB", 300) * 1024 * 1024
+
+
+def snapshot_max_files() -> int:
+    """RUNYARD_SNAPSHOT_MAX_FILES: the most files a run's snapshot may hold (default 2000)."""
+    return _int("RUNYARD_SNAPSHOT_MAX_FILES", 2000)
+
+
+def pyenv_root() -> Path:
+    """PYENV_ROOT: where pyenv's Python versions are looked for (default ~/.pyenv)."""
+    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+def workspace_name() -> str:
+    """RUNYARD_WORKSPACE_NAME: the name of the workspace a process runyard started works in."""
+    return os.environ.get(WORKSPACE_NAME) or "default"
+
+
+# Set by the user for `runyard server` and its clients.
+SERVER_TOKEN = "RUNYARD_SERVER_TOKEN"  # the workspace token `runyard server` checks
+BACKEND_STORE_URI = "RUNYARD_BACKEND_STORE_URI"  # a team workspace's database (kept off the command line)
+WORKSPACE_TOKEN = "RUNYARD_WORKSPACE_TOKEN"  # a client's token for a team server (a job's: its run token)
+
+# Set by runyard in the environment of the processes it starts (supervisors, watchdogs,
+# endpoint keepers and servers, provisioners) and of every job process.
+WORKSPACE_NAME = "RUNYARD_WORKSPACE_NAME"
 RUN_ID = "RUNYARD_RUN_ID"
 WORKSPACE_DIR = "RUNYARD_WORKSPACE_DIR"
 METRICS_DIR = "RUNYARD_METRICS_DIR"
+EXPERIMENT = "RUNYARD_EXPERIMENT"
 SERVER_URL = "RUNYARD_SERVER_URL"  # in a served workspace: the server jobs call (with a run token)
-WORKSPACE_TOKEN = "RUNYARD_WORKSPACE_TOKEN"  # a client's token for a team server (a job's: its run token)
+INPUT_DATASETS = "RUNYARD_INPUT_DATASETS"  # JSON {name: path}: Run.get_context().input_datasets
+DEPLOYED_MODELS = "RUNYARD_DEPLOYED_MODELS"  # an entry script's models (Model.get_model_path)
+PROCESS_RANK = "RUNYARD_PROCESS_RANK"  # the job process's rank (its global index)
+RANKS_DIR = "RUNYARD_RANKS_DIR"  # where each MPI rank writes its exit code (distributed/plan.py)
+MODEL_DIR = "RUNYARD_MODEL_DIR"  # an entry script's AZUREML_MODEL_DIR under runyard's name
+MPI_NODES = "RUNYARD_MPI_NODES"  # mpirun on Ray: JSON {"rynode0": that node's launcher actor, ...}
+MPI_RUN_ID = "RUNYARD_MPI_RUN_ID"
+MPI_TARGET = "RUNYARD_MPI_TARGET"  # JSON: {"name", "address", "secret"} of the cluster
 
 
 def _int(name: str, default: int) -> int:

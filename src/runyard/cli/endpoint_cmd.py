@@ -149,7 +149,7 @@ def keys(name, regenerate, workspace_config):
 def restart(name, all_stopped, workspace_config):
     """Start a service's server again from its recorded configuration (after a reboot)."""
     from runyard.errors import UserErrorException, WebserviceException
-    from runyard.serving import endpoint_store
+    from runyard.serving import store as endpoint_store
     from runyard.serving.webservice import Webservice
 
     ws = workspace(workspace_config)

@@ -15,9 +15,9 @@ import signal
 import sys
 import time
 
-NODES = "RUNYARD_MPI_NODES"  # JSON: {"rynode0": that node's launcher actor name, ...}
-RUN_ID = "RUNYARD_MPI_RUN_ID"
-TARGET = "RUNYARD_MPI_TARGET"  # JSON: {"name", "address", "secret"} of the cluster
+from runyard import settings
+
+NODES, RUN_ID, TARGET = settings.MPI_NODES, settings.MPI_RUN_ID, settings.MPI_TARGET
 
 
 def main(argv: list[str]) -> int:

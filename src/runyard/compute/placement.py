@@ -38,7 +38,7 @@ def check_fits(workspace, name: str, distribution: dict | None) -> None:
                 f"node_count={needed} needs a cluster compute target; the local target runs "
                 "every process on this machine (node_count=1).")
         return
-    from runyard.compute.service import AML
+    from runyard.compute.local import AML
 
     targets = workspace.backend.compute
     record = targets.get(name)

@@ -28,7 +28,8 @@ def provision(ws: Workspace, name: str) -> int:
                 head_address=started[0]["address"] if started else None, token=token,
                 cpus=cpus, log=folder / f"node-{index}.log")
             started.append(node)
-            if store.find(ws, name) is None or store.find(ws, name)["state"] == store.DELETING:
+            current = store.find(ws, name)
+            if current is None or current["state"] == store.DELETING:
                 raise RuntimeError("the target was deleted while it was being created")
         store.update(ws, name, state=store.SUCCEEDED, address=started[0]["address"],
                      processes=started, progress=f"{count} node(s) running")
@@ -44,8 +45,7 @@ def provision(ws: Workspace, name: str) -> int:
 
 def main(argv: list[str]) -> int:
     location, name = argv
-    ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
-                   location=location)
+    ws = Workspace._of_process(location)
     return provision(ws, name)
 
 

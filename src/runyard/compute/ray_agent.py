@@ -24,11 +24,17 @@ import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from runyard import archives, settings
 from runyard.distributed import ports
 from runyard.errors import UserErrorException
 from runyard.execution import materialize, processes
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from runyard.runs.spec import RunSpec
 
 # Variables Ray sets for its own workers that must not reach a job: an empty
 # CUDA_VISIBLE_DEVICES would hide the node's GPUs, OMP_NUM_THREADS=1 would starve TensorFlow.
@@ -63,7 +69,7 @@ class RunOnNode:
         self.run_id = run_id
         # The run spec's fields as attributes (a RunSpec.model_dump()): importing pydantic
         # would add a tenth of a second to the start of every launcher.
-        self.spec = SimpleNamespace(**spec)
+        self.spec: RunSpec = SimpleNamespace(**spec)  # type: ignore[assignment]  # (same fields)
         self.workspace_dir, self.workspace_name = workspace_dir, workspace_name
         self.node_id, self.ip = node_id, ip
         self.last_seen = time.monotonic()
@@ -76,7 +82,7 @@ class RunOnNode:
         self.prepared: bool | str | None = None  # None: preparing; True: ready; str: the error
         self.prepared_event = threading.Event()
         self.node: materialize.NodeJob | None = None
-        self.procs: dict[int, object] = {}
+        self.procs: dict[int, subprocess.Popen] = {}
         self.daemons: dict[int, tuple] = {}  # MPI daemons: pid -> (process, output buffer)
         self.ranks_dir = self.root / "ranks"  # MPI ranks' exit codes (distributed/plan.py)
         self.ranks_dir.mkdir(exist_ok=True)
@@ -132,17 +138,22 @@ class RunOnNode:
         return used.read_text() if used.exists() else None
 
     # -- Running ----------------------------------------------------------------------------
+    def _node(self) -> materialize.NodeJob:
+        if self.node is None:
+            raise UserErrorException("The job was started on a node before it was prepared there.")
+        return self.node
+
     def _job_env(self, variables: dict[str, str], legacy_keras: bool) -> dict[str, str]:
         from runyard.execution.job_env import has_module, inherited_environment
 
         # A Ray worker's environment is the node's, not the user's: only the allow-list.
         base = {k: v for k, v in inherited_environment(os.environ, strict=True).items()
                 if not k.startswith("RAY_") and k not in _RAY_ONLY}
-        env = materialize.process_environment(base, variables, self.node,
+        env = materialize.process_environment(base, variables, self._node(),
                                               metrics_dir=self.metrics_dir, tmp=self.tmp)
-        if legacy_keras and has_module(self.node.interpreter, "tf_keras"):
+        if legacy_keras and has_module(self._node().interpreter, "tf_keras"):
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
-        env["RUNYARD_RANKS_DIR"] = str(self.ranks_dir)
+        env[settings.RANKS_DIR] = str(self.ranks_dir)
         return env
 
     def start(self, specs: list[dict], variables: dict[str, str], legacy_keras: bool = False,
@@ -151,7 +162,7 @@ class RunOnNode:
         ({"config", "nodes", "target"}), the one process is mpirun, launching its daemons on
         the job's nodes through their launchers (mpi_rsh) instead of ssh."""
         self.env = self._job_env(variables, legacy_keras)
-        command = materialize.argv(self.spec, self.node)
+        command = materialize.argv(self.spec, self._node())
         env = self.env
         if mpi is not None:
             command, env = self._mpirun(command, mpi)
@@ -159,7 +170,7 @@ class RunOnNode:
         for item in specs:
             rank = item["rank"]
             proc = processes.spawn(command, self.wd, {
-                **env, **item["env"], "RUNYARD_PROCESS_RANK": str(rank)})
+                **env, **item["env"], settings.PROCESS_RANK: str(rank)})
             self.buffers[rank] = _Buffer(self.logs_dir / f"std_log_process_{rank}.txt")
             self.pumps.append(processes.pump_into(proc, self.buffers[rank]))
             self.procs[rank] = proc
@@ -297,7 +308,7 @@ def launcher_name(node_id: str) -> str:
 
 
 class NodeLauncher:
-    def __init__(self):
+    def __init__(self) -> None:
         import ray
 
         self.node_id = ray.get_runtime_context().get_node_id()

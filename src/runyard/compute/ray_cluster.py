@@ -50,7 +50,7 @@ def use_token(record: dict) -> None:
     if not record.get("secret"):
         os.environ.pop("RAY_AUTH_TOKEN", None)
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # (private: no stubs)
 
         Config.initialize("")  # re-reads RAY_AUTH_MODE
         AuthenticationTokenLoader.instance().reset_cache()
@@ -67,7 +67,7 @@ def connect(record: dict) -> None:
         return
     use_token(record)
     try:
-        ray.init(address=record["address"], namespace="runyard", logging_level="ERROR",
+        ray.init(address=record["address"], namespace="runyard", logging_level="ERROR",  # type: ignore[arg-type]  # (a level name works too)
                  log_to_driver=False, configure_logging=True)
     except (ConnectionError, RuntimeError) as exc:
         raise ComputeTargetException(
@@ -80,7 +80,7 @@ def nodes(record: dict) -> list[dict]:
     require_ray()
     _check_reachable(record)
     use_token(record)
-    from ray._raylet import GcsClient
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]  # (private: no stubs)
 
     try:
         client = GcsClient(address=record["address"])

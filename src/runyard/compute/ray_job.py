@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runyard import archives
 from runyard.compute import ray_cluster
@@ -54,15 +55,15 @@ class RayJob(JobRunner):
         self.user_logs, self.metrics_dir = ctx.paths.user_logs, ctx.paths.metrics_dir
         self.mpi = False
         self.ranks_dir = self.user_logs.parent / "ranks"
-        self.group = None
+        self.group: Any = None  # the job's Ray placement group
         self.agents: list[_RunHandle] = []  # the job on each bundle's node
         self.launcher_names: list[str] = []
         self.nodes: list[dict] = []  # RunOnNode.info() per bundle
         self.lost: dict[int, str] = {}  # node index -> why it is gone
         self.unavailable_since: dict[int, float] = {}
-        self.pending_polls: dict[int, object] = {}
+        self.pending_polls: dict[int, Any] = {}  # node index -> the ObjectRef of its poll()
         self.launched: list[RemoteLaunched] = []
-        self.sinks: dict[int, LogSink] = {}
+        self.sinks: dict[int, LogSink | mpi_output.MpiDemux] = {}
         self.output_errors: list[OSError] = []  # writing the output failed (a full disk)
         self.failure: dict | None = None  # a node lost
         self._distributed = False
@@ -76,13 +77,14 @@ class RayJob(JobRunner):
     def connect_soon(self) -> None:
         """Import Ray and connect in the background while the supervisor sets up (half a
         second of the time to first output line)."""
+        self._connect_error: Exception | None = None
+
         def _connect() -> None:
             try:
                 ray_cluster.connect(self.target)
             except Exception as exc:  # raised in place(), in the supervisor's thread
                 self._connect_error = exc
 
-        self._connect_error: Exception | None = None
         self._connecting = threading.Thread(target=_connect, daemon=True)
         self._connecting.start()
 
@@ -143,7 +145,7 @@ class RayJob(JobRunner):
         from runyard.compute.ray_agent import NodeLauncher, launcher_name
 
         bundles = placement_group_table(self.group)["bundles_to_node_id"]
-        remote = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=64)(NodeLauncher)
+        remote = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=64)(NodeLauncher)  # type: ignore[call-overload]  # (an actor option)
         for index in range(len(bundles)):
             node_id = bundles[index]
             name = launcher_name(node_id)

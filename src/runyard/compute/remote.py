@@ -5,6 +5,7 @@ token."""
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict
 
 from runyard.errors import NotFoundError
@@ -39,7 +40,7 @@ class ServerComputeTargets:
     def status(self, name: str) -> dict:
         return self.server.get("/compute/status", name=name)
 
-    def nodes(self, name: str) -> list[dict]:
+    def nodes(self, name: str) -> builtins.list[dict]:
         return self.server.get("/compute/nodes", name=name)
 
     def delete(self, name: str) -> None:

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import builtins
 import time
+from typing import Any
 
 from runyard.compute import store
 from runyard.compute.configs import (
@@ -20,7 +22,7 @@ from runyard.compute.configs import (
     RayAttachConfiguration,
     iso,
 )
-from runyard.compute.service import AML, RAY
+from runyard.compute.local import AML, RAY
 from runyard.errors import ComputeTargetException, UserErrorException, received
 
 
@@ -50,6 +52,9 @@ class ComputeTarget:
     RayCompute) or raises ComputeTargetException."""
 
     type = "ComputeTarget"
+    workspace: Any  # set by __new__, with the target's record
+    name: str
+    _record: dict
 
     def __new__(cls, workspace=None, name=None):
         if workspace is None or name is None:
@@ -129,7 +134,7 @@ class ComputeTarget:
     def get_status(self) -> ComputeStatus:
         return ComputeStatus(**self._targets.status(self.name))
 
-    def list_nodes(self) -> list[dict]:
+    def list_nodes(self) -> builtins.list[dict]:
         """v1's list_nodes(): nodeId (the Ray node id), privateIpAddress, port, nodeState
         (idle, running or dead) and runId."""
         return self._targets.nodes(self.name)

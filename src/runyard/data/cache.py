@@ -34,7 +34,7 @@ _roots: dict[str, str] = {}
 
 
 def _root() -> str:
-    key = os.environ.get("RUNYARD_CACHE", "")
+    key = os.environ.get(settings.CACHE, "")  # (the variable only: this runs per file)
     found = _roots.get(key)
     if found is None:
         found = _roots[key] = str(root())

@@ -13,10 +13,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from runyard import settings
 from runyard.data.dataset_consumption_config import PLACEHOLDER, DatasetConsumptionConfig
 from runyard.errors import UserErrorException, received
 
-ENV_INPUTS = "RUNYARD_INPUT_DATASETS"  # JSON {name: path} for Run.get_context().input_datasets
+ENV_INPUTS = settings.INPUT_DATASETS
 
 
 def collect(arguments: list, data: dict | None) -> tuple[list, list[dict]]:
@@ -80,7 +81,6 @@ def substitute(arguments: list[str], paths: dict[str, str]) -> list[str]:
 def prepare(inputs: list[dict], workspace, workdir: Path, default_root: Path,
             emit: Callable[[str], None]) -> tuple[dict[str, str], list[dict]]:
     """Make every input available; returns {name: path} and what was used (file hashes)."""
-    from runyard.data.datastore import load_config
     from runyard.data.views import materialize
 
     paths, used = {}, []
@@ -96,7 +96,7 @@ def prepare(inputs: list[dict], workspace, workdir: Path, default_root: Path,
         total = sum(e["size"] or 0 for e in entries)
         emit(f"Input {spec['name']!r} ({spec['label']}): {len(entries):,} files, "
              f"{total / 1e6:,.1f} MB, {spec['mode']} -> {target}")
-        path = materialize(entries, spec["mode"], target, lambda name: load_config(workspace, name),
+        path = materialize(entries, spec["mode"], target, workspace.backend.datastores.config,
                            emit, f"Input {spec['name']!r}")
         paths[spec["name"]] = str(path)
         used.append({"name": spec["name"], "dataset": spec["dataset"], "mode": spec["mode"],

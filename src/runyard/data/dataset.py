@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from runyard.errors import UserErrorException
+import os
+from pathlib import Path
+
+from runyard.errors import UserErrorException, received
 
 
 class FileDatasetFactory:
@@ -13,7 +16,6 @@ class FileDatasetFactory:
         credentials fail here, naming the path."""
         from runyard.data.datastore import Datastore
         from runyard.data.file_dataset import FileDataset
-        from runyard.data.sources import normalize
 
         if partition_format is not None:
             raise UserErrorException("partition_format is not supported for file datasets here; "
@@ -75,3 +77,42 @@ class Dataset:
 
         return {name: FileDataset._from_record(workspace, record)
                 for name, record in workspace.backend.datasets.latest_all().items()}
+
+
+def normalize(path, datastore_type) -> list[dict]:
+    """from_files(path=...) into sources: a string, a (datastore, path) tuple, a DataPath,
+    or a list of those."""
+    from runyard.data.datapath import DataPath
+    from runyard.data.filesystems import scheme
+
+    items = path if isinstance(path, list) else [path]
+    if not items:
+        raise UserErrorException("Dataset.File.from_files needs at least one path. Received: path=[]")
+    sources = []
+    for item in items:
+        if isinstance(item, DataPath):
+            item = (item.datastore, item.path_on_datastore)
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], datastore_type) or not isinstance(item[1], str):
+                raise UserErrorException(
+                    "A datastore path is a (datastore, 'path/**') tuple with a Datastore from "
+                    f"Datastore.get(ws, name). Received: {received(item)}")
+            sources.append({"kind": "datastore", "datastore": item[0].name,
+                            "path": item[1].lstrip("/") or "**"})
+        elif isinstance(item, (str, os.PathLike)):
+            text = os.fspath(item)
+            kind = scheme(text)
+            if kind in ("http", "https", "s3"):
+                sources.append({"kind": "url", "url": text})
+            elif kind in ("", "file") or (len(kind) == 1 and os.name == "nt"):
+                local = text[len("file://"):] if kind == "file" else text
+                sources.append({"kind": "local", "path": str(Path(local).expanduser().absolute())})
+            else:
+                raise UserErrorException(
+                    f"Unsupported path {text!r}: use a local path or glob, an http(s):// or "
+                    "s3:// URL, or a (datastore, 'path/**') tuple.")
+        else:
+            raise UserErrorException(
+                "Dataset.File.from_files takes paths, URLs or (datastore, path) tuples. "
+                f"Received: {received(item)} ({type(item).__name__})")
+    return sources

@@ -18,12 +18,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from runyard.data import filesystems, sources
+from runyard.data.paths import DEFAULT_NAME
 from runyard.data.progress import Progress, to_stderr
 from runyard.errors import AlreadyExistsError, NotFoundError, UserErrorException
 from runyard.stores.registry import datasets_table, datastores_table
 from runyard.stores.versions import insert_next_version
 
-DEFAULT_NAME = "workspaceblobstore"
 _PINNED_FIELDS = ("path", "url", "datastore", "size", "sha256", "etag", "last_modified")
 
 

@@ -21,48 +21,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runyard.data import filesystems
-from runyard.errors import UserErrorException, received
+from runyard.errors import UserErrorException
 
 GLOB_CHARS = set("*?[")
 HASH_CHUNK = 1 << 20
-
-
-def normalize(path, datastore_type) -> list[dict]:
-    """from_files(path=...) into sources: a string, a (datastore, path) tuple, a DataPath,
-    or a list of those."""
-    from runyard.data.datapath import DataPath
-
-    items = path if isinstance(path, list) else [path]
-    if not items:
-        raise UserErrorException("Dataset.File.from_files needs at least one path. Received: path=[]")
-    sources = []
-    for item in items:
-        if isinstance(item, DataPath):
-            item = (item.datastore, item.path_on_datastore)
-        if isinstance(item, tuple):
-            if len(item) != 2 or not isinstance(item[0], datastore_type) or not isinstance(item[1], str):
-                raise UserErrorException(
-                    "A datastore path is a (datastore, 'path/**') tuple with a Datastore from "
-                    f"Datastore.get(ws, name). Received: {received(item)}")
-            sources.append({"kind": "datastore", "datastore": item[0].name,
-                            "path": item[1].lstrip("/") or "**"})
-        elif isinstance(item, (str, os.PathLike)):
-            text = os.fspath(item)
-            kind = filesystems.scheme(text)
-            if kind in ("http", "https", "s3"):
-                sources.append({"kind": "url", "url": text})
-            elif kind in ("", "file") or (len(kind) == 1 and os.name == "nt"):
-                local = text[len("file://"):] if kind == "file" else text
-                sources.append({"kind": "local", "path": str(Path(local).expanduser().absolute())})
-            else:
-                raise UserErrorException(
-                    f"Unsupported path {text!r}: use a local path or glob, an http(s):// or "
-                    "s3:// URL, or a (datastore, 'path/**') tuple.")
-        else:
-            raise UserErrorException(
-                "Dataset.File.from_files takes paths, URLs or (datastore, path) tuples. "
-                f"Received: {received(item)} ({type(item).__name__})")
-    return sources
 
 
 def list_files(sources: list[dict], datastores) -> list[dict]:
@@ -105,7 +67,7 @@ def _list_source(source: dict, datastores) -> tuple[list[dict], str]:
         if filesystems.scheme(url) not in ("http", "https"):
             raise UserErrorException(f"Unsupported URL {url!r}: use http(s):// or s3://.")
         return _list_http(url)
-    from runyard.data.datastore import checked_path, inside_folder
+    from runyard.data.paths import checked_path, inside_folder
 
     name = source["datastore"]
     path = checked_path(source["path"]) or "**"
@@ -194,7 +156,7 @@ def _common_dir(keys: list[str]) -> str:
 def sha256_file(path: str | Path, progress=None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
+        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):  # (no := : a job may run Python 3.7)
             digest.update(chunk)
     if progress is not None:
         progress.advance(os.path.getsize(path))

@@ -22,7 +22,7 @@ def upload_directory(src_dir, target, pattern, overwrite: bool, show_progress: b
         raise UserErrorException("target is (datastore, 'path') or datastore.path('path'). "
                                  f"Received: target={received(target)}")
     from runyard.archives import plain_files
-    from runyard.data.datastore import checked_path
+    from runyard.data.paths import checked_path
 
     datastore, prefix = target[0], checked_path(target[1], "target path")
     src = Path(src_dir).expanduser()

@@ -10,8 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
+from runyard import settings
 from runyard.errors import UserErrorException
 
 
@@ -39,7 +39,7 @@ def _guess(executable: str) -> str | None:
 def candidates() -> list[tuple[str, str | None]]:
     """(executable, version guessed from its path) for every CPython found, no subprocess."""
     found = [(sys.executable, ".".join(map(str, sys.version_info[:3])))]
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    pyenv_root = str(settings.pyenv_root())
     for exe in sorted(glob.glob(os.path.join(pyenv_root, "versions", "*", "bin", "python3"))):
         found.append((exe, _guess(exe)))
     for minor in range(6, 16):

@@ -23,7 +23,7 @@ INHERITED = frozenset({
 INHERITED_PREFIXES = ("LC_", "TF_", "KERAS_", "CUDA_", "NVIDIA_", "NCCL_", "OMP_", "MKL_",
                       "OPENBLAS_", "HOROVOD_", "OMPI_MCA_", "UV_", "PIP_")
 # Never passed on, not even from a user's own shell: runyard's and MLflow's credentials.
-SECRETS = ("RUNYARD_SERVER_TOKEN", "RUNYARD_WORKSPACE_TOKEN", "RUNYARD_BACKEND_STORE_URI",
+SECRETS = (settings.SERVER_TOKEN, settings.WORKSPACE_TOKEN, settings.BACKEND_STORE_URI,
            "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "_MLFLOW_SERVER_")
 
 

@@ -92,8 +92,8 @@ class LocalJob(JobRunner):
     def _spawn(self, spec: ProcessSpec, argv: list[str], env: dict[str, str]) -> None:
         user_logs = self.paths.user_logs
         combined = user_logs / "std_log.txt"
-        env = {**env, **spec.env, "RUNYARD_PROCESS_RANK": str(spec.rank),
-               "RUNYARD_RANKS_DIR": str(self.ranks_dir)}
+        env = {**env, **spec.env, settings.PROCESS_RANK: str(spec.rank),
+               settings.RANKS_DIR: str(self.ranks_dir)}
         proc = processes.spawn(argv, self.paths.workdir, env)
         failed = self.output_errors.append
         if self.mpi:

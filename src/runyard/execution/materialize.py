@@ -25,6 +25,8 @@ class NodeJob:
 
     interpreter: str
     env_bin: Path | None = None  # the built environment's bin folder
+    # runyard's package put on the job's path (an interpreter that need not have it installed)
+    runyard_on_path: bool = False
     input_paths: dict[str, str] = field(default_factory=dict)  # input name -> local path
 
 
@@ -40,14 +42,14 @@ def prepare_environment(spec: RunSpec, progress, default_interpreter: str | None
     if definition["python"]["userManagedDependencies"]:
         chosen = definition["python"]["interpreterPath"] or interpreter
         progress(f"Environment {definition['name']!r}: user-managed, using {chosen}")
-        return NodeJob(chosen)
+        return NodeJob(chosen, runyard_on_path=chosen != interpreter)
     from runyard.environments import builder
     from runyard.environments.plan import plan as build_plan
 
     started = time.monotonic()
     python = builder.materialize(build_plan(definition), progress)
     progress(f"Preparing took {time.monotonic() - started:.2f} s")
-    return NodeJob(str(python), python.parent)
+    return NodeJob(str(python), python.parent, runyard_on_path=True)
 
 
 def prepare_inputs(spec: RunSpec, node: NodeJob, workspace, workdir: Path, root: Path,
@@ -86,13 +88,13 @@ def run_variables(ws, record: dict, spec: RunSpec) -> dict[str, str]:
         settings.RUN_ID: spec.run_id,
         "AZUREML_RUN_ID": spec.run_id,
         settings.WORKSPACE_DIR: str(ws.location),
-        "RUNYARD_WORKSPACE_NAME": ws.name,
+        settings.WORKSPACE_NAME: ws.name,
         "MLFLOW_TRACKING_URI": ws.job_tracking_uri,
         "MLFLOW_RUN_ID": record["mlflow_run_id"],
         "MLFLOW_EXPERIMENT_ID": record["mlflow_experiment_id"],
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PYTHONUNBUFFERED": "1",
-        "RUNYARD_EXPERIMENT": record["experiment"],
+        settings.EXPERIMENT: record["experiment"],
     })
     if ws.is_served:  # jobs call its server, with their run's own token (never the workspace's)
         from runyard.server import THROUGH_THE_PROXY
@@ -117,11 +119,12 @@ def process_environment(base: dict[str, str], variables: dict[str, str], node: N
         from runyard.data.consumption import job_environment
 
         env.update(job_environment(node.input_paths))
-    if node.env_bin is not None:
-        # A built environment: its bin first on PATH, and runyard's own package importable
-        # there without installing it (it needs only the standard library in a job).
+    if node.env_bin is not None:  # a built environment: its bin first on PATH
         env["VIRTUAL_ENV"] = str(node.env_bin.parent)
         env["PATH"] = f"{node.env_bin}{os.pathsep}{env.get('PATH', '')}"
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(job_shim()), env.get("PYTHONPATH")) if p)
         env.pop("PYTHONHOME", None)
+    if node.runyard_on_path:
+        # runyard's own package importable without installing it (a job needs only the
+        # standard library, from Python 3.7 on).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(job_shim()), env.get("PYTHONPATH")) if p)
     return env

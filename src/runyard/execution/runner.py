@@ -13,16 +13,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runyard.runs.paths import RunPaths
+    from runyard.runs.spec import RunSpec
+    from runyard.workspace.workspace import Workspace
 
 
 @dataclass
 class JobContext:
     """What a job runner is given: the run, and the supervisor's callbacks."""
 
-    workspace: object  # the run's Workspace
+    workspace: Workspace  # the run's
     record: dict  # the run's registry record
-    spec: object  # its RunSpec
-    paths: object  # its RunPaths
+    spec: RunSpec
+    paths: RunPaths
     variables: dict[str, str]  # the job's variables that do not depend on the machine
     say: Callable[[str], None]  # a line of Preparing progress, shown live
     canceled: Callable[[], bool]  # whether a cancel was asked for

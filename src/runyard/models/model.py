@@ -9,6 +9,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from runyard import settings
 from runyard.errors import AlreadyExistsError, ModelNotFoundException, UserErrorException, received
 from runyard.models.resource_configuration import ResourceConfiguration
 
@@ -16,13 +17,13 @@ from runyard.models.resource_configuration import ResourceConfiguration
 def _validate_name(name) -> str:
     # Imported on use: it needs SQLAlchemy, and an entry script may import Model in an
     # environment that has only the standard library (for Model.get_model_path).
-    from runyard.models.store import validate_name
+    from runyard.models.local import validate_name
 
     return validate_name(name)
 
 
 # Set in an endpoint's processes: the models it serves, as JSON [{name, version, path}].
-DEPLOYED_MODELS_ENV = "RUNYARD_DEPLOYED_MODELS"
+DEPLOYED_MODELS_ENV = settings.DEPLOYED_MODELS
 
 
 class _Framework:

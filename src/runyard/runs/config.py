@@ -18,7 +18,7 @@ class RunConfiguration:
 
     def __init__(self, script=None, arguments=None, framework=None, communicator=None,
                  conda_dependencies=None, _history_enabled=None, _path=None, _name=None,
-                 command=None):
+                 command=None) -> None:
         self.script = script
         self.arguments = list(arguments or [])
         self.command = command

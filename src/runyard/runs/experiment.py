@@ -22,9 +22,17 @@ class Experiment:
 
     def submit(self, config, tags: dict | None = None, **kwargs):
         """Start the run in the background and return it at once."""
-        from runyard.runs.submit import submit
+        from runyard.runs import config as run_config
+        from runyard.runs.run import Run
 
-        return submit(self, config, tags=tags)
+        if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
+            config = config.to_script_run_config()
+        fields = run_config.validate(config)
+        if tags is not None and not isinstance(tags, dict):
+            raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
+        tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
+        run_id = self.workspace.backend.runs.submit(self.name, fields, config.run_config.target, tags)
+        return Run(self, run_id)
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False, status=None):
         """The runs of this experiment, newest first (a generator, as in v1)."""

@@ -64,7 +64,7 @@ class Ingestor:
             if kind == "m":
                 value = rec["v"]
                 if is_number(value):
-                    metrics.append((mlflow_key(name), float(value), int(rec["t"] * 1000),
+                    metrics.append((mlflow_key(rec["n"]), float(value), int(rec["t"] * 1000),
                                     int(rec.get("s") or 0)))
                 else:
                     entry = self.doc.setdefault(name, {"kind": "scalar", "value": []})

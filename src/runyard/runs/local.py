@@ -4,6 +4,7 @@ in MLflow's stores. Readers notice a dead supervisor (runs/liveness.py)."""
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 
 from runyard.runs import liveness
@@ -24,7 +25,7 @@ class LocalRuns:
         for record in self.registry.list_runs(experiment, parent_run_id, limit):
             yield liveness.check(self.ws, record)
 
-    def experiments(self) -> list[str]:
+    def experiments(self) -> builtins.list[str]:
         return self.registry.experiments()
 
     def submit(self, experiment: str, fields: dict, target, tags: dict[str, str],

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from runyard.errors import UserErrorException, received
-from runyard.runs.sinks import stage_file
+from runyard.runs.sinks import Sink, stage_file
 
 
 def _check_name(name) -> None:
@@ -17,7 +17,7 @@ def _check_name(name) -> None:
 
 
 class LoggingMixin:
-    _sink = None
+    _sink: Sink | None = None
 
     def _logging_sink(self):  # pragma: no cover - overridden
         raise NotImplementedError

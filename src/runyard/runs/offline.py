@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from runyard.runs.logging_api import LoggingMixin
 
 
 class _PrintSink:
-    uploads_dir = None
+    uploads_dir = Path(".")  # (never used: an offline run prints files instead of staging them)
 
     def scalar(self, name, value, step=None) -> None:
         print(f"Attempted to log scalar metric {name}:\n{value}")
@@ -22,7 +23,7 @@ class _PrintSink:
 class OfflineRun(LoggingMixin):
     """Offline stand-in for a run (v1: _OfflineRun)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.id = f"OfflineRun_{uuid.uuid4()}"
         self._sink = _PrintSink()
         self.input_datasets: dict = {}

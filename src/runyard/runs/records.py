@@ -25,6 +25,25 @@ from pathlib import Path
 _dumps = json.dumps
 
 
+class StepCounter:
+    """run.log's steps, per metric name: 0, 1, 2, ... unless a step is given; after a given
+    step the count goes on from it. Every sink counts with one (threads share it safely)."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, name: str, step: int | None = None) -> int:
+        if step is None:
+            with self._lock:
+                step = self._steps.get(name, 0)
+                self._steps[name] = step + 1
+            return step
+        step = int(step)
+        self._steps[name] = step + 1
+        return step
+
+
 class RecordWriter:
     """Appends records to `<metrics_dir>/<pid>.jsonl` (one file per process)."""
 
@@ -32,9 +51,8 @@ class RecordWriter:
         self.metrics_dir = Path(metrics_dir)
         self._fd = -1
         self._pid = -1
-        self._steps: dict[str, int] = {}
         self._names: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._steps = StepCounter()
 
     def _file(self) -> int:
         pid = os.getpid()
@@ -50,13 +68,7 @@ class RecordWriter:
         quoted = self._names.get(name)
         if quoted is None:
             quoted = self._names[name] = _dumps(name)
-        if step is None:
-            with self._lock:
-                step = self._steps.get(name, 0)
-                self._steps[name] = step + 1
-        else:
-            step = int(step)
-            self._steps[name] = step + 1
+        step = self._steps.take(name, step)
         kind = type(value)
         if kind is int or (kind is float and math.isfinite(value)):
             text = repr(value)

@@ -4,12 +4,13 @@ content-addressed: only files the server lacks) and logging from this machine.""
 from __future__ import annotations
 
 import atexit
+import builtins
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from runyard.runs import snapshot
+from runyard.runs.records import StepCounter
 
 FLUSH_INTERVAL = 0.5  # seconds between background sends of logged records
 MAX_BATCH = 20_000  # records per request
@@ -33,7 +34,7 @@ class ServerRuns:
         for record in self.server.get("/runs", **params):
             yield _decode(record)
 
-    def experiments(self) -> list[str]:
+    def experiments(self) -> builtins.list[str]:
         return self.server.get("/experiments")
 
     def submit(self, experiment: str, fields: dict, target, tags: dict[str, str],
@@ -41,6 +42,8 @@ class ServerRuns:
         """The snapshot goes up first (only the files the server lacks), unless given: a
         re-run of one the server has."""
         if snapshot_id is None:
+            from runyard.runs import snapshot  # (pathspec: never imported by a job's Run)
+
             store = self.ws.snapshots_dir
             snapshot_id = snapshot.take(Path(fields["source_directory"]), store)
             upload_snapshot(self.server, store, snapshot_id)
@@ -71,6 +74,8 @@ def _decode(record: dict) -> dict:
 
 
 def upload_snapshot(server, store: Path, snapshot_id: str) -> None:
+    from runyard.runs import snapshot
+
     entries = snapshot.manifest(store, snapshot_id)
     missing = set(server.post("/snapshots/missing",
                               {"blobs": sorted({e["sha256"] for e in entries})})["missing"])
@@ -88,8 +93,8 @@ class RemoteSink:
     def __init__(self, runs: ServerRuns, run_id: str):
         self.runs, self.run_id = runs, run_id
         self.uploads_dir = Path(tempfile.mkdtemp(prefix="runyard-uploads-"))
-        self._buffer: list[dict] = []
-        self._steps: dict[str, int] = {}
+        self._buffer: builtins.list[dict] = []
+        self._steps = StepCounter()
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         threading.Thread(target=self._loop, name="runyard-remote-log", daemon=True).start()
@@ -100,11 +105,9 @@ class RemoteSink:
 
         if not isinstance(value, (str, bool, int, float)):
             value = _as_number(name, value)
+        step = self._steps.take(name, step)
         with self._lock:
-            if step is None:
-                step = self._steps.get(name, 0)
-            self._steps[name] = int(step) + 1
-            self._buffer.append({"k": "m", "n": name, "v": value, "s": int(step), "t": time.time()})
+            self._buffer.append({"k": "m", "n": name, "v": value, "s": step, "t": time.time()})
 
     def record(self, kind: str, **fields) -> None:
         from runyard.runs.records import _to_builtin

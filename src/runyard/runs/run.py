@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runyard import settings
 from runyard.errors import (
@@ -21,9 +23,12 @@ from runyard.runs.logging_api import LoggingMixin
 from runyard.runs.paths import RunPaths
 from runyard.runs.status import RunStatus
 
+if TYPE_CHECKING:
+    from runyard.workspace.workspace import Workspace
+
 # The run of this job process. One per process, shared by all threads: a Keras callback on
 # another thread must log into the same run, with the same step counters.
-_context_run = None
+_context_run: Any = None  # a Run, or an OfflineRun outside a submitted run
 _context_lock = threading.Lock()
 
 
@@ -113,17 +118,17 @@ class Run(LoggingMixin):
         from runyard.runs.experiment import Experiment
         from runyard.runs.sinks import FileSink
 
-        name = os.environ.get("RUNYARD_WORKSPACE_NAME") or "default"
+        name = settings.workspace_name()
         if os.environ.get(settings.SERVER_URL):  # a served workspace: a client of its server,
             from runyard.workspace.remote import RemoteWorkspace  # with the run's token
 
-            ws = RemoteWorkspace(name, os.environ[settings.SERVER_URL], os.environ.get(settings.WORKSPACE_TOKEN))
+            ws: Workspace = RemoteWorkspace(name, os.environ[settings.SERVER_URL], os.environ.get(settings.WORKSPACE_TOKEN))
         else:
             from runyard.workspace import Workspace
 
             ws = Workspace(workspace_name=name, location=os.environ[settings.WORKSPACE_DIR])
         run = cls.__new__(cls)
-        run.experiment = Experiment(ws, os.environ.get("RUNYARD_EXPERIMENT") or "default",
+        run.experiment = Experiment(ws, os.environ.get(settings.EXPERIMENT) or "default",
                                     _skip_name_validation=True)
         run._ws, run._id, run._loaded = ws, run_id, None
         # Records go to the run's folder on this machine, wherever the workspace is reached.
@@ -289,7 +294,7 @@ class Run(LoggingMixin):
             return out
         return self._ws.backend.runs.metrics(record, name)
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         from runyard.stores import tracking
 
         return tracking.list_files(self._ws.tracking_uri, self._refresh()["mlflow_run_id"])
@@ -313,7 +318,7 @@ class Run(LoggingMixin):
 
     def download_files(self, prefix: str | None = None, output_directory: str | None = None,
                        output_paths=None, batch_size: int = 100, append_prefix: bool = True,
-                       timeout_seconds=None) -> list[str]:
+                       timeout_seconds=None) -> builtins.list[str]:
         """Download the run's files under `prefix` into `output_directory` (default: current
         folder). With append_prefix=False the prefix is dropped from the local paths."""
         from runyard.runs.download import download_files
@@ -346,10 +351,10 @@ class Run(LoggingMixin):
         import json
 
         if self._id == os.environ.get(settings.RUN_ID):  # in the job: no registry read
-            return json.loads(os.environ.get("RUNYARD_INPUT_DATASETS") or "{}")
+            return json.loads(os.environ.get(settings.INPUT_DATASETS) or "{}")
         return {spec["name"]: spec["label"] for spec in self._record["spec"].get("inputs") or []}
 
-    def _input_datasets(self, inputs: list[dict]) -> list[dict]:
+    def _input_datasets(self, inputs: builtins.list[dict]) -> builtins.list[dict]:
         """v1 get_details()['inputDatasets']: the dataset objects and how they were consumed."""
         if not inputs:
             return []

@@ -8,7 +8,26 @@ import time
 import uuid
 from pathlib import Path
 
-from runyard.runs.records import RecordWriter
+from runyard.runs.records import RecordWriter, StepCounter
+
+try:
+    from typing import Protocol
+except ImportError:  # Python 3.7, in a job's interpreter: there the interface is only documentation
+    Protocol = object  # type: ignore[assignment]
+
+
+class Sink(Protocol):
+    """Where a Run's logging calls go: FileSink (a job's metrics file, ingested by its
+    supervisor), DirectSink (a run that has ended), ClientSink (runs/local.py: a client of a
+    workspace on this machine), RemoteSink (runs/remote.py: a client of a server) and an offline
+    run's console (runs/offline.py). Those that keep steps count them with a StepCounter."""
+
+    @property
+    def uploads_dir(self) -> Path:  # where files to upload are staged
+        ...
+
+    def scalar(self, name: str, value, step: int | None = None) -> None: ...
+    def record(self, kind: str, **fields) -> None: ...
 
 
 def stage_file(uploads_dir: Path, source, artifact_name: str) -> Path:
@@ -42,12 +61,10 @@ class DirectSink:
     def __init__(self, ingestor, uploads_dir: Path):
         self.ingestor = ingestor
         self.uploads_dir = uploads_dir
-        self._steps: dict[str, int] = {}
+        self._steps = StepCounter()
 
     def scalar(self, name, value, step=None) -> None:
-        if step is None:
-            step = self._steps.get(name, 0)
-        self._steps[name] = int(step) + 1
+        step = self._steps.take(name, step)
         self.ingestor.apply([{"k": "m", "n": name, "v": value, "s": step, "t": time.time()}])
 
     def record(self, kind: str, **fields) -> None:

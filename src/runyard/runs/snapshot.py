@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pathspec
 
-from runyard import archives
+from runyard import archives, settings
 from runyard.errors import SnapshotException, UserErrorException
 
-MAX_BYTES = int(os.environ.get("RUNYARD_SNAPSHOT_MAX_MB", "300")) * 1024 * 1024
-MAX_FILES = int(os.environ.get("RUNYARD_SNAPSHOT_MAX_FILES", "2000"))
+MAX_BYTES = settings.snapshot_max_bytes()
+MAX_FILES = settings.snapshot_max_files()
 WALK_LIMIT = 100_000  # files counted before a folder is called too big without walking the rest
 MAX_MANIFEST = 4 * 1024 * 1024  # bytes of manifest.json an upload may carry
 MAX_UPLOAD = MAX_BYTES + MAX_MANIFEST + (MAX_FILES + 2) * 1536  # an upload archive (with headers)
@@ -190,6 +190,7 @@ def store_upload(store: Path, snapshot_id: str, spool) -> None:
             if not member.isreg() or member.issparse():
                 raise SnapshotException(f"Snapshot archive entry {member.name!r} is not a file.")
             source = archive.extractfile(member)
+            assert source is not None  # (a regular file's member always has one)
             if member.name == "manifest.json" and member.size <= MAX_MANIFEST:
                 manifest_bytes = source.read()
                 if hashlib.sha256(manifest_bytes).hexdigest() != snapshot_id:

@@ -1,4 +1,5 @@
-"""Experiment.submit: validate, snapshot, record the run, start its detached supervisor.
+"""Submitting a run on this machine: place it, record it (with its MLflow run) and start its
+detached supervisor (Experiment.submit validates first, runs/local.py snapshots).
 
 Everything that can fail on bad input fails before anything is created; once the run is
 recorded, a failure to start the supervisor marks it Failed with the reason.
@@ -13,10 +14,8 @@ import sys
 import time
 import uuid
 
-from runyard import detached
+from runyard import detached, settings
 from runyard.compute.placement import check_fits, resolve_target
-from runyard.errors import UserErrorException, received
-from runyard.runs import config as run_config
 from runyard.runs.paths import RunPaths
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
@@ -24,21 +23,6 @@ from runyard.runs.status import RunStatus
 
 def new_run_id(experiment: str) -> str:
     return f"{experiment}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
-
-
-def submit(experiment, config, tags: dict | None = None):
-    """Experiment.submit: the v1 configuration checked and turned into a run's fields, then
-    submitted to the workspace's backend; returns the Run."""
-    from runyard.runs.run import Run
-
-    if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
-        config = config.to_script_run_config()
-    fields = run_config.validate(config)
-    if tags is not None and not isinstance(tags, dict):
-        raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
-    tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
-    run_id = experiment.workspace.backend.runs.submit(experiment.name, fields, config.run_config.target, tags)
-    return Run(experiment, run_id)
 
 
 def place(ws, fields: dict, target) -> None:
@@ -82,7 +66,7 @@ def create_and_start(ws, experiment: str, fields: dict, snapshot_id: str, tags: 
 def start_supervisor(ws, run_id: str, paths: RunPaths) -> None:
     """Start the supervisor in its own session: it outlives this process and its terminal."""
     env = dict(os.environ)
-    env["RUNYARD_WORKSPACE_NAME"] = ws.name
+    env[settings.WORKSPACE_NAME] = ws.name
     detached.start([sys.executable, "-m", "runyard.supervisor", str(ws.location), run_id],
                    paths.supervisor_log, ws.location, env)
 

@@ -20,7 +20,9 @@ import hmac
 import json
 import time
 
-TOKEN_ENV = "RUNYARD_SERVER_TOKEN"  # read by `runyard server`
+from runyard import settings
+
+TOKEN_ENV = settings.SERVER_TOKEN
 OPEN_PATHS = frozenset({"/health"})  # readiness probes carry no secret
 # Endpoints' scoring proxy: the route decides (an endpoint's own key, or the workspace token);
 # the guard only records whether the workspace token came with the request.

@@ -19,7 +19,7 @@ S3_SETTINGS = {"datastore_name", "bucket_name", "prefix", "endpoint_url", "regio
 
 def add_routes(router: APIRouter, ws) -> None:
     from runyard.data import remote
-    from runyard.data.datastore import DEFAULT_NAME, checked_path
+    from runyard.data.paths import DEFAULT_NAME, checked_path
 
     datastores, datasets = ws.backend.datastores, ws.backend.datasets
 

@@ -83,7 +83,7 @@ def build_proxy(ws) -> APIRouter:
     is answered the same 401 for an unknown name, a service without keys and a wrong key, so
     that names cannot be probed; nothing of the body is read before that."""
     from runyard import httpd
-    from runyard.serving import endpoint_store as store
+    from runyard.serving import store
 
     proxy = APIRouter()
     sessions = []  # one aiohttp session, made in the server's event loop on first use

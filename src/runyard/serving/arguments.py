@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runyard.errors import UserErrorException, received
-from runyard.serving import endpoint_store
+from runyard.serving import store as endpoint_store
 from runyard.serving.configs import (
     DeploymentConfiguration,
     InferenceConfig,

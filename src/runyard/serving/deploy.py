@@ -13,9 +13,9 @@ import socket
 import sys
 from pathlib import Path
 
-from runyard import detached
+from runyard import detached, settings
 from runyard.errors import UserErrorException
-from runyard.serving import endpoint_store as store
+from runyard.serving import store
 from runyard.serving.spec import EndpointSpec, ServedModel
 
 NO_CODE_FRAMEWORKS = ("TensorFlow", "TfKeras")
@@ -101,7 +101,7 @@ def start_server(ws, name: str) -> None:
     folder = store.endpoint_dir(ws, name)
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env["RUNYARD_WORKSPACE_NAME"] = ws.name
+    env[settings.WORKSPACE_NAME] = ws.name
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     proc = detached.start([sys.executable, "-m", "runyard.serving.keeper", str(ws.location), name],
                           store.log_path(ws, name), folder, env)
@@ -165,5 +165,5 @@ def model_environment(spec: EndpointSpec, folder: Path) -> dict[str, str]:
                 link.symlink_to(Path(model.path).parent, target_is_directory=True)
         model_dir = str(root)
     deployed = [{"name": m.name, "version": m.version, "path": m.path} for m in spec.models]
-    return {"AZUREML_MODEL_DIR": model_dir, "RUNYARD_MODEL_DIR": model_dir,
-            "RUNYARD_DEPLOYED_MODELS": json.dumps(deployed)}
+    return {"AZUREML_MODEL_DIR": model_dir, settings.MODEL_DIR: model_dir,
+            settings.DEPLOYED_MODELS: json.dumps(deployed)}

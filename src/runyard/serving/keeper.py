@@ -12,13 +12,12 @@ the server's workers with it, and the server dies with its keeper (PR_SET_PDEATH
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
-from runyard.serving import endpoint_store as store
+from runyard.serving import store
 
 MAX_BACKOFF = 60.0
 STEADY = 60.0  # seconds a server must run for the next restart to wait 1 s again
@@ -70,7 +69,7 @@ def main(argv: list[str]) -> int:
     from runyard.workspace import Workspace
 
     location, name = argv
-    ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default", location=location)
+    ws = Workspace._of_process(location)
     return keep(ws, name)
 
 

@@ -1,5 +1,5 @@
 """Endpoints of a workspace on this machine (an embedded workspace, or the one `runyard
-server` serves): records in the registry (serving/endpoint_store.py), each served by its own
+server` serves): records in the registry (serving/store.py), each served by its own
 keeper and server process (serving/deploy.py). Readers mark an endpoint whose server is gone."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from runyard.errors import WebserviceExistsError
-from runyard.serving import deploy
-from runyard.serving import endpoint_store as store
+from runyard.serving import deploy, store
 
 
 class LocalEndpoints:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import os
 import re
 import socket
 import sys
@@ -19,7 +18,7 @@ import time
 import traceback
 
 from runyard import httpd
-from runyard.serving import endpoint_store as store
+from runyard.serving import store
 from runyard.serving.spec import EndpointSpec
 
 POLL_SECONDS = 0.5
@@ -277,7 +276,7 @@ def main(argv: list[str]) -> int:
     from runyard.workspace import Workspace
 
     location, name = argv
-    ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default", location=location)
+    ws = Workspace._of_process(location)
     record = store.get(ws, name)
     port = record["spec"].get("port")
     try:

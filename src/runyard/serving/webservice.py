@@ -14,7 +14,7 @@ import urllib.request
 from datetime import datetime, timezone
 
 from runyard.errors import UserErrorException, WebserviceException, received
-from runyard.serving import endpoint_store as store
+from runyard.serving import store
 from runyard.serving.configs import (
     aci_deploy_configuration,
     local_deploy_configuration,

@@ -26,9 +26,10 @@ def insert(store, run_uuid: str, metrics) -> None:
     if store.engine.dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
 
-    rows, seen, latest = [], set(), {}
+    rows, seen = [], set()
+    latest: dict[str, dict] = {}
     for key, raw, timestamp, step in metrics:
         is_nan, value = store.sanitize_metric_value(raw)
         row = {"key": key, "value": value, "timestamp": timestamp, "step": step,

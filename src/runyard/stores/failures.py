@@ -15,11 +15,14 @@ _UNREACHABLE = ("connection refused", "could not connect", "connection to server
 def is_database_error(exc: BaseException) -> bool:
     import sqlite3
 
+    kinds: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
     try:
         from sqlalchemy.exc import DBAPIError
+
+        kinds += (DBAPIError,)
     except ImportError:  # a job environment: the standard library only
-        DBAPIError = ()  # noqa: N806
-    return isinstance(exc, (sqlite3.DatabaseError, DBAPIError)) or \
+        pass
+    return isinstance(exc, kinds) or \
         type(exc).__module__.startswith("psycopg")
 
 

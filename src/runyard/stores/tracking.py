@@ -193,7 +193,8 @@ def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
         return sorted(p.relative_to(local).as_posix() for p in local.rglob("*")
                       if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".uploading")))
     repo = _repository(tracking_uri, mlflow_run_id)
-    found, pending = [], [None]
+    found: list[str] = []
+    pending: list[str | None] = [None]
     while pending:
         for info in repo.list_artifacts(pending.pop()):
             (pending if info.is_dir else found).append(info.path)

@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -35,6 +36,9 @@ from runyard.supervisor import watchdog
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
+
+if TYPE_CHECKING:
+    from runyard.runs.ingest import Ingestor
 
 log = logging.getLogger("runyard.supervisor")
 S = RunStatus
@@ -59,7 +63,7 @@ class Supervisor:
         self.phase = S.QUEUED
         self.stop_reason: str | None = None  # "cancel" | "deadline"
         self._stop_heartbeat = threading.Event()
-        self.ingestor = None
+        self.ingestor: Ingestor | None = None
         self._ingest_lock = threading.Lock()
         self.reader = RecordReader(self.paths.metrics_dir, self.paths.ingest_state)
         self.disk_full: tuple[str, BaseException] | None = None  # (what was being written, error)
@@ -76,7 +80,7 @@ class Supervisor:
         self.job = job_runner(JobContext(
             self.ws, self.record, self.spec, self.paths,
             materialize.run_variables(self.ws, self.record, self.spec), say=self._preparing,
-            canceled=self._cancel_requested, keep=lambda: {self.watchdog.pid}))
+            canceled=self._cancel_requested, keep=lambda: {pid for pid in (self.watchdog.pid,) if pid}))
         self.registry.update_run(self.run_id, supervisor_pid=me.pid, host=socket.gethostname(),
                                  supervisor_started=me.create_time(), heartbeat_at=time.time())
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
@@ -197,7 +201,7 @@ class Supervisor:
         with open(self.paths.preparing_log, "a") as fh:
             fh.write(line + "\n")
 
-    def _watch(self, job: JobRunner) -> int:
+    def _watch(self, job: JobRunner) -> int | None:
         deadline = time.monotonic() + self.spec.max_run_duration_seconds
         logs_sync = FolderSync(self.paths.workdir / "logs", "logs", self._upload)
         every = settings.ingest_interval()
@@ -307,7 +311,7 @@ class Supervisor:
         self._init_tracking()
         log.info("MLflow ready after %.2f s of finalizing", time.monotonic() - started)
         self._ingest()
-        log.info("Metrics flushed (%d points in all)", self.ingestor.points)
+        log.info("Metrics flushed (%d points in all)", self.ingestor.points if self.ingestor else 0)
         try:
             finalize.upload_outputs(self.ws, self.record["mlflow_run_id"], self.paths)
         except Exception as exc:
@@ -388,7 +392,7 @@ class Supervisor:
 
     def _fail_disk_full(self) -> int:
         """The disk filled up: the job was stopped; record the failure, naming the disk."""
-        what, exc = self.disk_full
+        what, exc = self.disk_full or ("", OSError("disk full"))
         self.paths.reserve.unlink(missing_ok=True)
         cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         where = self.ws.location
@@ -421,6 +425,5 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     workspace_dir, run_id = argv
-    ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
-                   location=workspace_dir)
+    ws = Workspace._of_process(workspace_dir)
     return Supervisor(ws, run_id).run()

@@ -16,6 +16,10 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 
 def start_time(pid: int) -> str | None:
@@ -73,7 +77,7 @@ class Watchdog:
 
         self.argv = [sys.executable, "-m", "runyard.supervisor.watchdog", str(workspace_dir), run_id]
         self.log_path = log_path
-        self.process = None
+        self.process: subprocess.Popen | None = None
         self.released = False
         self.lock = threading.Lock()  # the heartbeat starts it, the supervisor's end releases it
 
@@ -97,7 +101,7 @@ class Watchdog:
         the job's sessions."""
         import psutil
 
-        if self.process is None:
+        if self.process is None or self.process.stdin is None:
             return
         try:
             procs = [p for p in psutil.Process().children(recursive=True) if p.pid != self.pid]
@@ -110,7 +114,7 @@ class Watchdog:
     def release(self) -> None:
         with self.lock:
             self.released = True
-        if self.process is None:
+        if self.process is None or self.process.stdin is None:
             return
         try:
             self.process.stdin.write(b"done\n")
@@ -132,8 +136,8 @@ def main(argv: list[str]) -> int:
         if words[0] == "done":
             return 0
         if words[0] == "procs":
-            procs = dict(word.split(":", 1) for word in words[1:] if ":" in word)
-            procs = {int(pid): started for pid, started in procs.items()}
+            procs = {int(pid): started for pid, _, started in
+                     (word.partition(":") for word in words[1:] if ":" in word)}
         elif words[0] == "sessions":
             sessions = {int(word) for word in words[1:]}
     # The pipe closed without "done": the supervisor is gone.
@@ -143,8 +147,7 @@ def main(argv: list[str]) -> int:
     from runyard.runs.finalize import finish_abandoned
     from runyard.workspace import Workspace
 
-    ws = Workspace(workspace_name=os.environ.get("RUNYARD_WORKSPACE_NAME") or "default",
-                   location=workspace_dir)
+    ws = Workspace._of_process(workspace_dir)
     finish_abandoned(ws, run_id, f"The run's supervisor (pid {supervisor}) ended without "
                                  "finishing the run (it was killed).")
     return 0

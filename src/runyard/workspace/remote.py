@@ -9,10 +9,10 @@ API on the same port, with the workspace token as MLflow's bearer token.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from runyard import settings
+from runyard.compat import cached_property
 from runyard.errors import UserErrorException
 from runyard.workspace.workspace import Workspace, _validate_name
 

@@ -10,17 +10,17 @@ import re
 import time
 import uuid
 import warnings
-from functools import cached_property
 from pathlib import Path
 
 from runyard import settings
+from runyard.compat import cached_property
 from runyard.errors import AlreadyExistsError, NotFoundError, UserErrorException, received
 from runyard.workspace.config import AZURE_ONLY_KEYS, find_config, read_config
 
 DEFAULT_NAME = "default"
 # The database URL of a served workspace, with its password: workspace.json keeps the URL
 # without it, and `runyard server` passes it to the processes it starts in this variable.
-STORE_URI_ENV = "RUNYARD_BACKEND_STORE_URI"
+STORE_URI_ENV = settings.BACKEND_STORE_URI
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,32}$")
 
 
@@ -233,6 +233,13 @@ class Workspace:
 
         url = self._stores.get("backend_store_uri") or f"sqlite:///{self.location / 'runyard.db'}"
         return open_registry(url)
+
+    @classmethod
+    def _of_process(cls, location) -> Workspace:
+        """The workspace of a process runyard started (a supervisor, a watchdog, an endpoint's
+        keeper or server, a provisioner): its folder from the command line, its name from
+        RUNYARD_WORKSPACE_NAME."""
+        return cls(workspace_name=settings.workspace_name(), location=location)
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, location={str(self.location)!r})"

@@ -4,12 +4,13 @@ attached ones, their status and nodes, their deletion."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import sys
 from dataclasses import asdict
 
-from runyard import detached
+from runyard import detached, settings
 from runyard.compute import ray_cluster, store
 from runyard.compute.configs import (
     AmlComputeProvisioningConfiguration,
@@ -41,7 +42,7 @@ class LocalComputeTargets:
                      progress="Starting the provisioner")
         folder = self.ws.location / "compute" / name
         folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "RUNYARD_WORKSPACE_NAME": self.ws.name}
+        env = {**os.environ, settings.WORKSPACE_NAME: self.ws.name}
         detached.start([sys.executable, "-m", "runyard.compute.provision", str(self.ws.location), name],
                        folder / "provision.log", folder, env)
 
@@ -81,7 +82,7 @@ class LocalComputeTargets:
             "unusableNodeCount": len(listed) - len(alive)}
         return asdict(status)
 
-    def nodes(self, name: str) -> list[dict]:
+    def nodes(self, name: str) -> builtins.list[dict]:
         """v1's list_nodes(): nodeId (the Ray node id), privateIpAddress, port, nodeState
         (idle, running or dead) and runId."""
         return self._nodes(self.get(name))
@@ -107,7 +108,7 @@ class LocalComputeTargets:
             record = self.get(record["name"])
         return record
 
-    def _nodes(self, record: dict) -> list[dict]:
+    def _nodes(self, record: dict) -> builtins.list[dict]:
         if record["state"] != store.SUCCEEDED:
             return []
         busy = self._busy_nodes(record["name"])

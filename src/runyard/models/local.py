@@ -135,7 +135,7 @@ class LocalModels:
 
     def delete(self, name: str, version: int) -> None:
         """Delete a version (refused while an endpoint serves it), here and in MLflow's registry."""
-        from runyard.serving import endpoint_store
+        from runyard.serving import store as endpoint_store
         from runyard.stores import tracking
 
         record = self.get(name, version)
