@@ -44,7 +44,7 @@ uv=$(command -v uv || echo "$("$python" -m site --user-base)/bin/uv")
 
 [ -x .venv/bin/python ] || "$uv" venv --quiet --python "$python" .venv
 echo "[bootstrap] installing runyard and its dependencies into .venv"
-"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi,data,serving,cluster,server]"
+"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi,data,serving,cluster,server,tuning]"
 # tf-keras (Keras 2, for distributed TensorFlow jobs) must match TensorFlow's minor version,
 # and is installed without its dependencies: they would pull the full `tensorflow` package.
 tf_minor=$(.venv/bin/python -c "import importlib.metadata as m; print('.'.join(m.version('tensorflow-cpu').split('.')[:2]))")

@@ -34,7 +34,7 @@ BELOW = ("runyard.backends", "runyard.stores", "runyard.execution", "runyard.sup
          "runyard.compute.ray_job", "runyard.compute.ray_agent", "runyard.data.local",
          "runyard.data.remote", "runyard.serving.local", "runyard.serving.remote",
          "runyard.serving.store", "runyard.serving.deploy", "runyard.serving.server",
-         "runyard.serving.keeper")
+         "runyard.serving.keeper", "runyard.sweeps")
 
 
 def within(name: str, prefixes) -> bool:

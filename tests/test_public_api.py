@@ -13,7 +13,8 @@ V1_MODULES = ["runyard", "runyard.core", "runyard.core.run", "runyard.core.exper
               "runyard.core.runconfig", "runyard.core.compute", "runyard.core.compute_target",
               "runyard.core.environment", "runyard.core.conda_dependencies",
               "runyard.core.model", "runyard.core.webservice", "runyard.core.resource_configuration",
-              "runyard.train.dnn", "runyard.train.estimator", "runyard.exceptions"]
+              "runyard.train.dnn", "runyard.train.estimator", "runyard.train.hyperdrive",
+              "runyard.exceptions"]
 
 
 @pytest.mark.parametrize("module_name", V1_MODULES)

@@ -388,3 +388,35 @@ def test_cli_attaches_runs_on_and_shows_a_cluster(ws, src, cluster, monkeypatch)
     runyard_cli("compute", "delete", "team-cli", check=True)
     assert ComputeTarget.list(ws) == [] and ray_cluster.alive_nodes(
         {"name": "x", "address": cluster["address"], "secret": cluster["token"]})  # still running
+
+
+def test_a_sweeps_trials_spread_over_the_clusters_nodes(ws, src, target):
+    from runyard.train.hyperdrive import (
+        GridParameterSampling,
+        HyperDriveConfig,
+        PrimaryMetricGoal,
+        choice,
+    )
+
+    src.write("trial.py", """
+        import argparse, os
+        from runyard import Run
+        p = argparse.ArgumentParser()
+        p.add_argument("--lr", type=float)
+        a = p.parse_args()
+        Run.get_context().log("acc", 1 - a.lr)
+        print("node", os.environ["RUNYARD_RANKS_DIR"].split("/nodes/")[1].split("/")[0], flush=True)
+    """)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="trial.py", compute_target=target),
+        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.2, 0.3)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=3, max_concurrent_runs=3)
+    sweep = Experiment(ws, "ray-sweep").submit(config)
+    sweep.wait_for_completion()
+    children = sweep.get_children()
+    assert sweep.get_status() == "Completed" and [c.get_status() for c in children] == ["Completed"] * 3
+    assert all(c._record["target"] == "team-ray" for c in children)
+    nodes = {printed(c, "node ")[0].split()[-1] for c in children}
+    assert len(nodes) >= 2, nodes  # placed like jobs of their own: not all on one node
+    assert sweep.get_best_run_by_primary_metric().get_metrics()["acc"] == 0.9

@@ -196,6 +196,46 @@ def test_environments_are_registered_and_used_through_the_server(team, tmp_path)
     assert "hello from version 2" in out
 
 
+SWEEP = """
+    import json
+    from pathlib import Path
+    from runyard.core import Experiment, ScriptRunConfig, Workspace
+    from runyard.train.hyperdrive import (BanditPolicy, GridParameterSampling, HyperDriveConfig,
+                                          HyperDriveRun, PrimaryMetricGoal, choice)
+
+    ws = Workspace.from_config()
+    Path("src").mkdir(exist_ok=True)
+    Path("src/objective.py").write_text(
+        "import argparse, time\\nfrom runyard.core import Run\\n"
+        "p = argparse.ArgumentParser()\\np.add_argument('--quality', type=float)\\n"
+        "a = p.parse_args()\\nrun = Run.get_context()\\n"
+        "for i in range(1, 4):\\n    run.log('acc', a.quality * i)\\n    time.sleep(0.2)\\n")
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(source_directory="src", script="objective.py"),
+        hyperparameter_sampling=GridParameterSampling({"--quality": choice(0.3, 0.9)}),
+        policy=BanditPolicy(slack_factor=0.5, delay_evaluation=5), primary_metric_name="acc",
+        primary_metric_goal=PrimaryMetricGoal.MAXIMIZE, max_total_runs=5, max_concurrent_runs=2)
+    sweep = Experiment(ws, "team-sweep").submit(config)
+    sweep.wait_for_completion()
+    best = sweep.get_best_run_by_primary_metric()
+    print("RESULT " + json.dumps({
+        "type": type(sweep).__name__, "status": sweep.get_status(),
+        "children": [[c.id, c.get_status()] for c in sweep.get_children()],
+        "hyperparameters": sorted(json.loads(v)["--quality"] for v in sweep.get_hyperparameters().values()),
+        "best": best.id, "best_acc": best.get_metrics()["acc"],
+        "sorted": [r["best_primary_metric"] for r in sweep.get_children_sorted_by_primary_metric()]}))
+"""
+
+
+def test_a_sweep_is_submitted_followed_and_read_through_the_server(team, tmp_path):
+    result = result_of(checked(client(team, tmp_path / "sweep", SWEEP)))
+    assert result["type"] == "HyperDriveRun" and result["status"] == "Completed", result
+    assert [status for _, status in result["children"]] == ["Completed", "Completed"]
+    assert result["hyperparameters"] == [0.3, 0.9]
+    assert result["best"] == result["children"][1][0] and result["best_acc"] == [0.9, 1.8, 2.7]
+    assert result["sorted"] == [2.7, 0.8999999999999999]
+
+
 MODELS = """
     import json
     from pathlib import Path

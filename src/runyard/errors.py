@@ -89,3 +89,7 @@ def received(value: object) -> str:
     """`Received: x=...` fragment in the Keras style, short enough for one line."""
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+class HyperDriveConfigException(UserErrorException):
+    """A sweep's configuration is not valid (v1: azureml.train.hyperdrive.HyperDriveConfigException)."""

@@ -24,19 +24,30 @@ class Experiment:
         """Start the run in the background and return it at once."""
         from runyard.runs import config as run_config
         from runyard.runs.run import Run
+        from runyard.train.hyperdrive.runconfig import HyperDriveConfig
 
+        if isinstance(config, HyperDriveConfig):
+            return self._submit_sweep(config, tags)
         if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
             config = config.to_script_run_config()
         fields = run_config.validate(config)
-        if tags is not None and not isinstance(tags, dict):
-            raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
-        tags = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
+        tags = _string_tags(tags)
         run_id = self.workspace.backend.runs.submit(self.name, fields, config.run_config.target, tags)
         return Run(self, run_id)
 
+    def _submit_sweep(self, config, tags: dict | None):
+        from runyard.runs import config as run_config
+        from runyard.train.hyperdrive.run import HyperDriveRun
+
+        fields = run_config.validate(config.run_config)
+        tags = _string_tags(tags)
+        run_id = self.workspace.backend.runs.submit_sweep(
+            self.name, fields, config.run_config.run_config.target, tags, config._sweep())
+        return HyperDriveRun(self, run_id)
+
     def get_runs(self, type=None, tags=None, properties=None, include_children=False, status=None):
         """The runs of this experiment, newest first (a generator, as in v1)."""
-        from runyard.runs.run import Run
+        from runyard.runs.run import Run, _class_of
 
         for record in self.workspace.backend.runs.list(experiment=self.name):
             if record.get("parent_run_id") and not include_children:
@@ -47,7 +58,7 @@ class Experiment:
                 continue
             if status and record["status"].value != status:
                 continue
-            yield Run(self, record["run_id"])
+            yield _class_of(record, Run)(self, record["run_id"])
 
     @staticmethod
     def list(workspace, experiment_name=None, view_type=None, tags=None):
@@ -56,6 +67,12 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
+
+
+def _string_tags(tags) -> dict[str, str]:
+    if tags is not None and not isinstance(tags, dict):
+        raise UserErrorException(f"tags must be a dict. Received: tags={received(tags)}")
+    return {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()}
 
 
 def _matches(have: dict, want) -> bool:

@@ -90,6 +90,11 @@ def finish_abandoned(ws, run_id: str, message: str) -> bool:
         error = None if end == RunStatus.CANCELED else {
             "code": "ServiceError", "message": f"{message} Its processes were stopped; "
             f"{' and '.join(done) or 'nothing'} of what it left was saved. Look at system_logs/supervisor.log."}
+        if "sweep" in record["spec"]:  # a sweep's controller: none of its trials goes on
+            for trial in ws._registry.list_runs(parent_run_id=run_id):
+                if not trial["status"].is_terminal():
+                    ws.backend.runs.cancel(trial["run_id"])
+                    _note(paths, f"Canceled trial {trial['run_id']}.")
         _note(paths, f"Status: {end.value}")
         try:
             upload_logs(ws, record["mlflow_run_id"], paths)

@@ -41,6 +41,18 @@ class LocalRuns:
             snapshot.check_present(self.ws.snapshots_dir, snapshot_id)
         return create_and_start(self.ws, experiment, fields, snapshot_id, tags)
 
+    def submit_sweep(self, experiment: str, fields: dict, target, tags: dict[str, str],
+                     sweep: dict, snapshot_id: str | None = None) -> str:
+        """A sweep: its run and controller (runyard/sweeps); trials use one snapshot."""
+        from runyard.runs import snapshot
+        from runyard.sweeps.submit import create_and_start
+
+        if snapshot_id is None:
+            snapshot_id = snapshot.take(Path(fields["source_directory"]), self.ws.snapshots_dir)
+        else:
+            snapshot.check_present(self.ws.snapshots_dir, snapshot_id)
+        return create_and_start(self.ws, experiment, fields, target, snapshot_id, tags, sweep)
+
     def cancel(self, run_id: str) -> None:
         """Ask the supervisor to stop every process of the run; returns at once."""
         record = self.get(run_id)

@@ -53,6 +53,21 @@ class ServerRuns:
                                             "fields": fields, "snapshot_id": snapshot_id, "tags": tags})
         return answer["run_id"]
 
+    def submit_sweep(self, experiment: str, fields: dict, target, tags: dict[str, str],
+                     sweep: dict, snapshot_id: str | None = None) -> str:
+        """The server records the sweep and runs its controller."""
+        if snapshot_id is None:
+            from runyard.runs import snapshot
+
+            store = self.ws.snapshots_dir
+            snapshot_id = snapshot.take(Path(fields["source_directory"]), store)
+            upload_snapshot(self.server, store, snapshot_id)
+        if target is not None and not isinstance(target, str):
+            target = getattr(target, "name", str(target))
+        answer = self.server.post("/sweeps", {"experiment": experiment, "target": target, "fields": fields,
+                                              "snapshot_id": snapshot_id, "tags": tags, "sweep": sweep})
+        return answer["run_id"]
+
     def cancel(self, run_id: str) -> None:
         self.server.post(f"/runs/{run_id}/cancel", {})
 

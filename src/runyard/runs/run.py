@@ -151,7 +151,7 @@ class Run(LoggingMixin):
         from runyard.runs.experiment import Experiment
 
         record = workspace.backend.runs.get(run_id)
-        return cls(Experiment(workspace, record["experiment"]), run_id)
+        return _class_of(record, cls)(Experiment(workspace, record["experiment"]), run_id)
 
     @classmethod
     def list(cls, experiment, type=None, tags=None, properties=None, status=None,
@@ -338,11 +338,21 @@ class Run(LoggingMixin):
 
     def get_children(self, recursive: bool = False, tags=None, properties=None, type=None,
                      status=None):
-        children = [Run.get(self._ws, r["run_id"])
-                    for r in self._ws.backend.runs.list(parent_run_id=self._id)]
+        """The runs this run started (a sweep's trials), oldest first; v1's filters: tags and
+        properties (a name, a list of names, or {name: value}), type and status."""
+        from runyard.runs.experiment import _matches
+
+        records = sorted(self._ws.backend.runs.list(parent_run_id=self._id), key=lambda r: r["created_at"])
+        children = [_class_of(r, Run)(self.experiment, r["run_id"]) for r in records
+                    if (not tags or _matches(r["tags"], tags))
+                    and (not properties or _matches(r["properties"], properties))
+                    and (status is None or r["status"].value == status)]
+        if type is not None:
+            children = [c for c in children if c.type == type]
         if recursive:
             for child in list(children):
-                children.extend(child.get_children(recursive=True))
+                children.extend(child.get_children(recursive=True, tags=tags, properties=properties,
+                                                   type=type, status=status))
         return children
 
     @property
@@ -403,6 +413,15 @@ class Run(LoggingMixin):
         if self._sink is None:
             self._sink = self._ws.backend.runs.sink(self._id)
         return self._sink
+
+
+def _class_of(record: dict, default: type) -> type:
+    """The v1 class of a run's record: a sweep's run is a HyperDriveRun."""
+    if "sweep" in record["spec"]:
+        from runyard.train.hyperdrive.run import HyperDriveRun
+
+        return HyperDriveRun
+    return default
 
 
 def _iso(timestamp: float | None) -> str | None:

@@ -31,44 +31,58 @@ def place(ws, fields: dict, target) -> None:
     check_fits(ws, fields["compute_target"], fields.get("distribution"))
 
 
-def create_and_start(ws, experiment: str, fields: dict, snapshot_id: str, tags: dict[str, str]) -> str:
+def create_and_start(ws, experiment: str, fields: dict, snapshot_id: str, tags: dict[str, str],
+                     parent: dict | None = None, run_id: str | None = None) -> str:
     """Record a validated run (Queued) with its MLflow run, and start its supervisor; returns
-    the run's id."""
-    from runyard.stores import tracking
-
-    run_id = new_run_id(experiment)
+    the run's id. `parent`: the record of the sweep this run is a trial of."""
+    run_id = run_id or new_run_id(experiment)
     spec = RunSpec(run_id=run_id, experiment=experiment, snapshot_id=snapshot_id, **fields)
-
-    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment, ws.artifact_root_uri)
-    mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
-                   "mlflow.source.name": spec.script or " ".join(spec.command or []), **tags}
-    mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)
-    if spec.inputs:
-        tracking.log_dataset_inputs(ws.tracking_uri, mlflow_run_id, spec.inputs)
-    paths = RunPaths.of(ws, run_id)
-    paths.create()
-    ws._registry.insert_run(
-        run_id=run_id, experiment=experiment, status=RunStatus.QUEUED,
-        target=spec.compute_target, created_at=time.time(), mlflow_run_id=mlflow_run_id,
-        mlflow_experiment_id=experiment_id, spec=spec.model_dump(), tags=tags,
-        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": snapshot_id},
-        history=[[RunStatus.QUEUED.value, time.time()]])
-    try:
-        start_supervisor(ws, run_id, paths)
-    except OSError as exc:
-        ws._registry.transition(run_id, RunStatus.FAILED, error={
-            "code": "ServiceError", "message": f"Could not start the run's supervisor: {exc}"})
-        tracking.set_terminated(ws.tracking_uri, mlflow_run_id, "Failed")
-        raise
+    record(ws, run_id, experiment, spec.model_dump(), tags, parent)
+    start(ws, run_id, "runyard.supervisor")
     return run_id
 
 
-def start_supervisor(ws, run_id: str, paths: RunPaths) -> None:
-    """Start the supervisor in its own session: it outlives this process and its terminal."""
+def record(ws, run_id: str, experiment: str, spec: dict, tags: dict[str, str],
+           parent: dict | None = None) -> None:
+    """The run's MLflow run (a child of its parent's, so MLflow's UI nests it), its folder and
+    its registry record, Queued."""
+    from runyard.stores import tracking
+
+    experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment, ws.artifact_root_uri)
+    mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
+                   "mlflow.source.name": spec.get("script") or " ".join(spec.get("command") or []),
+                   **tags}
+    if parent is not None:
+        mlflow_tags["mlflow.parentRunId"] = parent["mlflow_run_id"]
+    mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)
+    if spec.get("inputs"):
+        tracking.log_dataset_inputs(ws.tracking_uri, mlflow_run_id, spec["inputs"])
+    RunPaths.of(ws, run_id).create()
+    ws._registry.insert_run(
+        run_id=run_id, experiment=experiment, status=RunStatus.QUEUED,
+        target=spec["compute_target"], created_at=time.time(), mlflow_run_id=mlflow_run_id,
+        mlflow_experiment_id=experiment_id, spec=spec, tags=tags,
+        parent_run_id=parent["run_id"] if parent is not None else None,
+        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": spec["snapshot_id"]},
+        history=[[RunStatus.QUEUED.value, time.time()]])
+
+
+def start(ws, run_id: str, module: str) -> None:
+    """Start the run's own process (`python -m <module> <workspace> <run id>`: a supervisor,
+    or a sweep's controller) in its own session: it outlives this process and its terminal.
+    A failure to start it fails the run with the reason."""
+    from runyard.stores import tracking
+
     env = dict(os.environ)
     env[settings.WORKSPACE_NAME] = ws.name
-    detached.start([sys.executable, "-m", "runyard.supervisor", str(ws.location), run_id],
-                   paths.supervisor_log, ws.location, env)
+    try:
+        detached.start([sys.executable, "-m", module, str(ws.location), run_id],
+                       RunPaths.of(ws, run_id).supervisor_log, ws.location, env)
+    except OSError as exc:
+        ws._registry.transition(run_id, RunStatus.FAILED, error={
+            "code": "ServiceError", "message": f"Could not start the run's {module}: {exc}"})
+        tracking.set_terminated(ws.tracking_uri, ws._registry.get_run(run_id)["mlflow_run_id"], "Failed")
+        raise
 
 
 def _user() -> str:

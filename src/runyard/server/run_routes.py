@@ -53,6 +53,11 @@ def add_routes(router: APIRouter, ws) -> None:
         body = await request.json()
         return await run_in_threadpool(_submit, ws, body)
 
+    @router.post("/sweeps")
+    async def submit_sweep(request: Request):
+        body = await request.json()
+        return await run_in_threadpool(_submit, ws, body, True)
+
     @router.post("/runs/{run_id}/cancel")
     def cancel(run_id: str):
         runs.cancel(run_id)
@@ -75,7 +80,9 @@ def add_routes(router: APIRouter, ws) -> None:
         return await run_in_threadpool(_ingest_records, ws, run_id, body)
 
 
-def _submit(ws, body: dict) -> dict:
+def _submit(ws, body: dict, sweep: bool = False) -> dict:
+    """POST /runs (a run) and POST /sweeps (a sweep, `sweep` its settings): the fields a client
+    checked, checked again, with its uploaded snapshot."""
     from pydantic import ValidationError
 
     from runyard.runs import snapshot
@@ -84,7 +91,8 @@ def _submit(ws, body: dict) -> dict:
     from runyard.server.data_routes import checked_entries
 
     if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
-        raise UserErrorException("POST /runs takes experiment, target, fields, snapshot_id and tags.")
+        raise UserErrorException("POST /runs (and /sweeps) takes experiment, target, fields, "
+                                 "snapshot_id and tags (and sweep).")
     snapshot_id = str(body.get("snapshot_id"))
     snapshot.check_present(ws.snapshots_dir, snapshot_id)
     fields = dict(body["fields"])
@@ -97,9 +105,13 @@ def _submit(ws, body: dict) -> dict:
         if spec.get("manifest") is not None:
             checked_entries(ws, spec["manifest"])
     experiment = Experiment(ws, body.get("experiment")).name  # (its name checked)
-    run_id = ws.backend.runs.submit(experiment, fields, body.get("target"),
-                                    {str(k): str(v) for k, v in (body.get("tags") or {}).items()},
-                                    snapshot_id=snapshot_id)
+    tags = {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
+    if sweep:
+        run_id = ws.backend.runs.submit_sweep(experiment, fields, body.get("target"), tags,
+                                              body.get("sweep"), snapshot_id=snapshot_id)
+    else:
+        run_id = ws.backend.runs.submit(experiment, fields, body.get("target"), tags,
+                                        snapshot_id=snapshot_id)
     return {"run_id": run_id}
 
 

@@ -118,6 +118,12 @@ def create_run(tracking_uri: str, experiment_id: str, run_name: str, tags: dict[
     return run.info.run_id
 
 
+def log_params(tracking_uri: str, mlflow_run_id: str, params: dict[str, str]) -> None:
+    from mlflow.entities import Param
+
+    client(tracking_uri).log_batch(mlflow_run_id, params=[Param(k, v) for k, v in params.items()])
+
+
 def log_dataset_inputs(tracking_uri: str, mlflow_run_id: str, inputs: list[dict]) -> None:
     """The run's dataset inputs, in MLflow's run inputs (shown in its UI)."""
     import hashlib

@@ -1,0 +1,274 @@
+"""A sweep's controller: `python -m runyard.sweeps.controller <workspace> <run id>`, one per
+sweep, in its own session (it outlives the submitting process, like a run's supervisor).
+
+It keeps up to max_concurrent_runs trials going, each an ordinary run (its own supervisor)
+and a child of the sweep's run, with the sampled values appended to the script's arguments. It
+reads each trial's primary metric from its metrics files as they are written (each logged
+value is one interval) and applies the policy; a trial it stops is canceled, the reason in its
+properties. The sweep ends when max_total_runs trials have ended (or the grid is exhausted),
+when max_duration_minutes is up, or when it is canceled. Its progress lines go to the sweep's
+user_logs/std_log.txt, where wait_for_completion(show_output=True) shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from runyard import settings
+from runyard.runs.paths import RunPaths
+from runyard.runs.status import RunStatus
+from runyard.sweeps import policies, space
+
+S = RunStatus
+POLL = 0.2  # seconds between looks at the trials
+TEMPLATE_SKIPS = ("run_id", "experiment", "snapshot_id", "sweep")
+
+
+class MetricTail:
+    """A trial's primary metric values, read from its metrics files as they grow."""
+
+    def __init__(self, metrics_dir: Path, name: str):
+        self.dir, self.name = metrics_dir, name
+        self.offsets: dict[str, int] = {}
+        self.values: list[float] = []
+        self.logged: set[str] = set()  # every metric name the trial logged (for the typo hint)
+
+    def read(self) -> int:
+        """Read what was appended; returns how many new primary metric values came."""
+        before = len(self.values)
+        if not self.dir.is_dir():
+            return 0
+        for path in sorted(self.dir.glob("*.jsonl")):
+            offset = self.offsets.get(path.name, 0)
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+            end = data.rfind(b"\n") + 1  # whole lines only
+            self.offsets[path.name] = offset + end
+            for line in data[:end].splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("k") != "m":
+                    continue
+                self.logged.add(str(rec.get("n")))
+                if rec.get("n") == self.name and isinstance(rec.get("v"), int | float) \
+                        and not isinstance(rec.get("v"), bool):
+                    self.values.append(float(rec["v"]))
+        return len(self.values) - before
+
+
+class Controller:
+    def __init__(self, ws, run_id: str):
+        self.ws, self.run_id = ws, run_id
+        self.registry = ws._registry
+        self.record = self.registry.get_run(run_id)
+        spec = self.record["spec"]
+        self.sweep = spec["sweep"]
+        self.template = {k: v for k, v in spec.items() if k not in TEMPLATE_SKIPS}
+        self.snapshot_id = spec["snapshot_id"]
+        self.paths = RunPaths.of(ws, run_id)
+        metric = self.sweep["primary_metric"]
+        self.metric, self.maximize = metric["name"], metric["goal"] == "MAXIMIZE"
+        self.policy = self.sweep["policy"]
+        sampling = self.sweep["sampling"]
+        self.space = sampling["parameter_space"]
+        self.grid = space.grid(self.space) if sampling["name"] == "GRID" else None
+        seed = (sampling.get("properties") or {}).get("seed")
+        self.rng = random.Random(seed)
+        self.bayesian = None
+        if sampling["name"] == "BayesianOptimization":
+            from runyard.sweeps.bayesian import BayesianSampler
+
+            self.bayesian = BayesianSampler(self.space, self.maximize, seed)
+        self.total = min(self.sweep["max_total_runs"], len(self.grid) if self.grid is not None else 10**9)
+        self.concurrency = self.sweep.get("max_concurrent_runs") or self.total
+        self.deadline = time.monotonic() + self.sweep["max_duration_minutes"] * 60
+        self.trials: dict[str, MetricTail] = {}  # every trial started, in order
+        self.active: set[str] = set()
+        self.values: dict[str, dict] = {}
+        self.ended_why: str | None = None
+        self.phase = S.RUNNING  # what a stale heartbeat gives back (CancelRequested once asked)
+        self._stopping = threading.Event()
+
+    # -- output -----------------------------------------------------------------------------
+    def say(self, line: str) -> None:
+        with open(self.paths.std_log, "a") as fh:
+            fh.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def run(self) -> int:
+        import psutil
+
+        me = psutil.Process()
+        self.registry.update_run(self.run_id, supervisor_pid=me.pid, supervisor_started=me.create_time(),
+                                 host=socket.gethostname(), heartbeat_at=time.time())
+        if self.registry.transition(self.run_id, S.STARTING, only_from={S.QUEUED}) is None:
+            return 0  # canceled before it started
+        self.registry.transition(self.run_id, S.RUNNING, only_from={S.STARTING}, start_time=time.time())
+        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        self.say(f"Sweep {self.run_id}: up to {self.total} trials, {self.concurrency} at a time, "
+                 f"{'maximizing' if self.maximize else 'minimizing'} {self.metric!r}; "
+                 f"policy {self.policy['name']}.")
+        try:
+            end = self._loop()
+        except Exception as exc:  # noqa: BLE001  the sweep fails with the reason; no trial is left
+            self.say(f"The sweep's controller failed: {type(exc).__name__}: {exc}")
+            self._cancel_active("the sweep failed")
+            self._finish(S.FAILED, {"code": "ServiceError", "message": f"The sweep's controller failed: {exc}"})
+            return 1
+        self._finish(end, None)
+        return 0
+
+    def _heartbeat(self) -> None:
+        """Readers fail a sweep whose controller stops beating (runs/liveness.py); a beat after
+        a stall takes the sweep back."""
+        while not self._stopping.wait(settings.heartbeat_interval()):
+            self.registry.update_run(self.run_id, heartbeat_at=time.time())
+            self.registry.transition(self.run_id, self.phase, only_from={S.NOT_RESPONDING})
+
+    def _loop(self) -> RunStatus:
+        while True:
+            now = time.monotonic()
+            status = self.registry.get_run(self.run_id)["status"]
+            if status == S.CANCEL_REQUESTED:
+                self.phase = S.CANCEL_REQUESTED
+                self._cancel_active("the sweep was canceled")
+                self._wait_active()
+                return S.CANCELED
+            if now > self.deadline and self.ended_why is None:
+                self.ended_why = f"max_duration_minutes ({self.sweep['max_duration_minutes']}) reached"
+                self.say(f"Time is up: {self.ended_why}; canceling the running trials.")
+                self._cancel_active(self.ended_why)
+            self._watch()
+            if self.ended_why is None:
+                while len(self.active) < self.concurrency and len(self.trials) < self.total:
+                    self._start_trial()
+            if not self.active and (self.ended_why is not None or len(self.trials) >= self.total):
+                return S.COMPLETED
+            time.sleep(POLL)
+
+    def _start_trial(self) -> None:
+        from runyard.runs.submit import create_and_start
+
+        index = len(self.trials)
+        trial_id = f"{self.run_id}_{index}"
+        if self.grid is not None:
+            values = self.grid[index]
+        elif self.bayesian is not None:
+            values = self.bayesian.ask(trial_id)
+        else:
+            values = space.draw(self.space, self.rng)
+        fields = dict(self.template)
+        fields["arguments"] = [str(a) for a in space.arguments(self.template.get("arguments") or [], values)]
+        create_and_start(self.ws, self.record["experiment"], fields, self.snapshot_id,
+                         {"hyperparameters": json.dumps(values)}, parent=self.record, run_id=trial_id)
+        self.registry.merge_json(trial_id, "properties", {"runyard.hyperparameters": json.dumps(values)})
+        _log_params(self.ws, trial_id, values)
+        self.trials[trial_id] = MetricTail(RunPaths.of(self.ws, trial_id).metrics_dir, self.metric)
+        self.active.add(trial_id)
+        self.values[trial_id] = values
+        self.say(f"Trial {trial_id} started: {json.dumps(values)}")
+
+    def _watch(self) -> None:
+        series = {trial: tail.values for trial, tail in self.trials.items()}
+        for trial in sorted(self.active):
+            tail = self.trials[trial]
+            new = tail.read()
+            record = self.registry.get_run(trial)
+            if new:
+                latest = tail.values[-1]
+                self.say(f"Trial {trial}: {self.metric} = {latest:g} (interval {len(tail.values)})")
+                for count in range(len(tail.values) - new + 1, len(tail.values) + 1):
+                    seen = {t: v[:count] if t == trial else v for t, v in series.items()}
+                    reason = policies.decide(self.policy, self.maximize, seen, trial)
+                    if reason and not record["status"].is_terminal():
+                        self._stop(trial, reason)
+                        break
+            if record["status"].is_terminal():
+                tail.read()
+                self.active.discard(trial)
+                self._ended(trial, record)
+
+    def _stop(self, trial: str, reason: str) -> None:
+        self.say(f"Trial {trial} stopped early. {reason}")
+        self.registry.merge_json(trial, "properties", {"runyard.earlyTermination": reason})
+        self.ws.backend.runs.cancel(trial)
+
+    def _ended(self, trial: str, record: dict) -> None:
+        tail = self.trials[trial]
+        best = (max if self.maximize else min)(tail.values) if tail.values else None
+        if self.bayesian is not None:
+            self.bayesian.tell(trial, best)
+        shown = f"best {self.metric} {best:g}" if best is not None else f"no {self.metric!r} logged"
+        self.say(f"Trial {trial} {record['status'].value}: {shown}.")
+        if best is None and record["status"] == S.COMPLETED and tail.logged:
+            self.say(f"  It logged {', '.join(sorted(tail.logged))}, but not {self.metric!r} "
+                     "(primary_metric_name must be a name the script logs with run.log).")
+
+    def _cancel_active(self, why: str) -> None:
+        for trial in sorted(self.active):
+            self.registry.merge_json(trial, "properties", {"runyard.canceledBy": why})
+            self.ws.backend.runs.cancel(trial)
+
+    def _wait_active(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            self._watch()
+            time.sleep(POLL)
+
+    def _finish(self, end: RunStatus, error: dict | None) -> None:
+        from runyard.stores import tracking
+
+        best = self._best()
+        properties = {"runyard.trials": str(len(self.trials))}
+        if best is not None:
+            properties.update({"best_child_run_id": best[0], "best_metric": repr(best[1])})
+        if self.ended_why:
+            properties["runyard.sweepEnded"] = self.ended_why
+        self.registry.merge_json(self.run_id, "properties", properties)
+        self.say(f"Sweep {end.value}: {len(self.trials)} trial(s)" +
+                 (f"; best {best[0]} with {self.metric} {best[1]:g}." if best else
+                  f"; no trial logged {self.metric!r}."))
+        self._stopping.set()
+        self.registry.transition(self.run_id, self.phase, only_from={S.NOT_RESPONDING})
+        if end == S.COMPLETED:
+            self.registry.transition(self.run_id, S.FINALIZING, only_from={S.RUNNING})
+        self.registry.transition(self.run_id, end, only_from={S.FINALIZING, S.CANCEL_REQUESTED, S.RUNNING,
+                                                              S.STARTING}, error=error)
+        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
+
+    def _best(self) -> tuple[str, float] | None:
+        scored = [(trial, (max if self.maximize else min)(tail.values))
+                  for trial, tail in self.trials.items() if tail.values]
+        if not scored:
+            return None
+        return (max if self.maximize else min)(scored, key=lambda pair: pair[1])
+
+
+def _log_params(ws, run_id: str, values: dict) -> None:
+    """The sampled values as the trial's MLflow params."""
+    from runyard.stores import tracking
+
+    tracking.log_params(ws.tracking_uri, ws._registry.get_run(run_id)["mlflow_run_id"],
+                        {name: str(value) for name, value in values.items()})
+
+
+def main(argv: list[str]) -> int:
+    from runyard.workspace import Workspace
+
+    workspace_dir, run_id = argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return Controller(Workspace._of_process(workspace_dir), run_id).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,159 @@
+"""Sweeps (v1 HyperDrive) of real scripts on the local target: each trial is a real run with
+its own supervisor, a child of the sweep's run, started and stopped by the sweep's controller."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from conftest import wait_until
+from runyard.core import Experiment, Run, ScriptRunConfig
+from runyard.train.hyperdrive import (
+    BanditPolicy,
+    GridParameterSampling,
+    HyperDriveConfig,
+    HyperDriveRun,
+    PrimaryMetricGoal,
+    RandomParameterSampling,
+    choice,
+    uniform,
+)
+
+# A quick synthetic objective: `--quality` sets the level the accuracy climbs to.
+OBJECTIVE = """
+import argparse, time
+from runyard.core import Run
+p = argparse.ArgumentParser()
+p.add_argument("--data", default="none")
+p.add_argument("--quality", type=float, default=0.5)
+p.add_argument("--epochs", type=int, default=3)
+p.add_argument("--pause", type=float, default=0.0)
+a = p.parse_args()
+run = Run.get_context()
+print("data", a.data, "quality", a.quality, flush=True)
+for epoch in range(1, a.epochs + 1):
+    run.log("acc", round(a.quality * epoch / a.epochs, 6))
+    run.log("loss", 1 - a.quality)
+    time.sleep(a.pause)
+"""
+
+
+def test_a_random_sweep_runs_its_trials_as_children_and_finds_the_best(ws, src):
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py",
+                                   arguments=["--data", "digits", "--quality", 0.01]),
+        hyperparameter_sampling=RandomParameterSampling({"--quality": uniform(0.1, 0.9)},
+                                                        properties={"seed": 3}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=4, max_concurrent_runs=2)
+    sweep = Experiment(ws, "sweep").submit(config)
+    assert isinstance(sweep, HyperDriveRun) and sweep.id.startswith("HD_")
+    sweep.wait_for_completion()
+    assert sweep.get_status() == "Completed", sweep._paths.std_log.read_text()
+
+    children = sweep.get_children()
+    assert [c.id for c in children] == [f"{sweep.id}_{i}" for i in range(4)]
+    assert all(c.get_status() == "Completed" and c.parent.id == sweep.id for c in children)
+    values = {c.id: json.loads(v)["--quality"] for c, v in zip(children, sweep.get_hyperparameters().values(), strict=True)}
+    assert all(0.1 <= q <= 0.9 for q in values.values()) and len(set(values.values())) == 4
+    for child in children:  # the sampled value replaced the template's, the rest stays
+        printed = child._paths.std_log.read_text().split()
+        assert printed[:2] == ["data", "digits"] and float(printed[3]) == values[child.id]
+        assert child.get_metrics()["acc"][-1] == round(values[child.id], 6)
+    best = sweep.get_best_run_by_primary_metric()
+    assert best.id == max(values, key=values.get)
+    ranked = sweep.get_children_sorted_by_primary_metric()
+    assert [r["run_id"] for r in ranked] == sorted(values, key=values.get, reverse=True)
+    assert sweep.get_children_sorted_by_primary_metric(top=1, reverse=True)[0]["run_id"] == min(values, key=values.get)
+    assert set(sweep.get_metrics()) == set(values)
+    assert Run.get(ws, sweep.id).type == "hyperdrive"
+    assert sweep.get_properties()["best_child_run_id"] == best.id
+    # Concurrency never went over 2: at most two trials were active at any moment.
+    spans = [(c._record["start_time"], c._record["end_time"]) for c in children]
+    assert max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans) <= 2
+
+    from runyard.stores import tracking
+
+    child_mlflow = tracking.client(ws.tracking_uri).get_run(best._record["mlflow_run_id"])
+    assert child_mlflow.data.tags["mlflow.parentRunId"] == sweep._record["mlflow_run_id"]
+    assert float(child_mlflow.data.params["--quality"]) == values[best.id]
+
+
+def test_bandit_stops_the_trial_that_falls_behind_and_the_grid_bounds_the_sweep(ws, src):
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py",
+                                   arguments=["--epochs", 12, "--pause", 0.4]),
+        hyperparameter_sampling=GridParameterSampling({"--quality": choice(1.0, 0.2)}),
+        policy=BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2),
+        primary_metric_name="acc", primary_metric_goal="MAXIMIZE",
+        max_total_runs=10, max_concurrent_runs=2)
+    sweep = Experiment(ws, "bandit").submit(config)
+    started = time.monotonic()
+    sweep.wait_for_completion()
+    good, bad = sweep.get_children()
+    assert len(sweep.get_children()) == 2  # the grid has two points, under max_total_runs
+    assert good.get_status() == "Completed" and len(good.get_metrics()["acc"]) == 12
+    assert bad.get_status() == "Canceled"
+    reason = bad.get_properties()["runyard.earlyTermination"]
+    # The first interval both trials reached, from delay_evaluation on; the numbers are v1's.
+    found = re.fullmatch(r"Bandit policy at interval (\d+): its best value ([\d.]+) with slack_factor "
+                         r"0.1 is ([\d.]+), below the best value at this interval, ([\d.]+)\.", reason)
+    assert found, reason
+    n, own, reach, best = int(found[1]), float(found[2]), float(found[3]), float(found[4])
+    assert 2 <= n < 12 and own == round(0.2 * n / 12, 6) and best == round(n / 12, 6)
+    assert abs(reach - own * 1.1) < 1e-5 and reach < best
+    assert len(bad.get_metrics().get("acc", [])) < 12
+    assert time.monotonic() - started < 60
+    assert "stopped early" in sweep._paths.std_log.read_text()
+
+
+def test_canceling_a_sweep_stops_every_trial(ws, src):
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py", arguments=["--epochs", 600, "--pause", 0.1]),
+        hyperparameter_sampling=RandomParameterSampling({"--quality": uniform(0.1, 0.9)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=6, max_concurrent_runs=2)
+    sweep = Experiment(ws, "cancel").submit(config)
+    wait_until(lambda: len([c for c in sweep.get_children() if c.get_status() == "Running"]) == 2,
+               timeout=60, message="two trials running")
+    sweep.cancel()
+    wait_until(lambda: sweep.get_status() == "Canceled", timeout=60, message="sweep canceled")
+    children = sweep.get_children()
+    assert len(children) == 2 and all(c.get_status() == "Canceled" for c in children)
+
+
+def test_a_sweep_is_refused_at_submit_when_its_target_does_not_exist(ws, src):
+    import pytest
+
+    from runyard.errors import ComputeTargetNotFoundError
+
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py", compute_target="nowhere"),
+        hyperparameter_sampling=RandomParameterSampling({"--quality": uniform(0.1, 0.9)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE, max_total_runs=2)
+    with pytest.raises(ComputeTargetNotFoundError, match="nowhere"):
+        Experiment(ws, "refused").submit(config)
+    assert list(ws.backend.runs.list()) == []
+
+
+def test_a_bayesian_sweep_runs_with_its_own_sampler(ws, src):
+    from runyard.train.hyperdrive import BayesianParameterSampling, quniform
+
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py"),
+        hyperparameter_sampling=BayesianParameterSampling(
+            {"--quality": uniform(0.1, 0.9), "--epochs": quniform(1, 4, 1)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=3, max_concurrent_runs=2)
+    sweep = Experiment(ws, "bayes").submit(config)
+    sweep.wait_for_completion()
+    assert sweep.get_status() == "Completed", sweep._paths.std_log.read_text()
+    for values in map(json.loads, sweep.get_hyperparameters().values()):
+        assert 0.1 <= values["--quality"] <= 0.9 and values["--epochs"] in (1, 2, 3, 4)
+    assert len(sweep.get_children()) == 3 and sweep.get_best_run_by_primary_metric() is not None
