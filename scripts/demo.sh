@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up this checkout, then train the demo digit classifier through runyard on the default
 # workspace (~/.runyard, or $RUNYARD_HOME): real handwritten digits, no internet needed.
-# Then register the trained model, serve it over HTTP, and score test digits with it.
+# Then register the trained model, serve it over HTTP, and score test digits with it; then
+# tune it with a small HyperDrive sweep and serve the best trial's model the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -12,6 +13,8 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 echo
 cd examples/digits
 ../../.venv/bin/python deploy.py --data-folder data ${KEEP_SERVICE:+--keep}
+echo
+../../.venv/bin/python sweep.py --data-folder data --trials "${TRIALS:-4}" ${KEEP_SERVICE:+--keep}
 echo
 echo "Browse the run and the registered model:  .venv/bin/runyard ui"
 echo "Keep the service running next time:       KEEP_SERVICE=1 bash scripts/demo.sh"

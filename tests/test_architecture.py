@@ -122,3 +122,27 @@ def test_import_cycles_are_only_among_the_v1_classes():
     outside = sorted({module for group in seams.cycles(import_graph()) for module in group
                       if not within(module, facade)})
     assert outside == [], f"in an import cycle: {outside}"
+
+
+def test_every_import_of_runyards_own_names_resolves():
+    """Function-level imports run only when called: each `from runyard.x import y` must name a
+    module or a name that exists (a renamed module breaks nothing else at import time)."""
+    import importlib
+
+    missing = []
+    for path in SOURCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("runyard")):
+                continue
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError as exc:
+                missing.append(f"{path.relative_to(SOURCE)}: {node.module} ({exc})")
+                continue
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.relative_to(SOURCE)}: {node.module}.{alias.name}")
+    assert missing == [], "\n".join(missing)

@@ -7,7 +7,7 @@ import json
 import re
 import time
 
-from conftest import wait_until
+from conftest import runyard_cli, wait_until
 from runyard.core import Experiment, Run, ScriptRunConfig
 from runyard.train.hyperdrive import (
     BanditPolicy,
@@ -79,6 +79,9 @@ def test_a_random_sweep_runs_its_trials_as_children_and_finds_the_best(ws, src):
     child_mlflow = tracking.client(ws.tracking_uri).get_run(best._record["mlflow_run_id"])
     assert child_mlflow.data.tags["mlflow.parentRunId"] == sweep._record["mlflow_run_id"]
     assert float(child_mlflow.data.params["--quality"]) == values[best.id]
+    shown = runyard_cli("runs", "show", sweep.id)
+    assert shown.returncode == 0 and "trials (best first):" in shown.stdout, shown.stdout + shown.stderr
+    assert shown.stdout.index(best.id) < min(shown.stdout.index(c.id) for c in children if c.id != best.id)
 
 
 def test_bandit_stops_the_trial_that_falls_behind_and_the_grid_bounds_the_sweep(ws, src):
@@ -157,3 +160,73 @@ def test_a_bayesian_sweep_runs_with_its_own_sampler(ws, src):
     for values in map(json.loads, sweep.get_hyperparameters().values()):
         assert 0.1 <= values["--quality"] <= 0.9 and values["--epochs"] in (1, 2, 3, 4)
     assert len(sweep.get_children()) == 3 and sweep.get_best_run_by_primary_metric() is not None
+
+
+FAILING = """
+import argparse, sys
+from runyard.core import Run
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float)
+a = p.parse_args()
+run = Run.get_context()
+if a.quality < 0.5:
+    run.log("acc", 5.0)  # a high value, then a crash
+    sys.exit(3)
+run.log("acc", a.quality)
+"""
+
+
+def test_a_failing_trial_does_not_stop_the_sweep_and_v1s_filters_apply(ws, src):
+    src.write("failing.py", FAILING)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="failing.py"),
+        hyperparameter_sampling=GridParameterSampling({"--quality": choice(0.2, 0.8)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=2, max_concurrent_runs=1)
+    sweep = Experiment(ws, "failing").submit(config)
+    sweep.wait_for_completion()
+    failed, good = sweep.get_children()
+    assert sweep.get_status() == "Completed"
+    assert failed.get_status() == "Failed" and good.get_status() == "Completed"
+    assert sweep.get_best_run_by_primary_metric().id == failed.id  # v1: include_failed=True
+    assert sweep.get_best_run_by_primary_metric(include_failed=False).id == good.id
+    assert [c.id for c in sweep.get_children(status="Failed")] == [failed.id]
+    assert [c.id for c in sweep.get_children(properties={"runyard.hyperparameters": '{"--quality": 0.8}'})] == [good.id]
+
+
+def test_the_time_budget_ends_the_sweep_and_cancels_its_running_trials(ws, src):
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py", arguments=["--epochs", 600, "--pause", 0.1]),
+        hyperparameter_sampling=RandomParameterSampling({"--quality": uniform(0.1, 0.9)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=10, max_concurrent_runs=2, max_duration_minutes=0.1)
+    started = time.monotonic()
+    sweep = Experiment(ws, "budget").submit(config)
+    sweep.wait_for_completion()
+    assert sweep.get_status() == "Completed" and time.monotonic() - started < 45
+    assert sweep.get_properties()["runyard.sweepEnded"] == "max_duration_minutes (0.1) reached"
+    children = sweep.get_children()
+    assert len(children) == 2 and all(c.get_status() == "Canceled" for c in children)
+    assert all(c.get_metrics().get("acc") for c in children)  # what they logged is kept
+
+
+def test_a_sweep_whose_controller_is_killed_fails_and_leaves_no_trial_running(ws, src):
+    import os
+    import signal
+
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py", arguments=["--epochs", 600, "--pause", 0.1]),
+        hyperparameter_sampling=RandomParameterSampling({"--quality": uniform(0.1, 0.9)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=4, max_concurrent_runs=2)
+    sweep = Experiment(ws, "killed").submit(config)
+    wait_until(lambda: len([c for c in sweep.get_children() if c.get_status() == "Running"]) == 2,
+               timeout=60, message="two trials running")
+    os.kill(sweep._refresh()["supervisor_pid"], signal.SIGKILL)
+    wait_until(lambda: sweep.get_status() == "Failed", timeout=60, message="the sweep failed")
+    assert "stopped responding" in sweep.get_details()["error"]["error"]["message"]
+    wait_until(lambda: all(c.get_status() == "Canceled" for c in sweep.get_children()), timeout=60,
+               message="its trials canceled")
+    assert len(sweep.get_children()) == 2

@@ -1,5 +1,6 @@
 """Real TensorFlow jobs: the demo digit classifier, and mlflow.autolog() inside a job."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,24 @@ def test_demo_in_the_curated_tensorflow_environment(ws, tmp_path):
     run = next(Experiment(ws, "curated").get_runs())
     assert "outputs/model/saved_model.pb" in run.get_file_names()
     assert len(run.get_metrics()["training_acc"]) == 2
+
+
+def test_the_demo_sweep_tunes_the_digit_classifier_and_serves_the_best_trial(tmp_path):
+    """examples/digits/sweep.py, as scripts/demo.sh runs it (fewer epochs): a TensorFlow sweep
+    end to end, then the best trial's model registered, served and scored."""
+    project = tmp_path / "digits"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    subprocess.run([sys.executable, str(project / "make_data.py"), str(project / "data")],
+                   check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "sweep.py", "--trials", "3", "--epochs", "2"],
+                            cwd=project, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Best trial: HD_" in result.stdout and "of 30 test digits right" in result.stdout
+    from runyard.core import Workspace
+
+    sweep = next(Experiment(Workspace.from_config(), "digits-sweep").get_runs())
+    children = sweep.get_children()
+    assert len(children) == 3 and sweep.get_status() == "Completed"
+    assert all(json.loads(v)["--first-layer-neurons"] in (32, 64, 128) for v in sweep.get_hyperparameters().values())
+    best = sweep.get_best_run_by_primary_metric()
+    assert f"Registered model tf-mnist-tuned version 1 from run {best.id}" in result.stdout

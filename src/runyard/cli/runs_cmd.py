@@ -84,6 +84,10 @@ def show(run_id, as_json, workspace_config):
         out.print(f"  exit code: {details['exitCode']}")
     if details.get("error"):
         out.print(f"  [red]error: {details['error']['error'].get('message')}[/]")
+    if hasattr(run, "trials_table"):  # a sweep: its metrics are its trials'
+        out.print("trials (best first):")
+        out.print(run.trials_table(), markup=False, highlight=False)
+        metrics = {}
     if metrics:
         out.print("metrics:")
         for name, value in sorted(metrics.items()):

@@ -63,7 +63,7 @@ def add_routes(router: APIRouter, ws) -> None:
 
 
 def _register_model(ws, name: str, meta: str, spool) -> dict:
-    from runyard.models import remote, store
+    from runyard.models import local, remote
 
     try:
         fields = json.loads(meta)
@@ -71,6 +71,6 @@ def _register_model(ws, name: str, meta: str, spool) -> dict:
         raise UserErrorException("POST /models takes its metadata as JSON in `meta`.") from None
     if not isinstance(fields, dict) or set(fields) != METADATA:
         raise UserErrorException(f"POST /models metadata must have exactly {sorted(METADATA)}.")
-    store.validate_name(name)
+    local.validate_name(name)
     with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
         return ws.backend.models.register(name, remote.unpack(spool, Path(tmp) / "unpacked"), **fields)

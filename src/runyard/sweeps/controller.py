@@ -209,7 +209,10 @@ class Controller:
         if self.bayesian is not None:
             self.bayesian.tell(trial, best)
         shown = f"best {self.metric} {best:g}" if best is not None else f"no {self.metric!r} logged"
-        self.say(f"Trial {trial} {record['status'].value}: {shown}.")
+        leader = self._best()
+        lead = f" Best so far: {leader[0]} with {leader[1]:g}." if leader else ""
+        self.say(f"Trial {trial} {record['status'].value}: {shown}. "
+                 f"{len(self.trials) - len(self.active)} of {self.total} trials done.{lead}")
         if best is None and record["status"] == S.COMPLETED and tail.logged:
             self.say(f"  It logged {', '.join(sorted(tail.logged))}, but not {self.metric!r} "
                      "(primary_metric_name must be a name the script logs with run.log).")

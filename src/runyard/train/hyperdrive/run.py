@@ -39,6 +39,26 @@ class HyperDriveRun(Run):
             out.append((child, best(values) if values else None))
         return out
 
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
+                            raise_on_error: bool = True) -> dict:
+        """Block until the sweep ends; with show_output, its progress as it happens (trials
+        started, primary metric values, stops, the best so far), then the table of trials."""
+        details = super().wait_for_completion(show_output, wait_post_processing, raise_on_error)
+        if show_output:
+            print(self.trials_table(), flush=True)
+        return details
+
+    def trials_table(self) -> str:
+        """The trials, best first: status, primary metric, sampled values."""
+        name = self._sweep["primary_metric"]["name"]
+        rows = self.get_children_sorted_by_primary_metric()
+        lines = [f"{'trial':<48} {'status':<10} {name:>16}  hyperparameters"]
+        for row in rows:
+            value = row["best_primary_metric"]
+            lines.append(f"{row['run_id']:<48} {row['status']:<10} "
+                         f"{'-' if value is None else format(value, '.6g'):>16}  {row['hyperparameters']}")
+        return "\n".join(lines)
+
     def get_best_run_by_primary_metric(self, include_failed: bool = True, include_canceled: bool = True,
                                        include_resume_from_runs: bool = True) -> Run | None:
         """The trial with the best primary metric value, or None when no trial logged it."""
