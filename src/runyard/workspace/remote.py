@@ -16,8 +16,15 @@ from runyard.compat import cached_property
 from runyard.errors import UserErrorException
 from runyard.workspace.workspace import Workspace, _validate_name
 
+NO_FOLDER = ("This needs the workspace's folder and database, which are on the runyard server's "
+             "machine: do it there, with the server's workspace folder (--workspace-dir).")
+
 
 class RemoteWorkspace(Workspace):
+    """A workspace reached through `runyard server`: a Workspace for v1 code (isinstance holds),
+    whose backend is the server's; `location` is the server's URL, shown where an embedded
+    workspace shows its folder."""
+
     def __init__(self, workspace_name: str, server_url: str, token: str | None = None):
         from runyard.server import THROUGH_THE_PROXY
         from runyard.server.client import ServerClient
@@ -68,11 +75,17 @@ class RemoteWorkspace(Workspace):
         is uploaded."""
         return settings.runyard_cache() / "snapshots"
 
+    # Nothing of the server's folder or database is on this machine: what needs them says so.
     @property
     def _registry(self):
-        raise UserErrorException(
-            "This needs runyard's registry on the server's machine: do it there, with the "
-            "server's workspace folder (--workspace-dir).")
+        raise UserErrorException(NO_FOLDER)
+
+    @property
+    def artifacts_dir(self) -> Path:
+        raise UserErrorException(NO_FOLDER)
+
+    def configure_stores(self, *args, **kwargs) -> None:
+        raise UserErrorException(NO_FOLDER)
 
     @cached_property
     def backend(self):
