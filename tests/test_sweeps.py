@@ -230,3 +230,24 @@ def test_a_sweep_whose_controller_is_killed_fails_and_leaves_no_trial_running(ws
     wait_until(lambda: all(c.get_status() == "Canceled" for c in sweep.get_children()), timeout=60,
                message="its trials canceled")
     assert len(sweep.get_children()) == 2
+
+
+def test_the_cli_starts_a_sweep_without_python_and_refuses_bad_expressions(ws, src):
+    src.write("objective.py", OBJECTIVE)
+    script = str(src.path / "objective.py")
+    result = runyard_cli("sweep", script, "--param", "--quality=choice(0.2, 0.6)", "--metric", "acc",
+                         "--sampling", "grid", "--trials", "5", "--concurrency", "2",
+                         "--policy", "bandit:slack_factor=0.5,delay_evaluation=9", "-e", "cli-sweep",
+                         "--", "--epochs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "trial" in result.stdout and "Sweep Completed: 2 trial(s)" in result.stdout
+    sweep = next(Experiment(ws, "cli-sweep").get_runs())
+    assert sorted(json.loads(v)["--quality"] for v in sweep.get_hyperparameters().values()) == [0.2, 0.6]
+    assert sweep.get_best_run_by_primary_metric().get_metrics()["acc"] == [0.3, 0.6]
+    for bad, message in [(["--param", "--lr=__import__('os')"], "NAME=EXPRESSION"),
+                         (["--param", "--lr=uniform(1, 1)"], "min_value must be below max_value"),
+                         (["--param", "--lr=uniform(0, 1)", "--policy", "fancy"], "--policy is one of"),
+                         (["--param", "--lr=uniform(0, 1)", "--sampling", "grid"], "supports choice only")]:
+        refused = runyard_cli("sweep", script, *bad, "--metric", "acc", "-e", "refused")
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+    assert list(Experiment(ws, "refused").get_runs()) == []

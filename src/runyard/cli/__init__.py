@@ -13,6 +13,8 @@ from runyard._version import __version__
 COMMANDS = {
     "run": ("runyard.cli.run_cmd", "run", "Run a script as a tracked run (streams its output)."),
     "runs": ("runyard.cli.runs_cmd", "runs", "List, show, follow, cancel and download runs."),
+    "sweep": ("runyard.cli.sweep_cmd", "sweep",
+              "Sweep a script's hyperparameters (HyperDrive) and show the trials."),
     "env": ("runyard.cli.env_cmd", "env", "List, show, build and prune environments."),
     "data": ("runyard.cli.data_cmd", "data", "Register, list, show and download datasets."),
     "model": ("runyard.cli.model_cmd", "model", "Register, list, show and download models."),

@@ -113,10 +113,19 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
 
 def _submit_script(ws, script, script_args, env_ref, requirements, experiment, source_dir,
                    compute, max_duration, tags, distributed):
+    from runyard.runs.experiment import Experiment
+
+    config, source = script_config(ws, script, script_args, env_ref, requirements, source_dir,
+                                   compute, max_duration, distributed)
+    return Experiment(ws, experiment or _experiment_name(source)).submit(config, tags=_parse_tags(tags))
+
+
+def script_config(ws, script, script_args, env_ref, requirements, source_dir, compute,
+                  max_duration, distributed=None):
+    """The ScriptRunConfig of a script named on the command line, and its source folder."""
     from runyard.cli.env_cmd import load_env
     from runyard.errors import UserErrorException
     from runyard.runs.config import DEFAULT_MAX_RUN_DURATION_SECONDS, ScriptRunConfig
-    from runyard.runs.experiment import Experiment
 
     environment = load_env(ws, env_ref, None, requirements) if (env_ref or requirements) else None
     script_path = Path(script)
@@ -134,4 +143,4 @@ def _submit_script(ws, script, script_args, env_ref, requirements, experiment, s
         source_directory=str(source), script=script_rel.as_posix(), arguments=list(script_args),
         compute_target=compute, environment=environment, distributed_job_config=distributed,
         max_run_duration_seconds=max_duration or DEFAULT_MAX_RUN_DURATION_SECONDS)
-    return Experiment(ws, experiment or _experiment_name(source)).submit(config, tags=_parse_tags(tags))
+    return config, source
