@@ -207,3 +207,16 @@ def test_bayesian_sampling_learns_from_the_finished_trials():
     early = sum(abs(v["--x"] - 0.7) for v in picked[:5]) / 5
     late = sum(abs(v["--x"] - 0.7) for v in picked[-10:]) / 10
     assert late < early / 2, (early, late)
+
+
+def test_bayesian_sampling_warm_starts_from_earlier_trials():
+    from runyard.sweeps.bayesian import BayesianSampler
+
+    sampler = BayesianSampler({"--x": uniform(0.0, 1.0), "--units": choice(8, 16)}, maximize=True, seed=5)
+    rng = random.Random(5)
+    for _ in range(30):  # an earlier sweep's trials: best near x = 0.7
+        x = rng.uniform(0, 1)
+        sampler.add({"--x": x, "--units": 8}, -(x - 0.7) ** 2)
+    sampler.add({"--x": 0.5, "--units": 99}, 1.0)  # a value this space does not have: ignored
+    picks = [sampler.ask(str(i))["--x"] for i in range(8)]
+    assert sum(abs(x - 0.7) for x in picks) / len(picks) < 0.15, picks

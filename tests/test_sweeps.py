@@ -7,12 +7,15 @@ import json
 import re
 import time
 
+import pytest
+
 from conftest import runyard_cli, wait_until
 from runyard.core import Experiment, Run, ScriptRunConfig
 from runyard.train.hyperdrive import (
     BanditPolicy,
     GridParameterSampling,
     HyperDriveConfig,
+    HyperDriveConfigException,
     HyperDriveRun,
     PrimaryMetricGoal,
     RandomParameterSampling,
@@ -130,8 +133,6 @@ def test_canceling_a_sweep_stops_every_trial(ws, src):
 
 
 def test_a_sweep_is_refused_at_submit_when_its_target_does_not_exist(ws, src):
-    import pytest
-
     from runyard.errors import ComputeTargetNotFoundError
 
     src.write("objective.py", OBJECTIVE)
@@ -251,3 +252,50 @@ def test_the_cli_starts_a_sweep_without_python_and_refuses_bad_expressions(ws, s
         refused = runyard_cli("sweep", script, *bad, "--metric", "acc", "-e", "refused")
         assert refused.returncode != 0 and message in refused.stderr, refused.stderr
     assert list(Experiment(ws, "refused").get_runs()) == []
+
+
+RESUMABLE = """
+import argparse, os
+from runyard.core import Run
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float)
+p.add_argument("--resume-from", default=None)
+a = p.parse_args()
+run = Run.get_context()
+start = 0
+if a.resume_from:
+    start = int(open(os.path.join(a.resume_from, "epoch.txt")).read())
+print("resumed at", start, flush=True)
+for epoch in range(start + 1, start + 3):
+    run.log("acc", a.quality * epoch)
+os.makedirs("outputs", exist_ok=True)
+open("outputs/epoch.txt", "w").write(str(start + 2))
+"""
+
+
+def test_warm_start_resumes_trials_from_their_outputs_and_learns_from_earlier_sweeps(ws, src):
+    src.write("resumable.py", RESUMABLE)
+    base = dict(run_config=ScriptRunConfig(str(src.path), script="resumable.py"),
+                primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE)
+    first = Experiment(ws, "warm").submit(HyperDriveConfig(
+        hyperparameter_sampling=GridParameterSampling({"--quality": choice(0.1, 0.2, 0.3)}),
+        max_total_runs=2, max_concurrent_runs=2, **base))
+    first.wait_for_completion()
+    done = first.get_children()
+    assert [json.loads(v)["--quality"] for v in first.get_hyperparameters().values()] == [0.1, 0.2]
+
+    second = Experiment(ws, "warm").submit(HyperDriveConfig(
+        hyperparameter_sampling=GridParameterSampling({"--quality": choice(0.1, 0.2, 0.3)}),
+        max_total_runs=3, max_concurrent_runs=1, resume_from=[first], resume_child_runs=[done[1]], **base))
+    second.wait_for_completion()
+    assert second.get_status() == "Completed", second._paths.std_log.read_text()
+    resumed, fresh = second.get_children()  # the grid skipped what the first sweep tried
+    assert json.loads(resumed.get_properties()["runyard.hyperparameters"]) == {"--quality": 0.2}
+    assert "resumed at 2" in resumed._paths.std_log.read_text()
+    assert resumed.get_metrics()["acc"] == [0.6000000000000001, 0.8]
+    assert json.loads(fresh.get_properties()["runyard.hyperparameters"]) == {"--quality": 0.3}
+    assert second.get_best_run_by_primary_metric().id == resumed.id  # 0.8 beats 0.6
+    assert second.get_best_run_by_primary_metric(include_resume_from_runs=False).id == resumed.id
+    with pytest.raises(HyperDriveConfigException, match="resume_from takes earlier sweeps"):
+        HyperDriveConfig(hyperparameter_sampling=GridParameterSampling({"--quality": choice(0.1)}),
+                         max_total_runs=1, resume_from=[done[0]], **base)

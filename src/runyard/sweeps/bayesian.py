@@ -29,6 +29,26 @@ class BayesianSampler:
         self.pending[trial_id] = trial
         return {name: _value(self.space[name], trial.params[name]) for name in self.space}
 
+    def add(self, values: dict, best: float | None) -> None:
+        """An earlier sweep's trial (warm start): what it tried and how it scored."""
+        import optuna
+        from optuna.trial import TrialState
+
+        params = {}
+        for name, expression in self.space.items():
+            if name not in values:
+                return  # a trial of another space: it tells nothing here
+            kind, args = expression
+            if kind == "choice":
+                if values[name] not in args[0]:
+                    return
+                params[name] = args[0].index(values[name])
+            else:
+                params[name] = min(max(float(values[name]), args[0]), args[1])
+        self.study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=self.distributions, value=best,
+            state=TrialState.COMPLETE if best is not None else TrialState.FAIL))
+
     def tell(self, trial_id: str, best: float | None) -> None:
         from optuna.trial import TrialState
 

@@ -89,7 +89,11 @@ class Controller:
             from runyard.sweeps.bayesian import BayesianSampler
 
             self.bayesian = BayesianSampler(self.space, self.maximize, seed)
-        self.total = min(self.sweep["max_total_runs"], len(self.grid) if self.grid is not None else 10**9)
+        self.prior: dict[str, list[float]] = {}  # trials of the sweeps this one resumes
+        self._resume()
+        self.queue = [self._resumed_child(child) for child in self.sweep.get("resume_child_runs") or []]
+        grid_left = len(self.grid) + len(self.queue) if self.grid is not None else 10**9
+        self.total = min(self.sweep["max_total_runs"], grid_left)
         self.concurrency = self.sweep.get("max_concurrent_runs") or self.total
         self.deadline = time.monotonic() + self.sweep["max_duration_minutes"] * 60
         self.trials: dict[str, MetricTail] = {}  # every trial started, in order
@@ -98,6 +102,37 @@ class Controller:
         self.ended_why: str | None = None
         self.phase = S.RUNNING  # what a stale heartbeat gives back (CancelRequested once asked)
         self._stopping = threading.Event()
+
+    # -- warm start ---------------------------------------------------------------------------
+    def _resume(self) -> None:
+        """The trials of the sweeps in resume_from count as earlier trials: the policies compare
+        with them, Bayesian sampling learns from them, a grid skips what they tried."""
+        from runyard.stores import tracking
+
+        tried = set()
+        for earlier in self.sweep.get("resume_from") or []:
+            for child in self.registry.list_runs(parent_run_id=earlier):
+                values = json.loads(child["properties"].get("runyard.hyperparameters", "{}"))
+                series = tracking.metric_history(self.ws.tracking_uri, child["mlflow_run_id"]).get(self.metric, [])
+                self.prior[child["run_id"]] = series
+                tried.add(json.dumps(values, sort_keys=True))
+                if self.bayesian is not None:
+                    self.bayesian.add(values, (max if self.maximize else min)(series) if series else None)
+        if self.grid is not None:
+            self.grid = [values for values in self.grid if json.dumps(values, sort_keys=True) not in tried]
+
+    def _resumed_child(self, child_id: str) -> tuple[dict, Path]:
+        """A trial of an earlier sweep, to run again with its values and `--resume-from` its
+        outputs (downloaded into this sweep's folder)."""
+        from runyard.stores import tracking
+
+        child = self.registry.get_run(child_id)
+        values = json.loads(child["properties"].get("runyard.hyperparameters", "{}"))
+        folder = self.paths.root / "resume" / child_id
+        folder.mkdir(parents=True, exist_ok=True)
+        if "outputs" in {name.split("/", 1)[0] for name in tracking.list_files(self.ws.tracking_uri, child["mlflow_run_id"])}:
+            folder = tracking.download(self.ws.tracking_uri, child["mlflow_run_id"], "outputs", folder)
+        return values, folder
 
     # -- output -----------------------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -161,14 +196,18 @@ class Controller:
 
         index = len(self.trials)
         trial_id = f"{self.run_id}_{index}"
-        if self.grid is not None:
-            values = self.grid[index]
+        resume_from = None
+        if self.queue:
+            values, resume_from = self.queue.pop(0)
+        elif self.grid is not None:
+            values = self.grid[index - len(self.sweep.get("resume_child_runs") or [])]
         elif self.bayesian is not None:
             values = self.bayesian.ask(trial_id)
         else:
             values = space.draw(self.space, self.rng)
         fields = dict(self.template)
-        fields["arguments"] = [str(a) for a in space.arguments(self.template.get("arguments") or [], values)]
+        arguments = dict(values) if resume_from is None else {**values, "--resume-from": resume_from}
+        fields["arguments"] = [str(a) for a in space.arguments(self.template.get("arguments") or [], arguments)]
         create_and_start(self.ws, self.record["experiment"], fields, self.snapshot_id,
                          {"hyperparameters": json.dumps(values)}, parent=self.record, run_id=trial_id)
         self.registry.merge_json(trial_id, "properties", {"runyard.hyperparameters": json.dumps(values)})
@@ -179,7 +218,7 @@ class Controller:
         self.say(f"Trial {trial_id} started: {json.dumps(values)}")
 
     def _watch(self) -> None:
-        series = {trial: tail.values for trial, tail in self.trials.items()}
+        series = {**self.prior, **{trial: tail.values for trial, tail in self.trials.items()}}
         for trial in sorted(self.active):
             tail = self.trials[trial]
             new = tail.read()
@@ -206,8 +245,10 @@ class Controller:
     def _ended(self, trial: str, record: dict) -> None:
         tail = self.trials[trial]
         best = (max if self.maximize else min)(tail.values) if tail.values else None
-        if self.bayesian is not None:
+        if self.bayesian is not None and trial in self.bayesian.pending:
             self.bayesian.tell(trial, best)
+        elif self.bayesian is not None:  # a resumed trial: values the sampler did not pick
+            self.bayesian.add(self.values[trial], best)
         shown = f"best {self.metric} {best:g}" if best is not None else f"no {self.metric!r} logged"
         leader = self._best()
         lead = f" Best so far: {leader[0]} with {leader[1]:g}." if leader else ""

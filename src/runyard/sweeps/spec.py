@@ -46,4 +46,8 @@ def checked(sweep) -> dict:
     _require(isinstance(minutes, int | float) and not isinstance(minutes, bool) and minutes > 0,
              "max_duration_minutes is positive")
     _require(all(isinstance(r, str) for r in sweep.get("resume_from") or []), "resume_from lists run ids")
+    _require(isinstance(sweep.get("resume_from") or [], list) and len(sweep.get("resume_from") or []) <= 5,
+             "resume_from lists at most 5 sweeps")
+    _require(all(isinstance(r, str) for r in sweep.get("resume_child_runs") or []),
+             "resume_child_runs lists run ids")
     return sweep

@@ -65,7 +65,11 @@ class HyperDriveRun(Run):
         skip = set() if include_failed else {"Failed"}
         if not include_canceled:
             skip.add("Canceled")
-        scored = [(c, v) for c, v in self._scored() if v is not None and c.get_status() not in skip]
+        children = self.get_children()
+        if include_resume_from_runs:  # the trials of the sweeps this one resumed
+            for earlier in self._sweep.get("resume_from") or []:
+                children += Run.get(self._ws, earlier).get_children()
+        scored = [(c, v) for c, v in self._scored(children) if v is not None and c.get_status() not in skip]
         if not scored:
             return None
         return self._goal_best()(scored, key=lambda pair: pair[1])[0]

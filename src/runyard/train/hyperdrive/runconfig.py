@@ -101,10 +101,21 @@ class HyperDriveConfig:
         if len(resume_from) > MAX_PARENT_RUNS:
             raise HyperDriveConfigException(
                 f"resume_from takes at most {MAX_PARENT_RUNS} earlier sweeps. Received {len(resume_from)}.")
-        if resume_from or resume_child_runs:
+        for earlier in resume_from:
+            if getattr(earlier, "type", None) != "hyperdrive":
+                raise HyperDriveConfigException(
+                    "resume_from takes earlier sweeps (HyperDriveRun objects). "
+                    f"Received: {received(earlier)}")
+        resume_child_runs = list(resume_child_runs or [])
+        for child in resume_child_runs:
+            if not hasattr(child, "get_properties") or \
+                    "runyard.hyperparameters" not in child.get_properties():
+                raise HyperDriveConfigException(
+                    "resume_child_runs takes trials of earlier sweeps (their child runs). "
+                    f"Received: {received(child)}")
+        if len(resume_child_runs) > max_total_runs:
             raise HyperDriveConfigException(
-                "resume_from and resume_child_runs (warm start) are not available in this version "
-                "of runyard: start the sweep without them.")
+                f"resume_child_runs ({len(resume_child_runs)}) is more than max_total_runs ({max_total_runs}).")
         self.run_config = run_config
         self.estimator = estimator
         self._hyperparameter_sampling = hyperparameter_sampling
@@ -114,7 +125,7 @@ class HyperDriveConfig:
         self._max_concurrent_runs = max_concurrent_runs
         self._max_duration_minutes = max_duration_minutes
         self._resume_from = resume_from
-        self._resume_child_runs = list(resume_child_runs or [])
+        self._resume_child_runs = resume_child_runs
         self.source_directory = run_config.source_directory
 
     def _sweep(self) -> dict:
@@ -123,7 +134,8 @@ class HyperDriveConfig:
                 "primary_metric": dict(self._primary_metric_config),
                 "max_total_runs": self._max_total_runs, "max_concurrent_runs": self._max_concurrent_runs,
                 "max_duration_minutes": self._max_duration_minutes,
-                "resume_from": [run.id for run in self._resume_from]}
+                "resume_from": [run.id for run in self._resume_from],
+                "resume_child_runs": [run.id for run in self._resume_child_runs]}
 
     primary_metric_name = property(lambda self: self._primary_metric_config["name"])
     primary_metric_goal = property(lambda self: PrimaryMetricGoal(self._primary_metric_config["goal"]))
