@@ -149,12 +149,13 @@ def test_a_bayesian_sweep_runs_with_its_own_sampler(ws, src):
     from runyard.train.hyperdrive import BayesianParameterSampling, quniform
 
     src.write("objective.py", OBJECTIVE)
-    config = HyperDriveConfig(
-        run_config=ScriptRunConfig(str(src.path), script="objective.py"),
-        hyperparameter_sampling=BayesianParameterSampling(
-            {"--quality": uniform(0.1, 0.9), "--epochs": quniform(1, 4, 1)}),
-        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
-        max_total_runs=3, max_concurrent_runs=2)
+    with pytest.warns(UserWarning, match="at least 20 times the number of hyperparameters"):
+        config = HyperDriveConfig(
+            run_config=ScriptRunConfig(str(src.path), script="objective.py"),
+            hyperparameter_sampling=BayesianParameterSampling(
+                {"--quality": uniform(0.1, 0.9), "--epochs": quniform(1, 4, 1)}),
+            primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+            max_total_runs=3, max_concurrent_runs=2)
     sweep = Experiment(ws, "bayes").submit(config)
     sweep.wait_for_completion()
     assert sweep.get_status() == "Completed", sweep._paths.std_log.read_text()

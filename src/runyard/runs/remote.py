@@ -39,6 +39,15 @@ class ServerRuns:
 
     def submit(self, experiment: str, fields: dict, target, tags: dict[str, str],
                snapshot_id: str | None = None) -> str:
+        return self._post_submission("/runs", experiment, fields, target, tags, snapshot_id)
+
+    def submit_sweep(self, experiment: str, fields: dict, target, tags: dict[str, str],
+                     sweep: dict, snapshot_id: str | None = None) -> str:
+        """The server records the sweep and runs its controller."""
+        return self._post_submission("/sweeps", experiment, fields, target, tags, snapshot_id, sweep=sweep)
+
+    def _post_submission(self, route: str, experiment: str, fields: dict, target, tags: dict[str, str],
+                         snapshot_id: str | None, **extra) -> str:
         """The snapshot goes up first (only the files the server lacks), unless given: a
         re-run of one the server has."""
         if snapshot_id is None:
@@ -49,23 +58,8 @@ class ServerRuns:
             upload_snapshot(self.server, store, snapshot_id)
         if target is not None and not isinstance(target, str):
             target = getattr(target, "name", str(target))
-        answer = self.server.post("/runs", {"experiment": experiment, "target": target,
-                                            "fields": fields, "snapshot_id": snapshot_id, "tags": tags})
-        return answer["run_id"]
-
-    def submit_sweep(self, experiment: str, fields: dict, target, tags: dict[str, str],
-                     sweep: dict, snapshot_id: str | None = None) -> str:
-        """The server records the sweep and runs its controller."""
-        if snapshot_id is None:
-            from runyard.runs import snapshot
-
-            store = self.ws.snapshots_dir
-            snapshot_id = snapshot.take(Path(fields["source_directory"]), store)
-            upload_snapshot(self.server, store, snapshot_id)
-        if target is not None and not isinstance(target, str):
-            target = getattr(target, "name", str(target))
-        answer = self.server.post("/sweeps", {"experiment": experiment, "target": target, "fields": fields,
-                                              "snapshot_id": snapshot_id, "tags": tags, "sweep": sweep})
+        answer = self.server.post(route, {"experiment": experiment, "target": target, "fields": fields,
+                                          "snapshot_id": snapshot_id, "tags": tags, **extra})
         return answer["run_id"]
 
     def cancel(self, run_id: str) -> None:
