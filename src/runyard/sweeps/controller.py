@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 from runyard import settings
+from runyard.runs.ingest import is_number
 from runyard.runs.paths import RunPaths
+from runyard.runs.records import RecordReader
 from runyard.runs.status import RunStatus
 from runyard.sweeps import policies, space
 
@@ -35,34 +37,21 @@ class MetricTail:
     """A trial's primary metric values, read from its metrics files as they grow."""
 
     def __init__(self, metrics_dir: Path, name: str):
-        self.dir, self.name = metrics_dir, name
-        self.offsets: dict[str, int] = {}
+        self.reader, self.name = RecordReader(metrics_dir), name
         self.values: list[float] = []
         self.logged: set[str] = set()  # every metric name the trial logged (for the typo hint)
 
     def read(self) -> int:
         """Read what was appended; returns how many new primary metric values came."""
+        records = self.reader.read_new()
+        self.reader.commit()
         before = len(self.values)
-        if not self.dir.is_dir():
-            return 0
-        for path in sorted(self.dir.glob("*.jsonl")):
-            offset = self.offsets.get(path.name, 0)
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-            end = data.rfind(b"\n") + 1  # whole lines only
-            self.offsets[path.name] = offset + end
-            for line in data[:end].splitlines():
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if rec.get("k") != "m":
-                    continue
-                self.logged.add(str(rec.get("n")))
-                if rec.get("n") == self.name and isinstance(rec.get("v"), int | float) \
-                        and not isinstance(rec.get("v"), bool):
-                    self.values.append(float(rec["v"]))
+        for rec in records:
+            if rec.get("k") != "m":
+                continue
+            self.logged.add(str(rec.get("n")))
+            if rec.get("n") == self.name and is_number(rec.get("v")):
+                self.values.append(float(rec["v"]))
         return len(self.values) - before
 
 
@@ -78,6 +67,7 @@ class Controller:
         self.paths = RunPaths.of(ws, run_id)
         metric = self.sweep["primary_metric"]
         self.metric, self.maximize = metric["name"], metric["goal"] == "MAXIMIZE"
+        self.best_of = policies.best_of(self.maximize)
         self.policy = self.sweep["policy"]
         sampling = self.sweep["sampling"]
         self.space = sampling["parameter_space"]
@@ -117,7 +107,7 @@ class Controller:
                 self.prior[child["run_id"]] = series
                 tried.add(json.dumps(values, sort_keys=True))
                 if self.bayesian is not None:
-                    self.bayesian.add(values, (max if self.maximize else min)(series) if series else None)
+                    self.bayesian.add(values, self.best_of(series) if series else None)
         if self.grid is not None:
             self.grid = [values for values in self.grid if json.dumps(values, sort_keys=True) not in tried]
 
@@ -244,7 +234,7 @@ class Controller:
 
     def _ended(self, trial: str, record: dict) -> None:
         tail = self.trials[trial]
-        best = (max if self.maximize else min)(tail.values) if tail.values else None
+        best = self.best_of(tail.values) if tail.values else None
         if self.bayesian is not None and trial in self.bayesian.pending:
             self.bayesian.tell(trial, best)
         elif self.bayesian is not None:  # a resumed trial: values the sampler did not pick
@@ -291,11 +281,11 @@ class Controller:
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
 
     def _best(self) -> tuple[str, float] | None:
-        scored = [(trial, (max if self.maximize else min)(tail.values))
+        scored = [(trial, self.best_of(tail.values))
                   for trial, tail in self.trials.items() if tail.values]
         if not scored:
             return None
-        return (max if self.maximize else min)(scored, key=lambda pair: pair[1])
+        return self.best_of(scored, key=lambda pair: pair[1])
 
 
 def _log_params(ws, run_id: str, values: dict) -> None:

@@ -27,7 +27,8 @@ def decide(policy: dict, maximize: bool, series: dict[str, list[float]], trial: 
     return rule(policy, maximize, series, trial, n)
 
 
-def _better(maximize: bool):
+def best_of(maximize: bool):
+    """The function that picks the best of values (max or min, by the goal)."""
     return max if maximize else min
 
 
@@ -43,8 +44,8 @@ def bandit(policy: dict, maximize: bool, series: dict, trial: str, n: int) -> st
     best value any trial had at interval n (v1: compares Y + Y * slack_factor with the best
     run's value; minimizing, the mirror image)."""
     at_n = [values[n - 1] for values in series.values() if len(values) >= n]
-    best = _better(maximize)(at_n)
-    own = _better(maximize)(series[trial][:n])
+    best = best_of(maximize)(at_n)
+    own = best_of(maximize)(series[trial][:n])
     factor, amount = policy.get("slack_factor"), policy.get("slack_amount")
     if factor is not None:
         reach = own * (1 + factor) if maximize else own / (1 + factor)
@@ -66,7 +67,7 @@ def median_stopping(policy: dict, maximize: bool, series: dict, trial: str, n: i
     if not averages:
         return None
     median = statistics.median(averages)
-    own = _better(maximize)(series[trial][:n])
+    own = best_of(maximize)(series[trial][:n])
     if _worse(own, median, maximize):
         return (f"Median stopping policy at interval {n}: its best value {own:g} is "
                 f"{'below' if maximize else 'above'} the median {median:g} of the other "

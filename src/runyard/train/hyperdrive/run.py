@@ -28,7 +28,9 @@ class HyperDriveRun(Run):
         return dict(self._sweep)
 
     def _goal_best(self):
-        return max if self._sweep["primary_metric"]["goal"] == "MAXIMIZE" else min
+        from runyard.sweeps.policies import best_of
+
+        return best_of(self._sweep["primary_metric"]["goal"] == "MAXIMIZE")
 
     def _scored(self, children=None) -> list[tuple[Run, float | None]]:
         """Each trial with its best primary metric value (None: it logged none)."""
