@@ -71,7 +71,13 @@ def _ws():
 
 
 def overhead(root: Path, trials: int, seconds: float) -> dict:
+    from runyard.stores import tracking
     from runyard.train.hyperdrive import choice
+
+    # The workspace exists and this process has its history open (as after a first submit in a
+    # notebook), as the peers' walls start after `ray.init()` and `import optuna`. The sweep's
+    # own processes (its controller and their MLflow import) are all in the wall.
+    tracking.client(_ws().tracking_uri)
 
     src = source_folder(root, "sleeper.py", SLEEPER)
     _, wall = runyard_sweep(src, "sleeper.py", {"--x": choice(*range(trials))}, None, "score", trials, 2,

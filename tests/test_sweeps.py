@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import runyard_cli, wait_until
+from conftest import pid_alive, runyard_cli, wait_until
 from runyard.core import Experiment, Run, ScriptRunConfig
 from runyard.train.hyperdrive import (
     BanditPolicy,
@@ -74,8 +74,15 @@ def test_a_random_sweep_runs_its_trials_as_children_and_finds_the_best(ws, src):
     assert Run.get(ws, sweep.id).type == "hyperdrive"
     assert sweep.get_properties()["best_child_run_id"] == best.id
     # Concurrency never went over 2: at most two trials were active at any moment.
-    spans = [(c._record["start_time"], c._record["end_time"]) for c in children]
+    records = [c._refresh() for c in children]
+    spans = [(r["start_time"], r["end_time"]) for r in records]
     assert max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans) <= 2
+    # The third trial was started ahead and held Queued at its start gate until one ended.
+    queued_at = dict(records[2]["history"])["Queued"]
+    assert queued_at < min(r["end_time"] for r in records[:2]) <= records[2]["start_time"]
+    # Once the warm process was ready, supervisors were forked from it (runyard/supervisor/warm.py).
+    forks = sweep._paths.supervisor_log.read_text()
+    assert f"Forked the supervisor of {records[-1]['run_id']} (pid {records[-1]['supervisor_pid']})." in forks
 
     from runyard.stores import tracking
 
@@ -128,8 +135,9 @@ def test_canceling_a_sweep_stops_every_trial(ws, src):
                timeout=60, message="two trials running")
     sweep.cancel()
     wait_until(lambda: sweep.get_status() == "Canceled", timeout=60, message="sweep canceled")
-    children = sweep.get_children()
-    assert len(children) == 2 and all(c.get_status() == "Canceled" for c in children)
+    children = sweep.get_children()  # the two running, and the one held ready to go next
+    assert len(children) == 3 and all(c.get_status() == "Canceled" for c in children)
+    assert children[2]._record["start_time"] is None
 
 
 def test_a_sweep_is_refused_at_submit_when_its_target_does_not_exist(ws, src):
@@ -209,8 +217,10 @@ def test_the_time_budget_ends_the_sweep_and_cancels_its_running_trials(ws, src):
     assert sweep.get_status() == "Completed" and time.monotonic() - started < 45
     assert sweep.get_properties()["runyard.sweepEnded"] == "max_duration_minutes (0.1) reached"
     children = sweep.get_children()
-    assert len(children) == 2 and all(c.get_status() == "Canceled" for c in children)
-    assert all(c.get_metrics().get("acc") for c in children)  # what they logged is kept
+    assert len(children) == 3 and all(c.get_status() == "Canceled" for c in children)
+    ran, held = children[:2], children[2]
+    assert all(c.get_metrics().get("acc") for c in ran)  # what they logged is kept
+    assert held._record["start_time"] is None and not held.get_metrics()
 
 
 def test_a_sweep_whose_controller_is_killed_fails_and_leaves_no_trial_running(ws, src):
@@ -226,12 +236,46 @@ def test_a_sweep_whose_controller_is_killed_fails_and_leaves_no_trial_running(ws
     sweep = Experiment(ws, "killed").submit(config)
     wait_until(lambda: len([c for c in sweep.get_children() if c.get_status() == "Running"]) == 2,
                timeout=60, message="two trials running")
-    os.kill(sweep._refresh()["supervisor_pid"], signal.SIGKILL)
+    controller = sweep._refresh()["supervisor_pid"]
+    warm = _warm_process(controller)
+    os.kill(controller, signal.SIGKILL)
     wait_until(lambda: sweep.get_status() == "Failed", timeout=60, message="the sweep failed")
     assert "stopped responding" in sweep.get_details()["error"]["error"]["message"]
     wait_until(lambda: all(c.get_status() == "Canceled" for c in sweep.get_children()), timeout=60,
                message="its trials canceled")
-    assert len(sweep.get_children()) == 2
+    children = [c._refresh() for c in sweep.get_children()]
+    assert len(children) == 3 and children[2]["start_time"] is None  # (the held one never ran)
+    processes = [warm.pid, *(c["supervisor_pid"] for c in children)]
+    wait_until(lambda: not any(pid_alive(pid) for pid in processes), timeout=30,
+               message="the warm process and every supervisor gone")
+
+
+def _warm_process(controller_pid: int):
+    import psutil
+
+    return wait_until(lambda: next((p for p in psutil.Process(controller_pid).children()
+                                    if "runyard.supervisor.warm" in p.cmdline()), None),
+                      timeout=30, message="the sweep's warm-supervisor process")
+
+
+def test_trials_start_cold_when_the_warm_process_is_gone(ws, src):
+    src.write("objective.py", OBJECTIVE)
+    config = HyperDriveConfig(
+        run_config=ScriptRunConfig(str(src.path), script="objective.py", arguments=["--epochs", 4, "--pause", 0.3]),
+        hyperparameter_sampling=GridParameterSampling({"--quality": choice(0.2, 0.4, 0.6, 0.8)}),
+        primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=4, max_concurrent_runs=1)
+    sweep = Experiment(ws, "cold").submit(config)
+    warm = _warm_process(wait_until(lambda: sweep._refresh()["supervisor_pid"], message="the controller"))
+    wait_until(lambda: sweep._paths.supervisor_log.exists() and "Forked" in sweep._paths.supervisor_log.read_text(),
+               timeout=60, message="a supervisor forked warm")
+    warm.kill()
+    sweep.wait_for_completion()
+    children = sweep.get_children()
+    assert [c.get_status() for c in children] == ["Completed"] * 4
+    assert [c.get_metrics()["acc"][-1] for c in children] == [0.2, 0.4, 0.6, 0.8]
+    forked = sweep._paths.supervisor_log.read_text()
+    assert f"Forked the supervisor of {children[3].id} " not in forked  # it started cold
 
 
 def test_the_cli_starts_a_sweep_without_python_and_refuses_bad_expressions(ws, src):

@@ -1,26 +1,27 @@
-"""SDK v1 import path `azureml.core` -> `runyard.core`: re-exports only."""
+"""SDK v1 import path `azureml.core` -> `runyard.core`: re-exports only.
 
-from runyard.data.dataset import Dataset
-from runyard.data.datastore import Datastore
-from runyard.environments.environment import Environment
-from runyard.runs.config import RunConfiguration, ScriptRunConfig
-from runyard.runs.experiment import Experiment
-from runyard.runs.run import Run
-from runyard.workspace.workspace import Workspace
+Each name loads on first use: `from runyard.core import Run` in a training script imports the
+run's logging API alone (no datasets, no environments, no SQLAlchemy)."""
 
-# Loaded on first use: they import SQLAlchemy, which a training job's imports must not need.
-_LAZY = {"Model": "runyard.models.model", "Webservice": "runyard.serving.webservice",
-         "ComputeTarget": "runyard.compute.targets"}
+_EXPORTS = {"Workspace": "runyard.workspace.workspace", "Experiment": "runyard.runs.experiment",
+            "Run": "runyard.runs.run", "ScriptRunConfig": "runyard.runs.config",
+            "RunConfiguration": "runyard.runs.config", "Environment": "runyard.environments.environment",
+            "Dataset": "runyard.data.dataset", "Datastore": "runyard.data.datastore",
+            "Model": "runyard.models.model", "Webservice": "runyard.serving.webservice",
+            "ComputeTarget": "runyard.compute.targets"}
 
-__all__ = ["Workspace", "Experiment", "Run", "ScriptRunConfig", "RunConfiguration", "Environment",
-           "Dataset", "Datastore", *_LAZY]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
+    if name not in _EXPORTS:
         raise AttributeError(f"module 'runyard.core' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value
     return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

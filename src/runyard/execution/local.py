@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +140,13 @@ class LocalJob(JobRunner):
             if len(codes) == ranks and not any(codes.values()):
                 return True
         return all(item.proc.poll() is not None for item in self.launched if item.spec.decides_end)
+
+    def wait(self, timeout: float) -> None:
+        running = [item.proc for item in self.launched if item.proc.poll() is None]
+        if len(running) != 1 or self.mpi:  # (several to watch: look again after `timeout`)
+            time.sleep(timeout)
+            return
+        processes.wait_for_exit(running[0], timeout)
 
     def stop(self, grace: float) -> None:
         """Stop every process of the job (or of its environment build, before it started):

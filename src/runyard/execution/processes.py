@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -126,6 +127,23 @@ def group_members(pgid: int, extra: list[psutil.Process] = ()) -> list[psutil.Pr
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
     return [p for p in found.values() if _alive(p)]
+
+
+def wait_for_exit(proc: subprocess.Popen, timeout: float) -> None:
+    """Return when `proc` exits or after `timeout` seconds, whichever comes first, without
+    reaping it. A pidfd (Linux 5.3) wakes this at the exit itself; Popen.wait would poll."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # an older kernel or Python, or the process is gone
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        return
+    try:
+        select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -9,6 +9,7 @@ backend".
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,11 @@ class JobRunner(ABC):
     @abstractmethod
     def finished(self) -> bool:
         """Whether the processes that decide the end have ended."""
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds; a runner that can returns early when a process of the
+        job ends, so the supervisor finishes the run at once."""
+        time.sleep(timeout)
 
     @abstractmethod
     def stop(self, grace: float) -> None:

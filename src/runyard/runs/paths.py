@@ -62,6 +62,16 @@ class RunPaths:
         return self.root / ".reserve"
 
     @property
+    def supervisor_lock(self) -> Path:
+        """Held by the run's supervisor while it lives: a second one started by mistake leaves."""
+        return self.root / ".supervisor.lock"
+
+    @property
+    def start_gate(self) -> Path:
+        """A FIFO that holds the run's supervisor in Queued while it exists (runs/gate.py)."""
+        return self.root / ".start-gate"
+
+    @property
     def workdir(self) -> Path:
         return self.root / "wd"
 

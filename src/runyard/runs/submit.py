@@ -16,6 +16,7 @@ import uuid
 
 from runyard import detached, settings
 from runyard.compute.placement import check_fits, resolve_target
+from runyard.runs import gate
 from runyard.runs.paths import RunPaths
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
@@ -32,13 +33,19 @@ def place(ws, fields: dict, target) -> None:
 
 
 def create_and_start(ws, experiment: str, fields: dict, snapshot_id: str, tags: dict[str, str],
-                     parent: dict | None = None, run_id: str | None = None) -> str:
+                     parent: dict | None = None, run_id: str | None = None, warm=None,
+                     held: bool = False) -> str:
     """Record a validated run (Queued) with its MLflow run, and start its supervisor; returns
-    the run's id. `parent`: the record of the sweep this run is a trial of."""
+    the run's id. For a sweep's trials: `parent`, the sweep's record; `warm`, its
+    WarmSupervisors, which fork the supervisor when they can; `held`, the supervisor waits at
+    the run's start gate until the sweep opens it (runs/gate.py)."""
     run_id = run_id or new_run_id(experiment)
     spec = RunSpec(run_id=run_id, experiment=experiment, snapshot_id=snapshot_id, **fields)
     record(ws, run_id, experiment, spec.model_dump(), tags, parent)
-    start(ws, run_id, "runyard.supervisor")
+    if held:
+        gate.close(RunPaths.of(ws, run_id).start_gate)
+    if warm is None or not warm.start(run_id):
+        start(ws, run_id, "runyard.supervisor")
     return run_id
 
 
@@ -73,16 +80,20 @@ def start(ws, run_id: str, module: str) -> None:
     A failure to start it fails the run with the reason."""
     from runyard.stores import tracking
 
-    env = dict(os.environ)
-    env[settings.WORKSPACE_NAME] = ws.name
     try:
         detached.start([sys.executable, "-m", module, str(ws.location), run_id],
-                       RunPaths.of(ws, run_id).supervisor_log, ws.location, env)
+                       RunPaths.of(ws, run_id).supervisor_log, ws.location, process_env(ws))
     except OSError as exc:
         ws._registry.transition(run_id, RunStatus.FAILED, error={
             "code": "ServiceError", "message": f"Could not start the run's {module}: {exc}"})
         tracking.set_terminated(ws.tracking_uri, ws._registry.get_run(run_id)["mlflow_run_id"], "Failed")
         raise
+
+
+def process_env(ws) -> dict[str, str]:
+    """The environment of the processes a run starts with (its supervisor, a sweep's
+    controller and warm supervisors): this one's, and the workspace's name."""
+    return {**os.environ, settings.WORKSPACE_NAME: ws.name}
 
 
 def _user() -> str:

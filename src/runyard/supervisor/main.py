@@ -7,6 +7,7 @@ and enforces cancel and max_run_duration_seconds on every process of the job.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ from runyard.distributed import mpi_output
 from runyard.errors import IllegalTransitionError, UserErrorException
 from runyard.execution import materialize, processes
 from runyard.execution.runner import JobContext, JobRunner
-from runyard.runs import finalize, snapshot
+from runyard.runs import finalize, gate, snapshot
 from runyard.runs.follow import tail
 from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
@@ -70,6 +71,9 @@ class Supervisor:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
+        if not self._claim():
+            log.warning("Another supervisor has run %s already; leaving it to that one.", self.run_id)
+            return 0
         me = psutil.Process()
         processes.become_subreaper()  # the job's orphans come back here, to be stopped with it
         if self.ws.is_served:
@@ -88,6 +92,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         exit_code = None
         try:
+            # Queued while a sweep holds this trial ready to go (runs/gate.py)
+            gate.wait(self.paths.start_gate, give_up=lambda: self._status() != S.QUEUED)
             if not self.job.place():  # Queued until the job has room (nodes of a cluster)
                 return self._finish(None)
             if not self._advance(S.PREPARING):
@@ -128,6 +134,17 @@ class Supervisor:
             self._stop_heartbeat.set()
             self.watchdog.release()
 
+    def _claim(self) -> bool:
+        """Hold the run's supervisor lock for the life of this process (released when it
+        ends, however); False when another supervisor holds it."""
+        self._lock_file = open(self.paths.supervisor_lock, "a")  # noqa: SIM115  (held until exit)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            return False
+        return True
+
     def _advance(self, new: RunStatus, **values) -> bool:
         """Move to the next phase; False when a cancel came first (the run then finishes as
         Canceled); RunEnded when a reader already ended the run."""
@@ -139,7 +156,7 @@ class Supervisor:
             self.phase = new
             log.info("Status: %s", new.value)
             return True
-        status = self.registry.get_run(self.run_id)["status"]
+        status = self._status()
         if status in (S.CANCEL_REQUESTED, S.CANCELED):
             self.stop_reason = "cancel"
             return False
@@ -152,7 +169,7 @@ class Supervisor:
             self._tell_watchdog()
             try:
                 self.registry.update_run(self.run_id, heartbeat_at=time.time())
-                status = self.registry.get_run(self.run_id)["status"]
+                status = self._status()
                 if status == S.NOT_RESPONDING:  # we are alive after all: take the run back
                     self.registry.transition(self.run_id, self.phase, only_from={S.NOT_RESPONDING})
                 elif status == S.CANCEL_REQUESTED and self.phase == S.PREPARING and \
@@ -179,8 +196,11 @@ class Supervisor:
         self.stop_reason = self.stop_reason or "terminated"
 
     # -- phases --------------------------------------------------------------------------------
+    def _status(self) -> RunStatus:
+        return self.registry.get_run(self.run_id)["status"]
+
     def _cancel_requested(self) -> bool:
-        if self.registry.get_run(self.run_id)["status"] in (S.CANCEL_REQUESTED, S.CANCELED):
+        if self._status() in (S.CANCEL_REQUESTED, S.CANCELED):
             self.stop_reason = "cancel"
             return True
         return False
@@ -232,7 +252,7 @@ class Supervisor:
                 code = 0
                 break
             if self.stop_reason is None:
-                status = self.registry.get_run(self.run_id)["status"]
+                status = self._status()
                 if status == S.CANCEL_REQUESTED:
                     self.stop_reason = "cancel"
                 elif status.is_terminal():
@@ -247,7 +267,7 @@ class Supervisor:
             if time.monotonic() >= next_ingest:
                 self._ingest_and_sync(logs_sync)
                 next_ingest = time.monotonic() + every
-            time.sleep(0.1)
+            job.wait(0.1)
         # No process survives its run: parameter servers, and anything a script left behind.
         job.stop(min(settings.kill_grace(), 2.0))
         job.finish()
@@ -299,7 +319,7 @@ class Supervisor:
 
         if self.disk_full is not None:
             return self._fail_disk_full()
-        current = self.registry.get_run(self.run_id)["status"]
+        current = self._status()
         if current.is_terminal():  # canceled while still queued: nothing ran
             return 0 if current == S.COMPLETED else 1
         if self.registry.transition(self.run_id, S.FINALIZING, only_from={
@@ -407,7 +427,7 @@ class Supervisor:
         from runyard.stores import tracking
 
         try:
-            status = self.registry.get_run(self.run_id)["status"]
+            status = self._status()
             if not status.is_terminal():
                 self.registry.transition(self.run_id, S.FAILED, only_from={status},
                                          error={"code": code, "message": message})

@@ -22,14 +22,17 @@ import time
 from pathlib import Path
 
 from runyard import settings
+from runyard.runs import gate
 from runyard.runs.ingest import is_number
 from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
 from runyard.runs.status import RunStatus
+from runyard.runs.submit import create_and_start, process_env
+from runyard.supervisor.warm import WarmSupervisors
 from runyard.sweeps import policies, space
 
 S = RunStatus
-POLL = 0.2  # seconds between looks at the trials
+POLL = 0.05  # seconds between looks at the trials (a look costs well under a millisecond)
 TEMPLATE_SKIPS = ("run_id", "experiment", "snapshot_id", "sweep")
 
 
@@ -87,7 +90,8 @@ class Controller:
         self.concurrency = self.sweep.get("max_concurrent_runs") or self.total
         self.deadline = time.monotonic() + self.sweep["max_duration_minutes"] * 60
         self.trials: dict[str, MetricTail] = {}  # every trial started, in order
-        self.active: set[str] = set()
+        self.active: set[str] = set()  # trials let go (running, or ending)
+        self.held: list[str] = []  # trials started ahead, waiting at their start gate
         self.values: dict[str, dict] = {}
         self.ended_why: str | None = None
         self.phase = S.RUNNING  # what a stale heartbeat gives back (CancelRequested once asked)
@@ -140,6 +144,7 @@ class Controller:
             return 0  # canceled before it started
         self.registry.transition(self.run_id, S.RUNNING, only_from={S.STARTING}, start_time=time.time())
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        self.warm = WarmSupervisors(self.ws, process_env(self.ws), self.paths.supervisor_log)
         self.say(f"Sweep {self.run_id}: up to {self.total} trials, {self.concurrency} at a time, "
                  f"{'maximizing' if self.maximize else 'minimizing'} {self.metric!r}; "
                  f"policy {self.policy['name']}.")
@@ -150,6 +155,8 @@ class Controller:
             self._cancel_active("the sweep failed")
             self._finish(S.FAILED, {"code": "ServiceError", "message": f"The sweep's controller failed: {exc}"})
             return 1
+        finally:
+            self.warm.close()
         self._finish(end, None)
         return 0
 
@@ -175,15 +182,29 @@ class Controller:
                 self._cancel_active(self.ended_why)
             self._watch()
             if self.ended_why is None:
-                while len(self.active) < self.concurrency and len(self.trials) < self.total:
-                    self._start_trial()
-            if not self.active and (self.ended_why is not None or len(self.trials) >= self.total):
+                self._fill_slots()
+            if not self.active and not self.held and (self.ended_why is not None or len(self.trials) >= self.total):
                 return S.COMPLETED
             time.sleep(POLL)
 
-    def _start_trial(self) -> None:
-        from runyard.runs.submit import create_and_start
+    def _fill_slots(self) -> None:
+        """Keep max_concurrent_runs trials going, and one more started ahead and held at its
+        start gate, so that the next trial goes the moment one ends (not with Bayesian
+        sampling: its next values should learn from the trial that ends first)."""
+        while len(self.active) < self.concurrency and (self.held or len(self.trials) < self.total):
+            if self.held:
+                self._let_go(self.held.pop(0))
+            else:
+                self._start_trial(held=False)
+        if not self.held and len(self.trials) < self.total and self.bayesian is None:
+            self._start_trial(held=True)
 
+    def _let_go(self, trial: str) -> None:
+        gate.open_(RunPaths.of(self.ws, trial).start_gate)
+        self.active.add(trial)
+        self.say(f"Trial {trial} started: {json.dumps(self.values[trial])}")
+
+    def _start_trial(self, held: bool) -> None:
         index = len(self.trials)
         trial_id = f"{self.run_id}_{index}"
         resume_from = None
@@ -199,13 +220,16 @@ class Controller:
         arguments = dict(values) if resume_from is None else {**values, "--resume-from": resume_from}
         fields["arguments"] = [str(a) for a in space.arguments(self.template.get("arguments") or [], arguments)]
         create_and_start(self.ws, self.record["experiment"], fields, self.snapshot_id,
-                         {"hyperparameters": json.dumps(values)}, parent=self.record, run_id=trial_id)
+                         {"hyperparameters": json.dumps(values)}, parent=self.record, run_id=trial_id,
+                         warm=self.warm, held=held)
         self.registry.merge_json(trial_id, "properties", {"runyard.hyperparameters": json.dumps(values)})
         _log_params(self.ws, trial_id, values)
         self.trials[trial_id] = MetricTail(RunPaths.of(self.ws, trial_id).metrics_dir, self.metric)
-        self.active.add(trial_id)
         self.values[trial_id] = values
-        self.say(f"Trial {trial_id} started: {json.dumps(values)}")
+        if held:
+            self.held.append(trial_id)
+        else:
+            self._let_go(trial_id)
 
     def _watch(self) -> None:
         series = {**self.prior, **{trial: tail.values for trial, tail in self.trials.items()}}
@@ -243,15 +267,20 @@ class Controller:
         leader = self._best()
         lead = f" Best so far: {leader[0]} with {leader[1]:g}." if leader else ""
         self.say(f"Trial {trial} {record['status'].value}: {shown}. "
-                 f"{len(self.trials) - len(self.active)} of {self.total} trials done.{lead}")
+                 f"{len(self.trials) - len(self.active) - len(self.held)} of {self.total} trials done.{lead}")
         if best is None and record["status"] == S.COMPLETED and tail.logged:
             self.say(f"  It logged {', '.join(sorted(tail.logged))}, but not {self.metric!r} "
                      "(primary_metric_name must be a name the script logs with run.log).")
 
     def _cancel_active(self, why: str) -> None:
-        for trial in sorted(self.active):
+        """Cancel the running trials and the held one (let go, it ends at once as Canceled)."""
+        for trial in sorted(self.active) + self.held:
             self.registry.merge_json(trial, "properties", {"runyard.canceledBy": why})
             self.ws.backend.runs.cancel(trial)
+        for trial in self.held:
+            gate.open_(RunPaths.of(self.ws, trial).start_gate)
+            self.active.add(trial)
+        self.held.clear()
 
     def _wait_active(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
