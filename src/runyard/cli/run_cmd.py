@@ -54,11 +54,13 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-duration", type=float, default=None, metavar="SECONDS",
               help="Stop the run after this many seconds (max_run_duration_seconds).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@click.option("--name", "display_name", default=None, metavar="TEXT",
+              help="The run's display name (shown by the UI; default: generated).")
 @click.option("--detach", "-d", is_flag=True, help="Return at once; follow with `runyard runs logs -f`.")
 @workspace_option
 def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mpi,
         processes_per_node, nodes, rerun, experiment, source_dir, compute, max_duration, tags,
-        detach, workspace_config):
+        display_name, detach, workspace_config):
     """Run SCRIPT with ARGS as a tracked run; options after SCRIPT go to the script.
 
     \b
@@ -67,6 +69,8 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
     """
     from runyard.errors import ExperimentExecutionException, UserErrorException
 
+    if display_name is not None and not display_name.strip():
+        raise UserErrorException("--name needs some text (or leave it out for a generated name).")
     ws = workspace(workspace_config)
     if rerun:
         if script or env_ref or requirements:
@@ -94,6 +98,8 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
             raise UserErrorException("--ps and --chief go with --workers N.")
         submitted = _submit_script(ws, script, script_args, env_ref, requirements, experiment,
                                    source_dir, compute, max_duration, tags, distributed)
+    if display_name is not None:
+        submitted.display_name = display_name
     out = console(stderr=True)
     if detach:
         click.echo(submitted.id)

@@ -103,7 +103,7 @@ def finish_abandoned(ws, run_id: str, message: str) -> bool:
         changed = ws._registry.transition(run_id, end, only_from={status, RunStatus.NOT_RESPONDING},
                                           error=error)
         if changed is not None:
-            tracking.set_terminated(ws.tracking_uri, record["mlflow_run_id"], end.value)
+            tracking.set_terminated(ws.tracking_uri, record["mlflow_run_id"], end.value, error)
         remove_job_folders(run_id, paths)
         return changed is not None
 

@@ -10,6 +10,7 @@ import re
 import uuid
 from pathlib import Path
 
+from runyard.runs.mlflow_fields import DISPLAY_NAME
 from runyard.stores import bulk_metrics, tracking
 
 log = logging.getLogger("runyard.ingest")
@@ -96,6 +97,9 @@ class Ingestor:
                 tags[str(name)] = "" if rec.get("v") is None else str(rec["v"])
             elif kind == "prop":
                 properties.update(rec["v"])
+            elif kind == "name":  # the run's display name (mlflow_fields.DISPLAY_NAME)
+                properties[DISPLAY_NAME] = str(rec["v"])
+                tracking.rename_run(self.tracking_uri, self.mlflow_run_id, str(rec["v"]))
         if metrics:
             self._log_metrics(metrics)
         self.points += len(metrics)

@@ -62,13 +62,13 @@ def check(ws, record: dict) -> dict:
 
             finish_abandoned(ws, record["run_id"], message)
         else:
+            error = {"code": "ServiceError", "message": f"{message} Its processes were stopped."}
             changed = registry.transition(
-                record["run_id"], RunStatus.FAILED, only_from={RunStatus.NOT_RESPONDING},
-                error={"code": "ServiceError", "message": f"{message} Its processes were stopped."})
+                record["run_id"], RunStatus.FAILED, only_from={RunStatus.NOT_RESPONDING}, error=error)
             if changed is not None and record.get("mlflow_run_id"):
                 from runyard.stores import tracking
 
-                tracking.set_terminated(ws.tracking_uri, record["mlflow_run_id"], "Failed")
+                tracking.set_terminated(ws.tracking_uri, record["mlflow_run_id"], "Failed", error)
     return registry.get_run(record["run_id"])
 
 

@@ -16,7 +16,7 @@ class _PrintSink:
 
     def record(self, kind: str, **fields) -> None:
         what = {"l": "list metric", "r": "row metric", "tb": "table metric", "i": "image",
-                "f": "file", "tag": "tag", "prop": "properties"}[kind]
+                "f": "file", "tag": "tag", "prop": "properties", "name": "display name"}[kind]
         print(f"Attempted to log {what} {fields.get('n', '')}:\n{fields.get('v', fields.get('p'))}")
 
 

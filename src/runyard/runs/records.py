@@ -11,6 +11,7 @@ Record kinds ("k"):
   f  uploaded file             {"n": artifact name, "f": local file}
   tag                          {"n", "v"}
   prop                         {"v": {key: value}}
+  name the run's display name  {"v"}
 """
 
 from __future__ import annotations

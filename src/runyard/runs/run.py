@@ -60,10 +60,21 @@ class Run(LoggingMixin):
         return self._id
 
     @property
-    def name(self) -> str:
-        return self._id
+    def display_name(self) -> str:
+        """The run's name for people (v1: generated, `keen_otter_2gbl3gnq`, until set); the
+        MLflow UI shows it as the run's name."""
+        from runyard.runs import mlflow_fields
 
-    display_name = name
+        return self._refresh()["properties"].get(mlflow_fields.DISPLAY_NAME) or mlflow_fields.display_name(self._id)
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        if not isinstance(value, str) or not value.strip() or len(value) > 250:
+            raise UserErrorException(f"display_name must be a non-empty string of up to 250 characters. Received: {value!r}")
+        self._emit("name", v=value.strip())
+        self.flush()
+
+    name = display_name  # (v1: deprecated, use display_name)
 
     @property
     def type(self) -> str:

@@ -16,7 +16,7 @@ import uuid
 
 from runyard import detached, settings
 from runyard.compute.placement import check_fits, resolve_target
-from runyard.runs import gate
+from runyard.runs import gate, mlflow_fields
 from runyard.runs.paths import RunPaths
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
@@ -56,12 +56,16 @@ def record(ws, run_id: str, experiment: str, spec: dict, tags: dict[str, str],
     from runyard.stores import tracking
 
     experiment_id = tracking.ensure_experiment(ws.tracking_uri, experiment, ws.artifact_root_uri)
+    name = mlflow_fields.display_name(run_id)
     mlflow_tags = {"runyard.run_id": run_id, "mlflow.user": _user(),
                    "mlflow.source.name": spec.get("script") or " ".join(spec.get("command") or []),
-                   **tags}
+                   **mlflow_fields.tags(spec, _user()), **tags}
     if parent is not None:
         mlflow_tags["mlflow.parentRunId"] = parent["mlflow_run_id"]
-    mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, run_id, mlflow_tags)
+    mlflow_run_id = tracking.create_run(ws.tracking_uri, experiment_id, name, mlflow_tags)
+    arguments = mlflow_fields.params(spec.get("arguments") or [])
+    if arguments:
+        tracking.log_params(ws.tracking_uri, mlflow_run_id, arguments)
     if spec.get("inputs"):
         tracking.log_dataset_inputs(ws.tracking_uri, mlflow_run_id, spec["inputs"])
     RunPaths.of(ws, run_id).create()
@@ -70,7 +74,8 @@ def record(ws, run_id: str, experiment: str, spec: dict, tags: dict[str, str],
         target=spec["compute_target"], created_at=time.time(), mlflow_run_id=mlflow_run_id,
         mlflow_experiment_id=experiment_id, spec=spec, tags=tags,
         parent_run_id=parent["run_id"] if parent is not None else None,
-        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": spec["snapshot_id"]},
+        properties={"runyard.submittedBy": _user(), "runyard.snapshotId": spec["snapshot_id"],
+                    mlflow_fields.DISPLAY_NAME: name},
         history=[[RunStatus.QUEUED.value, time.time()]])
 
 
@@ -84,9 +89,9 @@ def start(ws, run_id: str, module: str) -> None:
         detached.start([sys.executable, "-m", module, str(ws.location), run_id],
                        RunPaths.of(ws, run_id).supervisor_log, ws.location, process_env(ws))
     except OSError as exc:
-        ws._registry.transition(run_id, RunStatus.FAILED, error={
-            "code": "ServiceError", "message": f"Could not start the run's {module}: {exc}"})
-        tracking.set_terminated(ws.tracking_uri, ws._registry.get_run(run_id)["mlflow_run_id"], "Failed")
+        error = {"code": "ServiceError", "message": f"Could not start the run's {module}: {exc}"}
+        ws._registry.transition(run_id, RunStatus.FAILED, error=error)
+        tracking.set_terminated(ws.tracking_uri, ws._registry.get_run(run_id)["mlflow_run_id"], "Failed", error)
         raise
 
 

@@ -55,7 +55,6 @@ def create_app(ws, token: str | None):
     configure_mlflow(ws)
     from fastapi.responses import Response
     from mlflow.server.fastapi_app import create_fastapi_app
-    from starlette.routing import Mount
 
     from runyard import httpd
     from runyard.errors import RunyardError
@@ -63,16 +62,14 @@ def create_app(ws, token: str | None):
     from runyard.server.responses import error, error_response
     from runyard.server.routes import build_router
     from runyard.server.serving_routes import build_proxy
+    from runyard.ui import index
+    from runyard.ui.app import move_catch_all_last
 
     app = create_fastapi_app()
     app.include_router(build_router(ws))
     app.include_router(build_proxy(ws))
-    # MLflow mounts its Flask app at "/" and matches routes in order: runyard's go first.
-    routes = app.router.routes
-    catch_all = [r for r in routes if isinstance(r, Mount) and r.path == ""]
-    for route in catch_all:
-        routes.remove(route)
-        routes.append(route)
+    index.add_route(app)
+    move_catch_all_last(app)
 
     @app.exception_handler(RunyardError)
     async def runyard_error(_request, exc: RunyardError) -> Response:

@@ -144,8 +144,27 @@ def log_dataset_inputs(tracking_uri: str, mlflow_run_id: str, inputs: list[dict]
     client(tracking_uri).log_inputs(mlflow_run_id, datasets=datasets)
 
 
-def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str) -> None:
+def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str, error: dict | None = None) -> None:
+    """End the MLflow run, with runyard's status word and (failed or stopped with a reason)
+    the reason as its description."""
+    from runyard.runs import mlflow_fields
+
+    tags = {mlflow_fields.STATUS_TAG: v1_status}
+    note = mlflow_fields.end_note(v1_status, error)
+    if note:
+        tags[mlflow_fields.MLFLOW_DESCRIPTION] = note
+    set_tags(tracking_uri, mlflow_run_id, tags)
     client(tracking_uri).set_terminated(mlflow_run_id, status=MLFLOW_END_STATUS[v1_status])
+
+
+def set_tags(tracking_uri: str, mlflow_run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    client(tracking_uri).log_batch(mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def rename_run(tracking_uri: str, mlflow_run_id: str, name: str) -> None:
+    client(tracking_uri).update_run(mlflow_run_id, name=name)
 
 
 # tracking URI -> the destination behind its `mlflow-artifacts:/` URIs, for processes that run

@@ -26,7 +26,7 @@ from runyard.distributed import mpi_output
 from runyard.errors import IllegalTransitionError, UserErrorException
 from runyard.execution import materialize, processes
 from runyard.execution.runner import JobContext, JobRunner
-from runyard.runs import finalize, gate, snapshot
+from runyard.runs import finalize, gate, mlflow_fields, snapshot
 from runyard.runs.follow import tail
 from runyard.runs.paths import RunPaths
 from runyard.runs.records import RecordReader
@@ -292,7 +292,8 @@ class Supervisor:
                 from runyard.runs.ingest import Ingestor
                 from runyard.stores import tracking
 
-                tracking.client(self.ws.tracking_uri).get_run(self.record["mlflow_run_id"])
+                tracking.set_tags(self.ws.tracking_uri, self.record["mlflow_run_id"],
+                                  {mlflow_fields.STATUS_TAG: S.RUNNING.value})
 
                 self.ingestor = Ingestor(self.ws.tracking_uri, self.record["mlflow_run_id"],
                                          self.registry, self.run_id,
@@ -346,7 +347,7 @@ class Supervisor:
         log.info("Status: %s", end.value)
         self._upload_system_logs()
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING}, error=error)
-        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
+        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value, error)
         self.job.remove_inputs()
         finalize.remove_job_folders(self.run_id, self.paths)
         return 0 if end == S.COMPLETED else 1
@@ -391,10 +392,10 @@ class Supervisor:
             self._upload_system_logs()
         except Exception:
             log.exception("Could not upload the system logs")
+        error = {"code": "UserError", "message": message}
         self.registry.transition(self.run_id, S.FAILED,
-                                 only_from={S.PREPARING, S.STARTING, S.NOT_RESPONDING},
-                                 error={"code": "UserError", "message": message})
-        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
+                                 only_from={S.PREPARING, S.STARTING, S.NOT_RESPONDING}, error=error)
+        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed", error)
         self.job.remove_inputs()
         finalize.remove_job_folders(self.run_id, self.paths)
 
@@ -429,9 +430,9 @@ class Supervisor:
         try:
             status = self._status()
             if not status.is_terminal():
-                self.registry.transition(self.run_id, S.FAILED, only_from={status},
-                                         error={"code": code, "message": message})
-                tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed")
+                error = {"code": code, "message": message}
+                self.registry.transition(self.run_id, S.FAILED, only_from={status}, error=error)
+                tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], "Failed", error)
         except Exception:
             log.exception("Could not record the failure")
 

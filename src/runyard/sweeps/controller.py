@@ -223,7 +223,6 @@ class Controller:
                          {"hyperparameters": json.dumps(values)}, parent=self.record, run_id=trial_id,
                          warm=self.warm, held=held)
         self.registry.merge_json(trial_id, "properties", {"runyard.hyperparameters": json.dumps(values)})
-        _log_params(self.ws, trial_id, values)
         self.trials[trial_id] = MetricTail(RunPaths.of(self.ws, trial_id).metrics_dir, self.metric)
         self.values[trial_id] = values
         if held:
@@ -307,7 +306,7 @@ class Controller:
             self.registry.transition(self.run_id, S.FINALIZING, only_from={S.RUNNING})
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING, S.CANCEL_REQUESTED, S.RUNNING,
                                                               S.STARTING}, error=error)
-        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value)
+        tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value, error)
 
     def _best(self) -> tuple[str, float] | None:
         scored = [(trial, self.best_of(tail.values))
@@ -315,14 +314,6 @@ class Controller:
         if not scored:
             return None
         return self.best_of(scored, key=lambda pair: pair[1])
-
-
-def _log_params(ws, run_id: str, values: dict) -> None:
-    """The sampled values as the trial's MLflow params."""
-    from runyard.stores import tracking
-
-    tracking.log_params(ws.tracking_uri, ws._registry.get_run(run_id)["mlflow_run_id"],
-                        {name: str(value) for name, value in values.items()})
 
 
 def main(argv: list[str]) -> int:

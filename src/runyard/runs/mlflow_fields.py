@@ -1,0 +1,110 @@
+"""What MLflow's UI shows of a run besides its metrics: a readable display name, the script's
+arguments as params (a sweep's sampled values among them), runyard's facts as tags (its status
+word, compute target, environment, distributed layout, who submitted it) and, once it ended
+other than Completed, a description saying why. Written when the run is recorded and when it
+ends, so the MLflow UI (`runyard ui`) lists runs the way a v1 user reads them."""
+
+from __future__ import annotations
+
+import hashlib
+
+STATUS_TAG = "runyard.status"
+DISPLAY_NAME = "runyard.displayName"  # the run's property holding its display name
+MLFLOW_PARAM_VALUE_MAX = 6000  # MLflow refuses longer param values
+MLFLOW_DESCRIPTION = "mlflow.note.content"  # the tag MLflow's UI shows as a run's description
+
+_ADJECTIVES = ("amber", "brave", "calm", "clever", "coral", "crisp", "eager", "fond", "gentle",
+               "golden", "happy", "honest", "jolly", "keen", "khaki", "lively", "lucid", "mellow",
+               "misty", "nimble", "olive", "plucky", "quiet", "rapid", "shy", "silver", "sleek",
+               "sunny", "tidy", "witty")
+_NOUNS = ("anchor", "apple", "badger", "beacon", "brook", "cactus", "cloud", "comet", "falcon",
+          "fern", "garden", "harbor", "island", "kettle", "lantern", "maple", "meadow", "nectar",
+          "otter", "pebble", "pepper", "plum", "river", "rocket", "sail", "spruce", "tiger",
+          "tulip", "walrus", "yarn")
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def display_name(run_id: str) -> str:
+    """A name for people, the way Azure ML names runs (`keen_otter_2gbl3gnq`); the same for
+    the same run id."""
+    digest = hashlib.sha256(run_id.encode()).digest()
+    suffix = "".join(_BASE36[b % 36] for b in digest[2:10])
+    return f"{_ADJECTIVES[digest[0] % len(_ADJECTIVES)]}_{_NOUNS[digest[1] % len(_NOUNS)]}_{suffix}"
+
+
+def params(arguments: list) -> dict[str, str]:
+    """The script's arguments as MLflow params: `--name value` and `--name=value` as
+    `--name`, a flag followed by another option as `true`, anything else as `arg<i>` by its
+    position. A name given twice keeps its last value (as argparse does)."""
+    found: dict[str, str] = {}
+    tokens = [str(a) for a in arguments]
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if _is_option(token):
+            if "=" in token:
+                key, value = token.split("=", 1)
+            elif i + 1 < len(tokens) and not _is_option(tokens[i + 1]):
+                key, value = token, tokens[i + 1]
+                i += 1
+            else:
+                key, value = token, "true"
+        else:
+            key, value = f"arg{i}", token
+        found[key[:250]] = value[:MLFLOW_PARAM_VALUE_MAX]
+        i += 1
+    return found
+
+
+def _is_option(token: str) -> bool:
+    if not token.startswith("-") or token == "-":
+        return False
+    try:
+        float(token)  # a negative number is a value
+    except ValueError:
+        return True
+    return False
+
+
+def layout(distribution: dict | None) -> str:
+    """`1 process`, `TensorFlow: 2 workers, 1 parameter server`, `MPI: 2 processes x 1 node`."""
+    if not distribution:
+        return "1 process"
+    if distribution.get("kind") == "tensorflow":
+        workers, ps = distribution.get("worker_count", 1), distribution.get("parameter_server_count", 0)
+        text = f"TensorFlow: {_count(workers, 'worker')}"
+        return text + (f", {_count(ps, 'parameter server')}" if ps else "")
+    if distribution.get("kind") == "mpi":
+        per_node, nodes = distribution.get("process_count_per_node", 1), distribution.get("node_count", 1)
+        return f"MPI: {_count(per_node, 'process', 'processes')} x {_count(nodes, 'node')}"
+    return str(distribution.get("kind"))
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+def environment_label(environment: dict | None) -> str:
+    """`name:version` of the run's environment, or what runs the job without one."""
+    if not environment:
+        return "the submitting interpreter"
+    version = environment.get("version")
+    return f"{environment.get('name')}:{version}" if version else str(environment.get("name"))
+
+
+def tags(spec: dict, submitted_by: str) -> dict[str, str]:
+    return {STATUS_TAG: "Queued", "runyard.computeTarget": str(spec.get("compute_target")),
+            "runyard.environment": environment_label(spec.get("environment")),
+            "runyard.distribution": layout(spec.get("distribution")),
+            "runyard.submittedBy": submitted_by}
+
+
+def end_note(v1_status: str, error: dict | None) -> str | None:
+    """The run's description once it ended: why it failed or was stopped (None: nothing to say)."""
+    if not error:
+        return None if v1_status in ("Completed", "Canceled") else f"{v1_status}."
+    text = f"**{v1_status}**: {error.get('message', '')}"
+    tail = error.get("logTail")
+    if tail:
+        text += "\n\nThe end of its output:\n\n```\n" + str(tail)[-3000:] + "\n```"
+    return text

@@ -1,0 +1,1 @@
+"""The web UI: MLflow's, on the workspace's stores, opened in its model-training view."""
