@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up this checkout on a fresh machine: a virtual environment in .venv with runyard
 # (editable), the MLflow UI, TensorFlow (CPU) + tf-keras, S3 access, the model server, Ray,
-# the team server's PostgreSQL driver and the test tools; OpenMPI and PostgreSQL from apt.
+# the team server's PostgreSQL driver and the test tools; OpenMPI, PostgreSQL and Chromium
+# (for the browser tests) from apt.
 # Idempotent: a second call with nothing changed returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "[bootstrap] warning: PostgreSQL not found; team-mode tests need it (apt-get install postgresql)" >&2
+  fi
+fi
+
+# Chromium and its WebDriver for the web UI's browser tests (tests/test_browser.py).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing Chromium and chromium-driver (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "[bootstrap] warning: chromium not found; the browser tests need it (apt-get install chromium chromium-driver)" >&2
   fi
 fi
 

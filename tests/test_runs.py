@@ -117,7 +117,7 @@ def test_mlflow_calls_in_the_job_land_in_the_same_run(ws, src):
     mlflow_run = tracking.client(ws.tracking_uri).get_run(run._record["mlflow_run_id"])
     assert mlflow_run.data.params == {"batch_size": "64"}
     assert mlflow_run.info.status == "FINISHED"
-    assert mlflow_run.info.run_name == run.id
+    assert mlflow_run.info.run_name == run.display_name
 
 
 def test_command_instead_of_script(ws, src):

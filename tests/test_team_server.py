@@ -91,8 +91,8 @@ def test_a_client_with_only_the_server_url_submits_follows_and_reads_a_run(team,
         status = conn.execute(sa.text("select status from runyard_registry.runs where run_id = :r"),
                               {"r": got["id"]}).scalar()
         points = conn.execute(sa.text(
-            "select count(*) from metrics m join runs r on r.run_uuid = m.run_uuid "
-            "where r.name = :r and m.key = 'loss'"), {"r": got["id"]}).scalar()
+            "select count(*) from metrics m join runyard_registry.runs r on r.mlflow_run_id = m.run_uuid "
+            "where r.run_id = :r and m.key = 'loss'"), {"r": got["id"]}).scalar()
     engine.dispose()
     assert status == "Completed" and points == 4
     assert not (tmp_path / "a" / "src" / "outputs").exists()  # it ran on the server
@@ -105,6 +105,14 @@ def test_a_client_with_only_the_server_url_submits_follows_and_reads_a_run(team,
     logs = runyard_cli("runs", "logs", got["id"], cwd=env_dir, check=True,
                        env_extra={"RUNYARD_WORKSPACE_TOKEN": team.token})
     assert "epoch 3" in logs.stdout
+
+    # The run's page, behind the same token (a browser gives it as the password).
+    page = f"{team.url}/runyard/runs/{got['id']}"
+    assert requests.get(page, timeout=30).status_code == 401
+    shown = requests.get(page, auth=("anyone", team.token), timeout=30)
+    assert shown.status_code == 200 and "epoch 3" in requests.get(
+        f"{team.url}/runyard/api/runs/{got['id']}/log", auth=("anyone", team.token), timeout=30).json()["text"]
+    assert got["id"] in shown.text and "Completed" in shown.text
 
 
 LOGGER = """
@@ -145,8 +153,8 @@ def test_four_clients_logging_at_once_store_every_point_once(team, tmp_path):
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "select m.key, count(*), count(distinct m.step), min(m.step), max(m.step), "
-            "sum(m.value) from metrics m join runs r on r.run_uuid = m.run_uuid "
-            "where r.name = :r group by m.key order by m.key"), {"r": run_id}).all()
+            "sum(m.value) from metrics m join runyard_registry.runs r on r.mlflow_run_id = m.run_uuid "
+            "where r.run_id = :r group by m.key order by m.key"), {"r": run_id}).all()
     engine.dispose()
     expected_sum = float(sum(range(points)))
     assert [tuple(r) for r in rows] == [

@@ -70,7 +70,7 @@ def test_ui_shows_runs_metrics_tags_and_artifacts(ws, src):
         assert artifact == b"weights"
         # The page opens in MLflow's model-training view, on the experiments' runs.
         page = _get(f"{base}/").decode()
-        assert "localStorage.setItem('mlflow.workflowType_v1',JSON.stringify('machine_learning'))" in page
+        assert '"mlflow.workflowType_v1":"machine_learning"' in page
         assert page.index("mlflow.workflowType_v1") < page.index("static-files/static/js/main")
         # A second `runyard ui` on the same port says so and stops, starting nothing.
         taken = subprocess.run([sys.executable, "-m", "runyard.cli", "ui", "--no-browser", "--port", str(port)],

@@ -50,7 +50,13 @@ def ui(host, port, no_browser, workspace_config):
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    server.run(sockets=[listening])
+    from runyard.ui import address
+
+    address.record_served(ws, url)
+    try:
+        server.run(sockets=[listening])
+    finally:
+        address.forget_served(ws)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -96,13 +96,21 @@ def tags(spec: dict, submitted_by: str) -> dict[str, str]:
     return {STATUS_TAG: "Queued", "runyard.computeTarget": str(spec.get("compute_target")),
             "runyard.environment": environment_label(spec.get("environment")),
             "runyard.distribution": layout(spec.get("distribution")),
-            "runyard.submittedBy": submitted_by}
+            "runyard.submittedBy": submitted_by, MLFLOW_DESCRIPTION: page_link(spec["run_id"])}
+
+
+def page_link(run_id: str) -> str:
+    """The description's link to the run's runyard page (same host as MLflow's UI)."""
+    from urllib.parse import quote
+
+    return f"[Live output, timeline and snapshot: the run's runyard page](/runyard/runs/{quote(run_id)})"
 
 
 def end_note(v1_status: str, error: dict | None) -> str | None:
-    """The run's description once it ended: why it failed or was stopped (None: nothing to say)."""
+    """What the run's description says first once it ended: why it failed or was stopped
+    (None: nothing to add)."""
     if not error:
-        return None if v1_status in ("Completed", "Canceled") else f"{v1_status}."
+        return None if v1_status in ("Completed", "Canceled") else f"**{v1_status}**."
     text = f"**{v1_status}**: {error.get('message', '')}"
     tail = error.get("logTail")
     if tail:

@@ -76,6 +76,13 @@ class Run(LoggingMixin):
 
     name = display_name  # (v1: deprecated, use display_name)
 
+    def get_portal_url(self) -> str:
+        """The run's page (v1: in Azure ML studio): on the `runyard ui` serving this workspace,
+        or the team server's; without one, where `runyard ui` serves by default."""
+        from runyard.ui import address
+
+        return address.run_page(self._ws, self._id)
+
     @property
     def type(self) -> str:
         return "azureml.scriptrun"
@@ -249,7 +256,11 @@ class Run(LoggingMixin):
         return details
 
     def _stream_output(self, out) -> None:
-        print(f"RunId: {self._id}\nWorkspace: {self._ws.location}\n", file=out, flush=True)
+        from runyard.ui import address
+
+        served = address.served_url(self._ws)
+        web = f"Web View: {address.run_page(self._ws, self._id)}\n" if served else ""
+        print(f"RunId: {self._id}\n{web}Workspace: {self._ws.location}\n", file=out, flush=True)
         for text in self.follow_logs(header=True):
             out.write(text)
             out.flush()

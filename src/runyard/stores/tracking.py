@@ -151,8 +151,9 @@ def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str, error:
 
     tags = {mlflow_fields.STATUS_TAG: v1_status}
     note = mlflow_fields.end_note(v1_status, error)
-    if note:
-        tags[mlflow_fields.MLFLOW_DESCRIPTION] = note
+    if note:  # first, above what the description said (the link to the run's page)
+        before = client(tracking_uri).get_run(mlflow_run_id).data.tags.get(mlflow_fields.MLFLOW_DESCRIPTION)
+        tags[mlflow_fields.MLFLOW_DESCRIPTION] = f"{note}\n\n{before}" if before else note
     set_tags(tracking_uri, mlflow_run_id, tags)
     client(tracking_uri).set_terminated(mlflow_run_id, status=MLFLOW_END_STATUS[v1_status])
 
@@ -161,6 +162,26 @@ def set_tags(tracking_uri: str, mlflow_run_id: str, tags: dict[str, str]) -> Non
     from mlflow.entities import RunTag
 
     client(tracking_uri).log_batch(mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def set_start_time(tracking_uri: str, mlflow_run_id: str, seconds: float) -> None:
+    """The MLflow run's start: when the run started running, so that MLflow's UI and runyard
+    say the same duration (runyard's one definition: Running -> end; MLflow would count from
+    the submit). MLflow's client cannot change a start time: its SQL stores are written with
+    its own table model, as bulk_metrics does; other stores keep the submit time."""
+    import sqlalchemy as sa
+
+    from runyard.stores import bulk_metrics
+
+    store = client(tracking_uri)._tracking_client.store
+    if not bulk_metrics.supported(store):
+        return
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    table = SqlRun.__table__
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.run_uuid == mlflow_run_id)
+                     .values(start_time=int(seconds * 1000)))
 
 
 def rename_run(tracking_uri: str, mlflow_run_id: str, name: str) -> None:

@@ -46,6 +46,7 @@ S = RunStatus
 
 
 FAILED_PEER_GRACE = 1.0  # seconds the other processes get after one of them failed
+OUTPUT_SYNC_INTERVAL = 3.0  # seconds between uploads of the job's output while it runs
 
 
 class RunEnded(Exception):
@@ -224,8 +225,11 @@ class Supervisor:
     def _watch(self, job: JobRunner) -> int | None:
         deadline = time.monotonic() + self.spec.max_run_duration_seconds
         logs_sync = FolderSync(self.paths.workdir / "logs", "logs", self._upload)
+        # The output too, while the job runs (MLflow's artifact view, a little behind the
+        # run's page, which reads the file itself); each sync copies a changed file whole.
+        output_sync = FolderSync(self.paths.user_logs, "user_logs", self._upload)
         every = settings.ingest_interval()
-        next_ingest = time.monotonic()
+        next_ingest = next_output_sync = time.monotonic()
         threading.Thread(target=self._init_tracking, daemon=True).start()
         self.failed_process = None
         while True:
@@ -267,6 +271,9 @@ class Supervisor:
             if time.monotonic() >= next_ingest:
                 self._ingest_and_sync(logs_sync)
                 next_ingest = time.monotonic() + every
+            if time.monotonic() >= next_output_sync and self.ingestor is not None:
+                self._ingest_and_sync(output_sync)
+                next_output_sync = time.monotonic() + max(every, OUTPUT_SYNC_INTERVAL)
             job.wait(0.1)
         # No process survives its run: parameter servers, and anything a script left behind.
         job.stop(min(settings.kill_grace(), 2.0))
@@ -275,11 +282,12 @@ class Supervisor:
             self._ingest_and_sync(logs_sync)
         return code
 
-    def _ingest_and_sync(self, logs_sync: FolderSync) -> None:
-        """Metrics into the store, ./logs up; a full disk stops the job (see _fail_disk_full)."""
+    def _ingest_and_sync(self, folder: FolderSync) -> None:
+        """Metrics into the store, a folder's changes up; a full disk stops the job (see
+        _fail_disk_full)."""
         try:
             self._ingest()
-            logs_sync.sync()
+            folder.sync()
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
@@ -294,6 +302,9 @@ class Supervisor:
 
                 tracking.set_tags(self.ws.tracking_uri, self.record["mlflow_run_id"],
                                   {mlflow_fields.STATUS_TAG: S.RUNNING.value})
+                started_running = self.registry.get_run(self.run_id).get("start_time")
+                if started_running:
+                    tracking.set_start_time(self.ws.tracking_uri, self.record["mlflow_run_id"], started_running)
 
                 self.ingestor = Ingestor(self.ws.tracking_uri, self.record["mlflow_run_id"],
                                          self.registry, self.run_id,

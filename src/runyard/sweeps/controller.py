@@ -306,6 +306,9 @@ class Controller:
             self.registry.transition(self.run_id, S.FINALIZING, only_from={S.RUNNING})
         self.registry.transition(self.run_id, end, only_from={S.FINALIZING, S.CANCEL_REQUESTED, S.RUNNING,
                                                               S.STARTING}, error=error)
+        started = self.registry.get_run(self.run_id).get("start_time")
+        if started:  # (MLflow's duration as runyard's: from Running)
+            tracking.set_start_time(self.ws.tracking_uri, self.record["mlflow_run_id"], started)
         tracking.set_terminated(self.ws.tracking_uri, self.record["mlflow_run_id"], end.value, error)
 
     def _best(self) -> tuple[str, float] | None:

@@ -19,10 +19,11 @@ def create_app(ws):
     os.environ[ARTIFACT_ROOT_ENV_VAR] = ws.artifact_root_uri
     from mlflow.server.fastapi_app import create_fastapi_app
 
-    from runyard.ui import index
+    from runyard.ui import index, pages
 
     app = create_fastapi_app()
     index.add_route(app)
+    pages.add_routes(app, ws)
     move_catch_all_last(app)
     return app
 

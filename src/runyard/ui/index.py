@@ -2,21 +2,27 @@
 its GenAI view (traces, prompts, an assistant), where runs and registered models hide behind a
 toggle. Its page is served here with a few lines that, in a browser that has not chosen yet,
 choose the model-training view (MLflow keeps the choice in localStorage, key
-`mlflow.workflowType_v1`) and open the experiments' runs rather than the welcome page. A user
-who switches to GenAI keeps that choice. Nothing is fetched from elsewhere."""
+`mlflow.workflowType_v1`), keep the assistant panel closed, and open the experiments rather
+than the welcome page. A user who switches to GenAI keeps that choice. Nothing is fetched from
+elsewhere."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 WORKFLOW_KEY = "mlflow.workflowType_v1"
-MODEL_TRAINING = "machine_learning"
+# What a browser that has not chosen gets (MLflow's localStorage keys: `<key>_v<version>`,
+# JSON values): the model-training view, and the assistant panel closed (it would otherwise
+# open by itself and take a quarter of the screen).
+DEFAULTS = {WORKFLOW_KEY: "machine_learning", "mlflow.assistant.panelOpen_v1": False,
+            "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": True}
 
 _SCRIPT = (
     "<script>(function(){try{"
-    f"if(!localStorage.getItem('{WORKFLOW_KEY}'))"
-    f"localStorage.setItem('{WORKFLOW_KEY}',JSON.stringify('{MODEL_TRAINING}'));"
+    f"var d={json.dumps(DEFAULTS, separators=(',', ':'))};"
+    "for(var k in d){if(localStorage.getItem(k)===null)localStorage.setItem(k,JSON.stringify(d[k]));}"
     "}catch(e){}"
     "if(!location.hash||location.hash==='#/'||location.hash==='#')location.replace('#/experiments');"
     "})();</script>")

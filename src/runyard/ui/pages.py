@@ -1,0 +1,200 @@
+"""runyard's own pages beside MLflow's UI (same port, linked both ways), for what MLflow has no
+page for: a run's live output and lifecycle timeline, its snapshot, inputs and child runs.
+
+`/runyard/runs/<run id>` is the page; `/runyard/api/runs/<run id>/log?offset=N` gives the
+output from byte N on (what the page polls while the run is going, as `runyard runs logs -f`
+follows it). Pages are plain HTML with a few lines of script: nothing is fetched from
+elsewhere. In team mode they sit behind the server's token guard like every other route.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from urllib.parse import quote
+
+PREFIX = "/runyard"
+LOG_CHUNK = 256 * 1024  # bytes of output one poll returns at most
+LOGS = {"std_log": "user_logs/std_log.txt", "preparing_log": "system_logs/preparing.log"}
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328}
+header{background:#0b3b5b;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
+header a{color:#fff;text-decoration:none}main{padding:16px 24px;max-width:1200px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+.muted{color:#59636e}.status{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600}
+.Completed{background:#dafbe1;color:#116329}.Failed{background:#ffebe9;color:#a40e26}
+.Canceled,.CancelRequested{background:#eaeef2;color:#424a53}
+.Running,.Preparing,.Starting,.Queued,.Finalizing,.NotResponding{background:#ddf4ff;color:#0550ae}
+table{border-collapse:collapse}td,th{border-bottom:1px solid #d1d9e0;padding:4px 12px 4px 0;
+text-align:left;vertical-align:top}pre{background:#f6f8fa;padding:12px;overflow:auto;max-height:60vh;
+white-space:pre-wrap;word-break:break-all}.error{background:#ffebe9;padding:12px;border-radius:6px}
+"""
+
+_FOLLOW = """
+<script>
+(function(){
+  var box = document.getElementById('log'), offset = 0, ended = false;
+  function poll(){
+    fetch('%(api)s?offset=' + offset).then(function(r){ return r.json(); }).then(function(d){
+      if (d.text) { box.textContent += d.text; box.scrollTop = box.scrollHeight; }
+      offset = d.offset;
+      document.getElementById('status').textContent = d.status;
+      document.getElementById('status').className = 'status ' + d.status;
+      if (d.more) { setTimeout(poll, 0); }
+      else if (!d.ended) { setTimeout(poll, 1000); }
+      else if (!ended) { ended = true; if (d.status !== '%(status)s') location.reload(); }
+    }).catch(function(){ setTimeout(poll, 2000); });
+  }
+  poll();
+})();
+</script>
+"""
+
+
+def add_routes(app, ws) -> None:
+    """The pages and their API, on `app` (a FastAPI app: `runyard ui`, `runyard server`)."""
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    from runyard.errors import RunyardError
+
+    async def run_page(run_id: str) -> HTMLResponse:
+        try:
+            return HTMLResponse(render_run(ws, run_id))
+        except RunyardError as exc:
+            return HTMLResponse(_page("Not found", f"<p>{html.escape(str(exc))}</p>"), status_code=404)
+
+    async def run_log(run_id: str, offset: int = 0, log: str = "std_log") -> JSONResponse:
+        try:
+            return JSONResponse(read_log(ws, run_id, offset, log))
+        except RunyardError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+
+    app.add_api_route(f"{PREFIX}/runs/{{run_id}}", run_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route(f"{PREFIX}/api/runs/{{run_id}}/log", run_log, methods=["GET"], include_in_schema=False)
+
+
+def read_log(ws, run_id: str, offset: int, log: str = "std_log") -> dict:
+    """The run's output from byte `offset` on (at most LOG_CHUNK bytes, whole UTF-8 characters),
+    its status, and whether it ended (nothing more will come)."""
+    from runyard.errors import UserErrorException
+    from runyard.runs.paths import RunPaths
+
+    if log not in LOGS:
+        raise UserErrorException(f"log is one of {', '.join(LOGS)}. Received: {log!r}")
+    record = ws.backend.runs.get(run_id)
+    path = getattr(RunPaths.of(ws, run_id), log)
+    data = b""
+    size = 0
+    if path.exists():
+        with open(path, "rb") as fh:
+            fh.seek(max(0, offset))
+            data = fh.read(LOG_CHUNK)
+            size = fh.seek(0, 2)
+    cut = len(data)
+    while cut and cut > len(data) - 4 and (data[cut - 1] & 0xC0) == 0x80:
+        cut -= 1  # (a character split at the chunk's end waits for the next poll)
+    if cut and data[cut - 1] >= 0xC0:
+        cut -= 1
+    if offset + len(data) >= size:
+        cut = len(data)
+    text = data[:cut].decode("utf-8", errors="replace")
+    status = record["status"]
+    return {"text": text, "offset": offset + cut, "more": offset + cut < size,
+            "status": status.value, "ended": status.is_terminal()}
+
+
+def render_run(ws, run_id: str) -> str:
+    from runyard.runs import mlflow_fields
+
+    record = ws.backend.runs.get(run_id)
+    spec, status = record["spec"], record["status"].value
+    name = record["properties"].get(mlflow_fields.DISPLAY_NAME) or mlflow_fields.display_name(run_id)
+    e = html.escape
+    parts = [f"<h1>{e(name)}</h1>",
+             f'<div class="muted">{e(run_id)} &middot; experiment {e(record["experiment"])} &middot; '
+             f'<a href="{e(mlflow_link(record))}">open in MLflow</a></div>',
+             f'<p><span id="status" class="status {e(status)}">{e(status)}</span> '
+             f'<span class="muted">{e(duration_text(record))}</span></p>']
+    if record.get("error"):
+        error = record["error"]
+        parts.append(f'<div class="error"><b>{e(str(error.get("code", "Error")))}</b>: '
+                     f'{e(str(error.get("message", "")))}</div>')
+    facts = [("Script", " ".join([spec.get("script") or " ".join(spec.get("command") or []),
+                                  *map(str, spec.get("arguments") or [])])),
+             ("Compute target", str(record["target"])),
+             ("Environment", mlflow_fields.environment_label(spec.get("environment"))),
+             ("Processes", mlflow_fields.layout(spec.get("distribution"))),
+             ("Submitted by", record["properties"].get("runyard.submittedBy", ""))]
+    parts.append("<h2>Run</h2>" + _table(facts))
+    params = mlflow_fields.params(spec.get("arguments") or [])
+    if params:
+        parts.append("<h2>Parameters</h2>" + _table(sorted(params.items())))
+    parts.append("<h2>Timeline</h2>" + _timeline(record))
+    parts.append("<h2>Output</h2><pre id=\"log\"></pre>")
+    children = list(ws.backend.runs.list(parent_run_id=run_id))
+    if children:
+        rows = "".join(
+            f'<tr><td><a href="{PREFIX}/runs/{quote(c["run_id"])}">{e(c["run_id"])}</a></td>'
+            f'<td><span class="status {e(c["status"].value)}">{e(c["status"].value)}</span></td>'
+            f'<td>{e(c["properties"].get("runyard.hyperparameters", ""))}</td></tr>' for c in children)
+        parts.append(f"<h2>Child runs ({len(children)})</h2><table><tr><th>run</th><th>status</th>"
+                     f"<th>values</th></tr>{rows}</table>")
+    if spec.get("inputs"):
+        parts.append("<h2>Inputs</h2>" + _table([(i["name"], i.get("label", "")) for i in spec["inputs"]]))
+    files = _snapshot_files(ws, spec.get("snapshot_id"))
+    if files:
+        parts.append(f"<h2>Snapshot ({len(files)} files)</h2>" +
+                     _table([(f["path"], f"{f.get('size', '')} bytes") for f in files[:500]]))
+    if record.get("parent_run_id"):
+        parts.append(f'<p>Child of <a href="{PREFIX}/runs/{quote(record["parent_run_id"])}">'
+                     f'{e(record["parent_run_id"])}</a></p>')
+    api = f"{PREFIX}/api/runs/{quote(run_id)}/log"
+    return _page(name, "\n".join(parts) + _FOLLOW % {"api": api, "status": status})
+
+
+def mlflow_link(record: dict) -> str:
+    return f"/#/experiments/{record.get('mlflow_experiment_id')}/runs/{record.get('mlflow_run_id')}"
+
+
+def duration_text(record: dict) -> str:
+    """runyard's one duration: from the run starting to run (Running) to its end."""
+    start, end = record.get("start_time"), record.get("end_time")
+    if not start:
+        return "not started yet" if not end else "never ran"
+    seconds = (end or time.time()) - start
+    return f"ran {seconds:.1f} s" + ("" if end else " so far")
+
+
+def _timeline(record: dict) -> str:
+    history = record.get("history") or []
+    rows = []
+    for i, (status, at) in enumerate(history):
+        following = history[i + 1][1] if i + 1 < len(history) else None
+        took = f"{following - at:.1f} s" if following is not None else ""
+        rows.append((status, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)), took))
+    return "<table><tr><th>status</th><th>since</th><th>for</th></tr>" + "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
+
+
+def _snapshot_files(ws, snapshot_id: str | None) -> list[dict]:
+    from runyard.runs import snapshot
+
+    if not snapshot_id or not snapshot.is_digest(snapshot_id):
+        return []
+    try:
+        return snapshot.manifest(ws.snapshots_dir, snapshot_id)
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _table(rows) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                               for k, v in rows) + "</table>"
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)} "
+            f"- runyard</title><style>{_STYLE}</style></head><body><header><b>runyard</b>"
+            f"<a href=\"/#/experiments\">Experiments (MLflow)</a></header><main>{body}</main></body></html>")
+

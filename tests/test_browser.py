@@ -1,0 +1,167 @@
+"""The web UI in a real headless Chromium (Debian's chromium and chromium-driver, driven by
+Selenium) against a real `runyard ui` over a workspace with real runs: MLflow's pages open on
+the runs, runyard's run page shows what a v1 user looks for, and a running run's output
+appears before it ends. Screenshots go to test-artifacts/screenshots/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_until
+from runyard.core import Experiment, ScriptRunConfig
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(os.environ.get("RUNYARD_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")) / "screenshots"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ui(ws):
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "runyard.cli", "ui", "--no-browser", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        assert server.poll() is None, f"runyard ui exited: {server.stderr.read()}"
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=5) as answer:
+                return answer.read() == b"OK"
+        except OSError:
+            return False
+
+    wait_until(up, timeout=90, interval=0.5, message="runyard ui to answer")
+    yield base
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def browser():
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    # Chromium puts Unix sockets in its profile and TMPDIR: a test's tmp_path is too long a
+    # path for one (108 bytes), hence a short folder of its own under /tmp.
+    short = Path(tempfile.mkdtemp(prefix="runyard-chromium-", dir="/tmp"))
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1400,900", f"--user-data-dir={short / 'profile'}"):
+        options.add_argument(argument)  # (a fresh profile: a browser that never chose a view)
+    service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver",
+                      env={**os.environ, "TMPDIR": str(short)})
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _shot(driver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _text(driver) -> str:
+    return driver.find_element("tag name", "body").text
+
+
+def _wait_for_text(driver, text: str, timeout: float = 60):
+    return wait_until(lambda: text in _text(driver), timeout=timeout, interval=0.25,
+                      message=f"{text!r} on {driver.current_url}")
+
+
+TRAIN = """
+import argparse, time
+from runyard.core import Run
+p = argparse.ArgumentParser()
+p.add_argument("--epochs", type=int)
+p.add_argument("--learning-rate", type=float)
+p.add_argument("--fail", action="store_true")
+a = p.parse_args()
+run = Run.get_context()
+for epoch in range(a.epochs):
+    print(f"epoch {epoch} line", flush=True)
+    run.log("accuracy", 0.5 + epoch / 100)
+    time.sleep(0.1 if a.epochs < 50 else 1.0)
+if a.fail:
+    open("missing/data.csv")
+"""
+
+
+def test_the_first_page_shows_the_runs_and_a_run_page_says_why_it_failed(ws, src, ui, browser):
+    src.write("train.py", TRAIN)
+    experiment = Experiment(ws, "studio")
+    done = experiment.submit(ScriptRunConfig(str(src.path), script="train.py",
+                                             arguments=["--epochs", 3, "--learning-rate", 0.003]))
+    failed = experiment.submit(ScriptRunConfig(str(src.path), script="train.py",
+                                               arguments=["--epochs", 2, "--learning-rate", 0.1, "--fail"]))
+    done.wait_for_completion()
+    failed.wait_for_completion(raise_on_error=False)
+
+    browser.get(f"{ui}/")  # a fresh browser: MLflow's model-training view, the experiments
+    _wait_for_text(browser, "studio")
+    assert "#/experiments" in browser.current_url
+    assert "MLflow Assistant" not in _text(browser)  # its panel stays closed
+    _shot(browser, "01-first-page")
+    browser.find_element("link text", "studio").click()
+    _wait_for_text(browser, done.display_name)  # the experiment's runs, by their display names
+    _wait_for_text(browser, failed.display_name)
+    _shot(browser, "02-experiment-runs")
+
+    browser.get(failed.get_portal_url().replace("http://127.0.0.1:5000", ui))
+    _wait_for_text(browser, "Failed")
+    page = _text(browser)
+    assert failed.display_name in page and failed.id in page
+    assert "--learning-rate" in page and "0.1" in page  # its params
+    assert "FileNotFoundError" in page and "missing/data.csv" in page  # why it failed
+    assert "Timeline" in page and "Queued" in page and "Running" in page
+    _wait_for_text(browser, "epoch 1 line")  # its output
+    _shot(browser, "03-failed-run-page")
+    browser.find_element("link text", "open in MLflow").click()  # and back to MLflow's page of it
+    _wait_for_text(browser, "--learning-rate")
+    _shot(browser, "04-mlflow-run-page")
+
+
+def test_a_running_runs_output_appears_on_its_page_before_it_ends(ws, src, ui, browser):
+    src.write("train.py", TRAIN)
+    run = Experiment(ws, "live").submit(ScriptRunConfig(str(src.path), script="train.py",
+                                                        arguments=["--epochs", 60, "--learning-rate", 0.01]))
+    try:
+        assert run.get_portal_url().endswith(f"/runyard/runs/{run.id}")
+        assert run.get_portal_url().startswith(ui)  # the UI serving this workspace
+        browser.get(run.get_portal_url())
+        _wait_for_text(browser, "epoch 2 line", timeout=90)
+        assert run.get_status() == "Running"
+        assert "Running" in browser.find_element("id", "status").text
+        _shot(browser, "05-live-output")
+        log = json.loads(urllib.request.urlopen(f"{ui}/runyard/api/runs/{run.id}/log?offset=0").read())
+        assert "epoch 0 line" in log["text"] and not log["ended"]
+    finally:
+        run.cancel()
+    wait_until(lambda: "Canceled" in browser.find_element("id", "status").text, timeout=60,
+               message="the page to follow the run to its end")
