@@ -53,6 +53,7 @@ def test_a_run_shows_its_name_params_status_and_failure_reason_in_mlflow(ws, src
     description = tags["mlflow.note.content"]
     assert "Failed" in description and "FileNotFoundError" in description, description
     assert "missing/data.csv" in description
+    assert description.endswith(mlflow_fields.page_link(run.id))  # the reason first, then the link
 
     run.display_name = "first try"
     assert run.display_name == "first try" == Run.get(ws, run.id).display_name == run.name
@@ -69,6 +70,8 @@ def test_runyard_run_names_the_run_and_a_completed_run_says_so(ws, src):
     assert run.display_name == "baseline"
     shown = _mlflow_run(ws, run)
     assert shown.info.run_name == "baseline" and shown.data.params == {"--seed": "3"}
-    assert shown.data.tags["runyard.status"] == "Completed" and "mlflow.note.content" not in shown.data.tags
+    assert shown.data.tags["runyard.status"] == "Completed"
+    description = shown.data.tags["mlflow.note.content"]  # the link to its page, nothing else
+    assert description == mlflow_fields.page_link(run.id) and f"](/runyard/runs/{run.id})" in description
     refused = runyard_cli("run", "--name", " ", str(src.path / "ok.py"))
     assert refused.returncode != 0 and "--name needs some text" in refused.stderr

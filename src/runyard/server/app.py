@@ -12,17 +12,11 @@ from runyard.server.auth import TokenGuard
 def configure_mlflow(ws) -> None:
     """Point MLflow's server code at the workspace's stores (it reads these at import and per
     request); artifacts are always proxied, so clients need no access to the store itself."""
-    from mlflow.server.constants import (
-        ARTIFACT_ROOT_ENV_VAR,
-        ARTIFACTS_DESTINATION_ENV_VAR,
-        BACKEND_STORE_URI_ENV_VAR,
-        REGISTRY_STORE_URI_ENV_VAR,
-        SERVE_ARTIFACTS_ENV_VAR,
-    )
+    from mlflow.server.constants import ARTIFACTS_DESTINATION_ENV_VAR, SERVE_ARTIFACTS_ENV_VAR
 
-    os.environ[BACKEND_STORE_URI_ENV_VAR] = ws.tracking_uri
-    os.environ[REGISTRY_STORE_URI_ENV_VAR] = ws.tracking_uri
-    os.environ[ARTIFACT_ROOT_ENV_VAR] = ws.artifact_root_uri
+    from runyard.ui.app import point_mlflow_at
+
+    point_mlflow_at(ws)
     os.environ[SERVE_ARTIFACTS_ENV_VAR] = "true"
     os.environ[ARTIFACTS_DESTINATION_ENV_VAR] = ws._stores["artifacts_destination"]
 

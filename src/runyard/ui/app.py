@@ -6,17 +6,21 @@ from __future__ import annotations
 import os
 
 
-def create_app(ws):
+def point_mlflow_at(ws) -> None:
+    """MLflow's server code reads its stores from these, at import and per request."""
     from mlflow.server.constants import (
         ARTIFACT_ROOT_ENV_VAR,
         BACKEND_STORE_URI_ENV_VAR,
         REGISTRY_STORE_URI_ENV_VAR,
     )
 
-    # MLflow's server code reads its stores from these, at import and per request.
     os.environ[BACKEND_STORE_URI_ENV_VAR] = ws.tracking_uri
     os.environ[REGISTRY_STORE_URI_ENV_VAR] = ws.tracking_uri
     os.environ[ARTIFACT_ROOT_ENV_VAR] = ws.artifact_root_uri
+
+
+def create_app(ws):
+    point_mlflow_at(ws)
     from mlflow.server.fastapi_app import create_fastapi_app
 
     from runyard.ui import index, pages
