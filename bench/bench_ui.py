@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_ui.py [--lines 40] [--runs 1000]
 
-- Output latency: a job prints a line every 0.5 s with the time it printed it. Two readers
+- Output latency: a job prints a line every 0.2-0.8 s with the time it printed it. Two readers
   poll once a second, as a browser would: runyard's run page (its log API, what the page's
   script polls) and MLflow's artifact view (`get-artifact` of user_logs/std_log.txt). For each
   line, the delay from its printing to the first poll that shows it; median and p95.
@@ -28,10 +28,10 @@ from pathlib import Path
 from _common import isolated_home, report, source_folder
 
 PRINTER = """
-import sys, time
+import random, sys, time
 for i in range(int(sys.argv[1])):
     print(f"line {i} at {time.time()!r}", flush=True)
-    time.sleep(0.5)
+    time.sleep(random.uniform(0.2, 0.8))  # (not in step with the readers' polls)
 """
 
 
