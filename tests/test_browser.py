@@ -165,3 +165,56 @@ def test_a_running_runs_output_appears_on_its_page_before_it_ends(ws, src, ui, b
         run.cancel()
     wait_until(lambda: "Canceled" in browser.find_element("id", "status").text, timeout=60,
                message="the page to follow the run to its end")
+
+
+SCORE = """
+import json, os
+
+def init():
+    global weights
+    weights = json.load(open(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "weights.json")))["weights"]
+
+def run(raw_data):
+    return {"result": [sum(w * x for w, x in zip(weights, row)) for row in json.loads(raw_data)["data"]]}
+"""
+
+
+def test_the_console_shows_the_workspace_and_an_endpoint_answers_a_test_request(ws, src, tmp_path, ui, browser):
+    from selenium.webdriver.common.by import By
+
+    from runyard.core import Dataset, Model
+    from runyard.core.model import InferenceConfig
+    from runyard.core.webservice import AciWebservice
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a")
+    Dataset.File.from_files(path=str(tmp_path / "data")).register(ws, "letters")
+    (tmp_path / "weights.json").write_text(json.dumps({"weights": [1, 2]}))
+    model = Model.register(ws, str(tmp_path / "weights.json"), "weights")
+    src.write("score.py", SCORE)
+    service = Model.deploy(ws, "console-svc", [model], InferenceConfig("score.py", source_directory=str(src.path)),
+                           AciWebservice.deploy_configuration(auth_enabled=True))
+    try:
+        service.wait_for_deployment()
+        browser.get(f"{ui}/runyard/")
+        _wait_for_text(browser, "Registered models")
+        page = _text(browser)
+        assert "console-svc" in page and "Healthy" in page and "weights:1" in page
+        assert "letters" in page
+        models_row = next(row.text for row in browser.find_elements(By.TAG_NAME, "tr") if row.text.startswith("weights"))
+        assert "console-svc" in models_row  # the endpoint that serves it
+        _shot(browser, "06-console")
+        browser.find_element(By.LINK_TEXT, "console-svc").click()
+        _wait_for_text(browser, "Send a test request")
+        key = service.get_keys()[0]
+        assert key and key not in browser.page_source  # keys are never shown
+        box = browser.find_element(By.ID, "body")
+        box.clear()
+        box.send_keys('{"data": [[1, 1], [2, 0]]}')
+        browser.find_element(By.ID, "send").click()
+        wait_until(lambda: "HTTP 200" in browser.find_element(By.ID, "answer").text, timeout=30,
+                   message="the test request's answer")
+        assert '"result": [3, 2]' in browser.find_element(By.ID, "answer").text.replace("[3,2]", "[3, 2]")
+        _shot(browser, "07-endpoint-test-request")
+    finally:
+        service.delete()

@@ -56,7 +56,7 @@ def create_app(ws, token: str | None):
     from runyard.server.responses import error, error_response
     from runyard.server.routes import build_router
     from runyard.server.serving_routes import build_proxy
-    from runyard.ui import index, pages
+    from runyard.ui import console, index, pages
     from runyard.ui.app import move_catch_all_last
 
     app = create_fastapi_app()
@@ -64,6 +64,7 @@ def create_app(ws, token: str | None):
     app.include_router(build_proxy(ws))
     index.add_route(app)
     pages.add_routes(app, ws)
+    console.add_routes(app, ws)
     move_catch_all_last(app)
 
     @app.exception_handler(RunyardError)

@@ -23,11 +23,12 @@ def create_app(ws):
     point_mlflow_at(ws)
     from mlflow.server.fastapi_app import create_fastapi_app
 
-    from runyard.ui import index, pages
+    from runyard.ui import console, index, pages
 
     app = create_fastapi_app()
     index.add_route(app)
     pages.add_routes(app, ws)
+    console.add_routes(app, ws)
     move_catch_all_last(app)
     return app
 

@@ -25,7 +25,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .muted{color:#59636e}.status{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600}
 .Completed{background:#dafbe1;color:#116329}.Failed{background:#ffebe9;color:#a40e26}
 .Canceled,.CancelRequested{background:#eaeef2;color:#424a53}
-.Running,.Preparing,.Starting,.Queued,.Finalizing,.NotResponding{background:#ddf4ff;color:#0550ae}
+.Running,.Preparing,.Starting,.Queued,.Finalizing,.NotResponding,.Transitioning,.Creating{background:#ddf4ff;color:#0550ae}
+.Healthy,.Succeeded{background:#dafbe1;color:#116329}.Unhealthy{background:#ffebe9;color:#a40e26}
 table{border-collapse:collapse}td,th{border-bottom:1px solid #d1d9e0;padding:4px 12px 4px 0;
 text-align:left;vertical-align:top}pre{background:#f6f8fa;padding:12px;overflow:auto;max-height:60vh;
 white-space:pre-wrap;word-break:break-all}.error{background:#ffebe9;padding:12px;border-radius:6px}
@@ -58,13 +59,14 @@ def add_routes(app, ws) -> None:
 
     from runyard.errors import RunyardError
 
-    async def run_page(run_id: str) -> HTMLResponse:
+    # Plain functions (FastAPI runs them in its thread pool): they read the registry and files.
+    def run_page(run_id: str) -> HTMLResponse:
         try:
             return HTMLResponse(render_run(ws, run_id))
         except RunyardError as exc:
-            return HTMLResponse(_page("Not found", f"<p>{html.escape(str(exc))}</p>"), status_code=404)
+            return HTMLResponse(page("Not found", f"<p>{html.escape(str(exc))}</p>"), status_code=404)
 
-    async def run_log(run_id: str, offset: int = 0, log: str = "std_log") -> JSONResponse:
+    def run_log(run_id: str, offset: int = 0, log: str = "std_log") -> JSONResponse:
         try:
             return JSONResponse(read_log(ws, run_id, offset, log))
         except RunyardError as exc:
@@ -80,6 +82,7 @@ def read_log(ws, run_id: str, offset: int, log: str = "std_log") -> dict:
     from runyard.errors import UserErrorException
     from runyard.runs.paths import RunPaths
 
+    offset = max(0, offset)
     if log not in LOGS:
         raise UserErrorException(f"log is one of {', '.join(LOGS)}. Received: {log!r}")
     record = ws.backend.runs.get(run_id)
@@ -126,10 +129,10 @@ def render_run(ws, run_id: str) -> str:
              ("Environment", mlflow_fields.environment_label(spec.get("environment"))),
              ("Processes", mlflow_fields.layout(spec.get("distribution"))),
              ("Submitted by", record["properties"].get("runyard.submittedBy", ""))]
-    parts.append("<h2>Run</h2>" + _table(facts))
+    parts.append("<h2>Run</h2>" + table(facts))
     params = mlflow_fields.params(spec.get("arguments") or [])
     if params:
-        parts.append("<h2>Parameters</h2>" + _table(sorted(params.items())))
+        parts.append("<h2>Parameters</h2>" + table(sorted(params.items())))
     parts.append("<h2>Timeline</h2>" + _timeline(record))
     parts.append("<h2>Output</h2><pre id=\"log\"></pre>")
     children = list(ws.backend.runs.list(parent_run_id=run_id))
@@ -141,16 +144,16 @@ def render_run(ws, run_id: str) -> str:
         parts.append(f"<h2>Child runs ({len(children)})</h2><table><tr><th>run</th><th>status</th>"
                      f"<th>values</th></tr>{rows}</table>")
     if spec.get("inputs"):
-        parts.append("<h2>Inputs</h2>" + _table([(i["name"], i.get("label", "")) for i in spec["inputs"]]))
+        parts.append("<h2>Inputs</h2>" + table([(i["name"], i.get("label", "")) for i in spec["inputs"]]))
     files = _snapshot_files(ws, spec.get("snapshot_id"))
     if files:
         parts.append(f"<h2>Snapshot ({len(files)} files)</h2>" +
-                     _table([(f["path"], f"{f.get('size', '')} bytes") for f in files[:500]]))
+                     table([(f["path"], f"{f.get('size', '')} bytes") for f in files[:500]]))
     if record.get("parent_run_id"):
         parts.append(f'<p>Child of <a href="{PREFIX}/runs/{quote(record["parent_run_id"])}">'
                      f'{e(record["parent_run_id"])}</a></p>')
     api = f"{PREFIX}/api/runs/{quote(run_id)}/log"
-    return _page(name, "\n".join(parts) + _FOLLOW % {"api": api, "status": status})
+    return page(name, "\n".join(parts) + _FOLLOW % {"api": api, "status": status})
 
 
 def mlflow_link(record: dict) -> str:
@@ -188,13 +191,13 @@ def _snapshot_files(ws, snapshot_id: str | None) -> list[dict]:
         return []
 
 
-def _table(rows) -> str:
+def table(rows) -> str:
     return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                                for k, v in rows) + "</table>"
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)} "
-            f"- runyard</title><style>{_STYLE}</style></head><body><header><b>runyard</b>"
+            f"- runyard</title><style>{_STYLE}</style></head><body><header><a href=\"{PREFIX}/\"><b>runyard</b></a>"
             f"<a href=\"/#/experiments\">Experiments (MLflow)</a></header><main>{body}</main></body></html>")
 
