@@ -113,14 +113,15 @@ if a.fail:
 """
 
 
-def test_the_first_page_shows_the_runs_and_a_run_page_says_why_it_failed(ws, src, ui, browser):
+def test_the_first_page_shows_the_runs_and_a_run_page_says_why_it_failed(ws, src, ui, browser, capsys):
     src.write("train.py", TRAIN)
     experiment = Experiment(ws, "studio")
     done = experiment.submit(ScriptRunConfig(str(src.path), script="train.py",
                                              arguments=["--epochs", 3, "--learning-rate", 0.003]))
     failed = experiment.submit(ScriptRunConfig(str(src.path), script="train.py",
                                                arguments=["--epochs", 2, "--learning-rate", 0.1, "--fail"]))
-    done.wait_for_completion()
+    done.wait_for_completion(show_output=True)
+    assert f"Web View: {ui}/runyard/runs/{done.id}" in capsys.readouterr().out  # (v1 prints its page too)
     failed.wait_for_completion(raise_on_error=False)
 
     browser.get(f"{ui}/")  # a fresh browser: MLflow's model-training view, the experiments
