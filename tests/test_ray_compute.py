@@ -265,12 +265,16 @@ def test_a_killed_supervisor_leaves_no_process_on_the_nodes(ws, src, target):
                message="the nodes are free again")
 
 
-def test_too_large_jobs_are_refused_and_busy_clusters_queue(ws, src, target):
+def test_too_large_jobs_are_refused_and_busy_clusters_queue(ws, src, target, cluster):
     with pytest.raises(ComputeTargetException, match="needs 4 nodes .* has at most 3 node"):
         submit_sleepers(ws, src, target, "queue-ray", 4)
     assert list(ws._registry.list_runs()) == []
     first = submit_sleepers(ws, src, target, "queue-ray", 3, SLEEP=300)
     started(first, 3)  # every node is busy
+    from runyard.ui.console import render_console
+
+    console = render_console(ws)  # the console page: the target, the run on it, never its token
+    assert "team-ray" in console and first.display_name in console and cluster["token"] not in console
     second = Experiment(ws, "queue-ray").submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target))
     wait_until(lambda: second._paths.preparing_log.exists() and "Waiting for 1 node(s)" in
                second._paths.preparing_log.read_text(), timeout=60, message="a queue reason")

@@ -119,9 +119,10 @@ def create_run(tracking_uri: str, experiment_id: str, run_name: str, tags: dict[
 
 
 def log_params(tracking_uri: str, mlflow_run_id: str, params: dict[str, str]) -> None:
+    found = client(tracking_uri)  # (first: see set_tags)
     from mlflow.entities import Param
 
-    client(tracking_uri).log_batch(mlflow_run_id, params=[Param(k, v) for k, v in params.items()])
+    found.log_batch(mlflow_run_id, params=[Param(k, v) for k, v in params.items()])
 
 
 def log_dataset_inputs(tracking_uri: str, mlflow_run_id: str, inputs: list[dict]) -> None:
@@ -159,9 +160,10 @@ def set_terminated(tracking_uri: str, mlflow_run_id: str, v1_status: str, error:
 
 
 def set_tags(tracking_uri: str, mlflow_run_id: str, tags: dict[str, str]) -> None:
+    found = client(tracking_uri)  # first: MLflow is imported under client()'s lock (see _repository)
     from mlflow.entities import RunTag
 
-    client(tracking_uri).log_batch(mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    found.log_batch(mlflow_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
 def set_start_time(tracking_uri: str, mlflow_run_id: str, seconds: float) -> None:
@@ -169,11 +171,11 @@ def set_start_time(tracking_uri: str, mlflow_run_id: str, seconds: float) -> Non
     say the same duration (runyard's one definition: Running -> end; MLflow would count from
     the submit). MLflow's client cannot change a start time: its SQL stores are written with
     its own table model, as bulk_metrics does; other stores keep the submit time."""
+    store = client(tracking_uri)._tracking_client.store  # (first: see set_tags)
     import sqlalchemy as sa
 
     from runyard.stores import bulk_metrics
 
-    store = client(tracking_uri)._tracking_client.store
     if not bulk_metrics.supported(store):
         return
     from mlflow.store.tracking.dbmodels.models import SqlRun
