@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -143,6 +144,20 @@ def test_the_first_page_shows_the_runs_and_a_run_page_says_why_it_failed(ws, src
     assert "Timeline" in page and "Queued" in page and "Running" in page
     _wait_for_text(browser, "epoch 1 line")  # its output
     _shot(browser, "03-failed-run-page")
+    page_url = browser.current_url
+    browser.find_element("link text", "train.py").click()  # the code that ran, from its snapshot
+    _wait_for_text(browser, 'open("missing/data.csv")')
+    browser.get(page_url)
+    browser.find_element("link text", "preparing_log").click()  # the Preparing log, followed the same way
+    _wait_for_text(browser, "Output")
+    assert "log=preparing_log" in browser.current_url
+    refused = urllib.request.Request(f"{ui}/runyard/api/runs/{failed.id}/log?log=../../runyard.db")
+    try:
+        urllib.request.urlopen(refused, timeout=10)
+        raise AssertionError("a log outside the run's logs was served")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404 and b"std_log_process_<rank>" in exc.read()
+    browser.get(page_url)
     browser.find_element("link text", "open in MLflow").click()  # and back to MLflow's page of it
     _wait_for_text(browser, "--learning-rate")
     _shot(browser, "04-mlflow-run-page")

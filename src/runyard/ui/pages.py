@@ -1,21 +1,25 @@
 """runyard's own pages beside MLflow's UI (same port, linked both ways), for what MLflow has no
 page for: a run's live output and lifecycle timeline, its snapshot, inputs and child runs.
 
-`/runyard/runs/<run id>` is the page; `/runyard/api/runs/<run id>/log?offset=N` gives the
-output from byte N on (what the page polls while the run is going, as `runyard runs logs -f`
-follows it). Pages are plain HTML with a few lines of script: nothing is fetched from
+`/runyard/runs/<run id>` is the page (`?log=` picks the log it follows: the output, a process's
+output in a distributed job, the Preparing log); `/runyard/api/runs/<run id>/log?log=..&offset=N`
+gives that log from byte N on (what the page polls while the run is going, as `runyard runs
+logs -f` follows it); `/runyard/runs/<run id>/snapshot/<path>` a file of the code that ran. Pages are plain HTML with a few lines of script: nothing is fetched from
 elsewhere. In team mode they sit behind the server's token guard like every other route.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 PREFIX = "/runyard"
 LOG_CHUNK = 256 * 1024  # bytes of output one poll returns at most
-LOGS = {"std_log": "user_logs/std_log.txt", "preparing_log": "system_logs/preparing.log"}
+SNAPSHOT_FILE_MAX = 2 * 1024 * 1024  # bytes of a snapshot file the page shows
+_PROCESS_LOG = re.compile(r"std_log_process_\d+\.txt")  # a distributed job's per-process output
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328}
@@ -37,7 +41,7 @@ _FOLLOW = """
 (function(){
   var box = document.getElementById('log'), offset = 0, ended = false;
   function poll(){
-    fetch('%(api)s?offset=' + offset).then(function(r){ return r.json(); }).then(function(d){
+    fetch('%(api)s' + 'offset=' + offset).then(function(r){ return r.json(); }).then(function(d){
       if (d.text) { box.textContent += d.text; box.scrollTop = box.scrollHeight; }
       offset = d.offset;
       document.getElementById('status').textContent = d.status;
@@ -55,14 +59,14 @@ _FOLLOW = """
 
 def add_routes(app, ws) -> None:
     """The pages and their API, on `app` (a FastAPI app: `runyard ui`, `runyard server`)."""
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from runyard.errors import RunyardError
 
     # Plain functions (FastAPI runs them in its thread pool): they read the registry and files.
-    def run_page(run_id: str) -> HTMLResponse:
+    def run_page(run_id: str, log: str = "std_log") -> HTMLResponse:
         try:
-            return HTMLResponse(render_run(ws, run_id))
+            return HTMLResponse(render_run(ws, run_id, log))
         except RunyardError as exc:
             return HTMLResponse(page("Not found", f"<p>{html.escape(str(exc))}</p>"), status_code=404)
 
@@ -72,21 +76,24 @@ def add_routes(app, ws) -> None:
         except RunyardError as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 
+    def snapshot_file(run_id: str, path: str) -> Response:
+        try:
+            return Response(snapshot_text(ws, run_id, path), media_type="text/plain; charset=utf-8")
+        except RunyardError as exc:
+            return Response(str(exc), status_code=404, media_type="text/plain")
+
     app.add_api_route(f"{PREFIX}/runs/{{run_id}}", run_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route(f"{PREFIX}/runs/{{run_id}}/snapshot/{{path:path}}", snapshot_file, methods=["GET"],
+                      include_in_schema=False)
     app.add_api_route(f"{PREFIX}/api/runs/{{run_id}}/log", run_log, methods=["GET"], include_in_schema=False)
 
 
 def read_log(ws, run_id: str, offset: int, log: str = "std_log") -> dict:
     """The run's output from byte `offset` on (at most LOG_CHUNK bytes, whole UTF-8 characters),
     its status, and whether it ended (nothing more will come)."""
-    from runyard.errors import UserErrorException
-    from runyard.runs.paths import RunPaths
-
     offset = max(0, offset)
-    if log not in LOGS:
-        raise UserErrorException(f"log is one of {', '.join(LOGS)}. Received: {log!r}")
     record = ws.backend.runs.get(run_id)
-    path = getattr(RunPaths.of(ws, run_id), log)
+    path = log_path(ws, run_id, log)
     data = b""
     size = 0
     if path.exists():
@@ -107,7 +114,46 @@ def read_log(ws, run_id: str, offset: int, log: str = "std_log") -> dict:
             "status": status.value, "ended": status.is_terminal()}
 
 
-def render_run(ws, run_id: str) -> str:
+def logs_of(ws, run_id: str) -> list[str]:
+    """The logs a run's page can follow: its output, each process's (a distributed job), and
+    the Preparing log (the environment's build, the inputs)."""
+    from runyard.runs.paths import RunPaths
+
+    paths = RunPaths.of(ws, run_id)
+    processes = sorted((p.name for p in paths.user_logs.glob("std_log_process_*.txt")),
+                       key=lambda name: int(re.sub(r"\D", "", name) or 0))
+    return ["std_log", *processes, "preparing_log"]
+
+
+def log_path(ws, run_id: str, log: str) -> Path:
+    from runyard.errors import UserErrorException
+    from runyard.runs.paths import RunPaths
+
+    paths = RunPaths.of(ws, run_id)
+    if log in ("std_log", "preparing_log"):
+        return getattr(paths, log)
+    if _PROCESS_LOG.fullmatch(log):
+        return paths.user_logs / log
+    raise UserErrorException(f"log is std_log, preparing_log or std_log_process_<rank>.txt. Received: {log!r}")
+
+
+def snapshot_text(ws, run_id: str, path: str) -> bytes:
+    """A file of the run's snapshot (the code that ran), as it was snapshotted."""
+    from runyard.errors import UserErrorException
+    from runyard.runs import snapshot
+
+    record = ws.backend.runs.get(run_id)
+    entry = next((f for f in _snapshot_files(ws, record["spec"].get("snapshot_id")) if f["path"] == path), None)
+    if entry is None:
+        raise UserErrorException(f"{path!r} is not a file of run {run_id}'s snapshot.")
+    with open(snapshot.blob_path(ws.snapshots_dir, entry["sha256"]), "rb") as fh:
+        data = fh.read(SNAPSHOT_FILE_MAX + 1)
+    if len(data) > SNAPSHOT_FILE_MAX:
+        return data[:SNAPSHOT_FILE_MAX] + f"\n... (the first {SNAPSHOT_FILE_MAX} bytes shown)".encode()
+    return data
+
+
+def render_run(ws, run_id: str, log: str = "std_log") -> str:
     from runyard.runs import mlflow_fields
 
     record = ws.backend.runs.get(run_id)
@@ -134,7 +180,11 @@ def render_run(ws, run_id: str) -> str:
     if params:
         parts.append("<h2>Parameters</h2>" + table(sorted(params.items())))
     parts.append("<h2>Timeline</h2>" + _timeline(record))
-    parts.append("<h2>Output</h2><pre id=\"log\"></pre>")
+    log_path(ws, run_id, log)  # (refused when it names no log)
+    choices = " &middot; ".join(
+        f"<b>{e(name)}</b>" if name == log else f'<a href="?log={quote(name)}">{e(name)}</a>'
+        for name in logs_of(ws, run_id))
+    parts.append(f"<h2>Output</h2><div class=\"muted\">{choices}</div><pre id=\"log\"></pre>")
     children = list(ws.backend.runs.list(parent_run_id=run_id))
     if children:
         rows = "".join(
@@ -148,11 +198,11 @@ def render_run(ws, run_id: str) -> str:
     files = _snapshot_files(ws, spec.get("snapshot_id"))
     if files:
         parts.append(f"<h2>Snapshot ({len(files)} files)</h2>" +
-                     table([(f["path"], f"{f.get('size', '')} bytes") for f in files[:500]]))
+                     _snapshot_table(run_id, files[:500]))
     if record.get("parent_run_id"):
         parts.append(f'<p>Child of <a href="{PREFIX}/runs/{quote(record["parent_run_id"])}">'
                      f'{e(record["parent_run_id"])}</a></p>')
-    api = f"{PREFIX}/api/runs/{quote(run_id)}/log"
+    api = f"{PREFIX}/api/runs/{quote(run_id)}/log?log={quote(log)}&"
     return page(name, "\n".join(parts) + _FOLLOW % {"api": api, "status": status})
 
 
@@ -167,6 +217,13 @@ def duration_text(record: dict) -> str:
         return "not started yet" if not end else "never ran"
     seconds = (end or time.time()) - start
     return f"ran {seconds:.1f} s" + ("" if end else " so far")
+
+
+def _snapshot_table(run_id: str, files: list[dict]) -> str:
+    rows = "".join(
+        f'<tr><td><a href="{PREFIX}/runs/{quote(run_id)}/snapshot/{quote(f["path"])}">{html.escape(f["path"])}</a>'
+        f'</td><td>{f.get("size", "")} bytes</td></tr>' for f in files)
+    return f"<table>{rows}</table>"
 
 
 def _timeline(record: dict) -> str:
