@@ -106,41 +106,46 @@ def test_seed_compute_flow_creates_uses_and_deletes_a_local_cluster(ws, src, cap
     with pytest.raises(ComputeTargetException, match="does not exist"):
         ComputeTarget(workspace=ws, name=cluster_name)
     compute_config = AmlCompute.provisioning_configuration(vm_size="STANDARD_NC6", max_nodes=2)
-    compute_target = ComputeTarget.create(ws, cluster_name, compute_config)
-    compute_target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=5)
-    shown = capsys.readouterr().out
-    assert "Succeeded" in shown and "currentNodeCount" in shown
-
-    again = ComputeTarget(workspace=ws, name=cluster_name)
-    assert isinstance(again, AmlCompute)
-    status = again.get_status()
-    assert status.provisioning_state == "Succeeded" and status.current_node_count == 2
-    nodes = again.list_nodes()
-    assert len({n["nodeId"] for n in nodes}) == 2 and all(n["nodeState"] == "idle" for n in nodes)
-    assert [t.name for t in ComputeTarget.list(ws)] == [cluster_name]
-    listed = runyard_cli("compute", "list", "--json", check=True)
-    assert json.loads(listed.stdout)[0]["name"] == cluster_name
-
-    src.write("hello.py", SLEEPER)
-    run = Experiment(ws, "seed").submit(ScriptRunConfig(str(src.path), script="hello.py",
-                                                       compute_target=compute_target))
-    run.wait_for_completion()
-    assert run.get_metrics()["started"] == 1
-    assert run.get_details()["properties"]["runyard.nodes"] in {n["nodeId"] for n in nodes}
-
     from runyard.compute import store
 
-    processes = store.get(ws, cluster_name)["processes"]
-    members = [p for entry in processes for p in psutil.Process(entry["pid"]).children(recursive=True)]
-    assert any("raylet" in " ".join(p.cmdline()) for p in members)
-    shown = runyard_cli("compute", "show", cluster_name, check=True).stdout
-    assert "2 node(s) alive" in shown
-    compute_target.delete()
-    assert not any(ray_cluster.node_process_alive(entry) for entry in processes)
-    assert not [p for p in members if pid_alive(p.pid)]
-    assert store.find(ws, cluster_name) is None
-    with pytest.raises(ComputeTargetException):
-        ComputeTarget(ws, cluster_name)
+    compute_target = ComputeTarget.create(ws, cluster_name, compute_config)
+    try:
+        compute_target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=5)
+        shown = capsys.readouterr().out
+        assert "Succeeded" in shown and "currentNodeCount" in shown
+
+        again = ComputeTarget(workspace=ws, name=cluster_name)
+        assert isinstance(again, AmlCompute)
+        status = again.get_status()
+        assert status.provisioning_state == "Succeeded" and status.current_node_count == 2
+        nodes = again.list_nodes()
+        assert len({n["nodeId"] for n in nodes}) == 2 and all(n["nodeState"] == "idle" for n in nodes)
+        assert [t.name for t in ComputeTarget.list(ws)] == [cluster_name]
+        listed = runyard_cli("compute", "list", "--json", check=True)
+        assert json.loads(listed.stdout)[0]["name"] == cluster_name
+
+        src.write("hello.py", SLEEPER)
+        run = Experiment(ws, "seed").submit(ScriptRunConfig(str(src.path), script="hello.py",
+                                                           compute_target=compute_target))
+        run.wait_for_completion()
+        assert run.get_metrics()["started"] == 1
+        assert run.get_details()["properties"]["runyard.nodes"] in {n["nodeId"] for n in nodes}
+
+        processes = store.get(ws, cluster_name)["processes"]
+        members = [p for entry in processes for p in psutil.Process(entry["pid"]).children(recursive=True)]
+        assert any("raylet" in " ".join(p.cmdline()) for p in members)
+        shown = runyard_cli("compute", "show", cluster_name, check=True).stdout
+        assert "2 node(s) alive" in shown
+        compute_target.delete()
+        assert not any(ray_cluster.node_process_alive(entry) for entry in processes)
+        assert not [p for p in members if pid_alive(p.pid)]
+        assert store.find(ws, cluster_name) is None
+        with pytest.raises(ComputeTargetException):
+            ComputeTarget(ws, cluster_name)
+    finally:  # a failed check must not leave the cluster's nodes running
+        left = store.find(ws, cluster_name)
+        if left is not None:
+            ray_cluster.stop_nodes(left.get("processes") or [])
 
 
 def test_bad_compute_configurations_are_refused(ws, cluster):
