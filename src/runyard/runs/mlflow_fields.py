@@ -32,6 +32,11 @@ def display_name(run_id: str) -> str:
     return f"{_ADJECTIVES[digest[0] % len(_ADJECTIVES)]}_{_NOUNS[digest[1] % len(_NOUNS)]}_{suffix}"
 
 
+def name_of(record: dict) -> str:
+    """A recorded run's display name: the one set, else the generated one."""
+    return record["properties"].get(DISPLAY_NAME) or display_name(record["run_id"])
+
+
 def params(arguments: list) -> dict[str, str]:
     """The script's arguments as MLflow params: `--name value` and `--name=value` as
     `--name`, a flag followed by another option as `true`, anything else as `arg<i>` by its

@@ -65,7 +65,7 @@ class Run(LoggingMixin):
         MLflow UI shows it as the run's name."""
         from runyard.runs import mlflow_fields
 
-        return self._refresh()["properties"].get(mlflow_fields.DISPLAY_NAME) or mlflow_fields.display_name(self._id)
+        return mlflow_fields.name_of(self._refresh())
 
     @display_name.setter
     def display_name(self, value: str) -> None:

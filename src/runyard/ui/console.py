@@ -6,6 +6,7 @@ models with the endpoints that serve them."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import time
@@ -61,10 +62,12 @@ def _section(title: str, render) -> str:
 
 
 def render_console(ws) -> str:
+    # Read once for the runs and compute sections, inside them (a failure shows in its section).
+    runs = functools.cache(lambda: list(ws.backend.runs.list()))
     return page("Workspace", f"<h1>Workspace {e(ws.name)}</h1>"
                 f'<div class="muted">{e(str(ws.location))}</div>'
-                + _section("Recent runs", lambda: _runs(ws))
-                + _section("Compute targets", lambda: _compute(ws))
+                + _section("Recent runs", lambda: _runs(runs))
+                + _section("Compute targets", lambda: _compute(ws, runs))
                 + _section("Endpoints", lambda: _endpoints(ws))
                 + _section("Datasets", lambda: _datasets(ws))
                 + _section("Registered models", lambda: _models(ws)))
@@ -86,20 +89,20 @@ def _status(word: str) -> str:
 def _run_link(record: dict) -> str:
     from runyard.runs import mlflow_fields
 
-    name = record["properties"].get(mlflow_fields.DISPLAY_NAME) or mlflow_fields.display_name(record["run_id"])
+    name = mlflow_fields.name_of(record)
     return f'<a href="{PREFIX}/runs/{quote(record["run_id"])}">{e(name)}</a>'
 
 
-def _runs(ws) -> str:
-    runs = sorted(ws.backend.runs.list(), key=lambda r: r["created_at"], reverse=True)[:RECENT_RUNS]
+def _runs(all_runs) -> str:
+    runs = sorted(all_runs(), key=lambda r: r["created_at"], reverse=True)[:RECENT_RUNS]
     return _grid(["run", "experiment", "status", "duration", "submitted"],
                  [[_run_link(r), e(r["experiment"]), _status(r["status"].value), e(duration_text(r)),
                    e(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])))] for r in runs],
                  "No runs yet: submit one with Experiment(ws, name).submit(config) or `runyard run`.")
 
 
-def _compute(ws) -> str:
-    active = [r for r in ws.backend.runs.list() if not r["status"].is_terminal()]
+def _compute(ws, runs) -> str:
+    active = [r for r in runs() if not r["status"].is_terminal()]
     rows = []
     for target in ws.backend.compute.list():
         on_it = [r for r in active if r["target"] == target["name"]]

@@ -158,7 +158,7 @@ def render_run(ws, run_id: str, log: str = "std_log") -> str:
 
     record = ws.backend.runs.get(run_id)
     spec, status = record["spec"], record["status"].value
-    name = record["properties"].get(mlflow_fields.DISPLAY_NAME) or mlflow_fields.display_name(run_id)
+    name = mlflow_fields.name_of(record)
     e = html.escape
     parts = [f"<h1>{e(name)}</h1>",
              f'<div class="muted">{e(run_id)} &middot; experiment {e(record["experiment"])} &middot; '
