@@ -7,36 +7,25 @@ appears before it ends. Screenshots go to test-artifacts/screenshots/ for a pers
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from browser import shot, text, wait_for_text
 from conftest import wait_until
+from data_servers import free_port
 from runyard.core import Experiment, ScriptRunConfig
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(os.environ.get("RUNYARD_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")) / "screenshots"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def ui(ws):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "runyard.cli", "ui", "--no-browser", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -53,47 +42,6 @@ def ui(ws):
     yield base
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=30)
-
-
-@pytest.fixture
-def browser():
-    import tempfile
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    # Chromium puts Unix sockets in its profile and TMPDIR: a test's tmp_path is too long a
-    # path for one (108 bytes), hence a short folder of its own under /tmp.
-    short = Path(tempfile.mkdtemp(prefix="runyard-chromium-", dir="/tmp"))
-    options = Options()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,900", f"--user-data-dir={short / 'profile'}"):
-        options.add_argument(argument)  # (a fresh profile: a browser that never chose a view)
-    service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver",
-                      env={**os.environ, "TMPDIR": str(short)})
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(short, ignore_errors=True)
-
-
-def _shot(driver, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-
-
-def _text(driver) -> str:
-    return driver.find_element("tag name", "body").text
-
-
-def _wait_for_text(driver, text: str, timeout: float = 60):
-    return wait_until(lambda: text in _text(driver), timeout=timeout, interval=0.25,
-                      message=f"{text!r} on {driver.current_url}")
 
 
 TRAIN = """
@@ -126,30 +74,30 @@ def test_the_first_page_shows_the_runs_and_a_run_page_says_why_it_failed(ws, src
     failed.wait_for_completion(raise_on_error=False)
 
     browser.get(f"{ui}/")  # a fresh browser: MLflow's model-training view, the experiments
-    _wait_for_text(browser, "studio")
+    wait_for_text(browser, "studio")
     assert "#/experiments" in browser.current_url
-    assert "MLflow Assistant" not in _text(browser)  # its panel stays closed
-    _shot(browser, "01-first-page")
+    assert "MLflow Assistant" not in text(browser)  # its panel stays closed
+    shot(browser, "01-first-page")
     browser.find_element("link text", "studio").click()
-    _wait_for_text(browser, done.display_name)  # the experiment's runs, by their display names
-    _wait_for_text(browser, failed.display_name)
-    _shot(browser, "02-experiment-runs")
+    wait_for_text(browser, done.display_name)  # the experiment's runs, by their display names
+    wait_for_text(browser, failed.display_name)
+    shot(browser, "02-experiment-runs")
 
     browser.get(failed.get_portal_url().replace("http://127.0.0.1:5000", ui))
-    _wait_for_text(browser, "Failed")
-    page = _text(browser)
+    wait_for_text(browser, "Failed")
+    page = text(browser)
     assert failed.display_name in page and failed.id in page
     assert "--learning-rate" in page and "0.1" in page  # its params
     assert "FileNotFoundError" in page and "missing/data.csv" in page  # why it failed
     assert "Timeline" in page and "Queued" in page and "Running" in page
-    _wait_for_text(browser, "epoch 1 line")  # its output
-    _shot(browser, "03-failed-run-page")
+    wait_for_text(browser, "epoch 1 line")  # its output
+    shot(browser, "03-failed-run-page")
     page_url = browser.current_url
     browser.find_element("link text", "train.py").click()  # the code that ran, from its snapshot
-    _wait_for_text(browser, 'open("missing/data.csv")')
+    wait_for_text(browser, 'open("missing/data.csv")')
     browser.get(page_url)
     browser.find_element("link text", "preparing_log").click()  # the Preparing log, followed the same way
-    _wait_for_text(browser, "Output")
+    wait_for_text(browser, "Output")
     assert "log=preparing_log" in browser.current_url
     refused = urllib.request.Request(f"{ui}/runyard/api/runs/{failed.id}/log?log=../../runyard.db")
     try:
@@ -159,8 +107,8 @@ def test_the_first_page_shows_the_runs_and_a_run_page_says_why_it_failed(ws, src
         assert exc.code == 404 and b"std_log_process_<rank>" in exc.read()
     browser.get(page_url)
     browser.find_element("link text", "open in MLflow").click()  # and back to MLflow's page of it
-    _wait_for_text(browser, "--learning-rate")
-    _shot(browser, "04-mlflow-run-page")
+    wait_for_text(browser, "--learning-rate")
+    shot(browser, "04-mlflow-run-page")
 
 
 def test_a_running_runs_output_appears_on_its_page_before_it_ends(ws, src, ui, browser):
@@ -171,10 +119,10 @@ def test_a_running_runs_output_appears_on_its_page_before_it_ends(ws, src, ui, b
         assert run.get_portal_url().endswith(f"/runyard/runs/{run.id}")
         assert run.get_portal_url().startswith(ui)  # the UI serving this workspace
         browser.get(run.get_portal_url())
-        _wait_for_text(browser, "epoch 2 line", timeout=90)
+        wait_for_text(browser, "epoch 2 line", timeout=90)
         assert run.get_status() == "Running"
         assert "Running" in browser.find_element("id", "status").text
-        _shot(browser, "05-live-output")
+        shot(browser, "05-live-output")
         log = json.loads(urllib.request.urlopen(f"{ui}/runyard/api/runs/{run.id}/log?offset=0").read())
         assert "epoch 0 line" in log["text"] and not log["ended"]
     finally:
@@ -213,15 +161,15 @@ def test_the_console_shows_the_workspace_and_an_endpoint_answers_a_test_request(
     try:
         service.wait_for_deployment()
         browser.get(f"{ui}/runyard/")
-        _wait_for_text(browser, "Registered models")
-        page = _text(browser)
+        wait_for_text(browser, "Registered models")
+        page = text(browser)
         assert "console-svc" in page and "Healthy" in page and "weights:1" in page
         assert "letters" in page
         models_row = next(row.text for row in browser.find_elements(By.TAG_NAME, "tr") if row.text.startswith("weights"))
         assert "console-svc" in models_row  # the endpoint that serves it
-        _shot(browser, "06-console")
+        shot(browser, "06-console")
         browser.find_element(By.LINK_TEXT, "console-svc").click()
-        _wait_for_text(browser, "Send a test request")
+        wait_for_text(browser, "Send a test request")
         key = service.get_keys()[0]
         assert key and key not in browser.page_source  # keys are never shown
         box = browser.find_element(By.ID, "body")
@@ -231,6 +179,35 @@ def test_the_console_shows_the_workspace_and_an_endpoint_answers_a_test_request(
         wait_until(lambda: "HTTP 200" in browser.find_element(By.ID, "answer").text, timeout=30,
                    message="the test request's answer")
         assert '"result": [3, 2]' in browser.find_element(By.ID, "answer").text.replace("[3,2]", "[3, 2]")
-        _shot(browser, "07-endpoint-test-request")
+        shot(browser, "07-endpoint-test-request")
+
+        browser.get(f"{ui}/runyard/")  # the model's page: the endpoint serving it, its files
+        browser.find_element(By.LINK_TEXT, "weights").click()
+        wait_for_text(browser, "Served by")
+        assert "console-svc" in text(browser) and "weights.json" in text(browser)
+        browser.back()
+        browser.find_element(By.LINK_TEXT, "letters").click()  # the dataset's versions and files
+        wait_for_text(browser, "Versions (1)")
+        assert "a.txt" in text(browser)
+        shot(browser, "08-dataset")
     finally:
         service.delete()
+
+
+@pytest.mark.tensorflow
+def test_mlflows_model_page_shows_the_savedmodels_schema_and_links_to_runyards(ws, ui, browser, tf_models):
+    from selenium.webdriver.common.by import By
+
+    from runyard.core import Model
+
+    Model.register(ws, str(tf_models / "linear-v1"), "linear", model_framework="TensorFlow")
+    browser.get(f"{ui}/#/models/linear/versions/1")
+    wait_for_text(browser, "Outputs (1)")  # (an empty schema says "No schema")
+    browser.find_element(By.XPATH, "//*[text()='Inputs (1)']").click()
+    wait_for_text(browser, "Tensor (dtype: float32, shape: [-1,4])")
+    shot(browser, "09-mlflow-model-version-schema")
+    runyard_page = browser.find_element(By.PARTIAL_LINK_TEXT, "its runyard page").get_attribute("href")
+    assert runyard_page == f"{ui}/runyard/models/linear/1"  # (MLflow opens description links in a new tab)
+    browser.get(runyard_page)
+    wait_for_text(browser, "Schema (signature serving_default)")
+    assert "No endpoint serves this version" in text(browser) and "saved_model.pb" in text(browser)

@@ -69,7 +69,11 @@ def test_register_from_a_run_versions_download_and_mlflow_mirror(ws, finished_ru
     assert [str(v.version) for v in versions] == ["1", "2"]
     assert versions[0].run_id == run._record["mlflow_run_id"]
     assert versions[0].tags["runyard.framework"] == "TensorFlow"
-    assert versions[0].source == Path(Model(ws, "tf-mnist", version=1).url).as_uri()
+    # MLflow's source is the version's folder: the model and an MLmodel describing it (no schema:
+    # this folder is no SavedModel), with a description linking to the version's runyard page.
+    assert versions[0].source == Path(Model(ws, "tf-mnist", version=1).url).parent.as_uri()
+    assert "signature" not in json.loads(Path(Model(ws, "tf-mnist", version=1).url).parent.joinpath("MLmodel").read_text())
+    assert versions[0].description.endswith("(/runyard/models/tf-mnist/1)")
 
     # The seed page's download, and model.download (refusing to overwrite by default).
     os.makedirs("./model", exist_ok=True)
@@ -171,3 +175,32 @@ def test_model_cli(ws, finished_run, tmp_path):
     assert again.returncode == 2 and "exist-ok" in again.stderr.replace("exist_ok", "exist-ok")
     missing = runyard_cli("model", "show", "nope")
     assert missing.returncode == 2 and "No model 'nope'" in missing.stderr
+
+
+@pytest.mark.tensorflow
+def test_a_tensorflow_models_schema_reaches_mlflow_read_without_tensorflow(ws, tf_models):
+    """The schema MLflow's model page shows comes from the SavedModel's own signature (read here
+    without TensorFlow) and MLflow's own MLmodel parser accepts it."""
+    from urllib.parse import urlparse
+
+    from mlflow.models import Model as MlflowModel
+
+    def schema(name, path, framework):
+        model = Model.register(ws, str(tf_models / path), name, model_framework=framework,
+                               description="digits classifier")
+        version = _mlflow_versions(ws, name)[-1]
+        assert version.description.startswith("digits classifier\n\n")
+        signature = MlflowModel.load(urlparse(version.source).path).signature
+        return signature.inputs.to_dict(), signature.outputs.to_dict() if signature.outputs else None, model
+
+    def tensor(name, dtype, shape):
+        return {"type": "tensor", "tensor-spec": {"dtype": dtype, "shape": tuple(shape)}, "name": name}
+
+    inputs, outputs, model = schema("linear", "linear-v1", "TensorFlow")
+    assert inputs == [tensor("x", "float32", [-1, 4])] and outputs == [tensor("output_0", "float32", [-1, 2])]
+    assert Path(model.url).name == "linear-v1" and (Path(model.url) / "saved_model.pb").is_file()
+    inputs, outputs, _ = schema("multi", "multi", "TensorFlow")
+    assert inputs == [tensor("a", "float32", [-1, 2]), tensor("b", "int32", [-1])]
+    assert outputs == [tensor("doubled", "int32", [-1]), tensor("total", "float32", [-1])]
+    inputs, outputs, _ = schema("keras-linear", "linear.keras", "TfKeras")
+    assert inputs == [tensor("x", "float32", [-1, 4])] and outputs is None

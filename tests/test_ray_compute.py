@@ -276,10 +276,14 @@ def test_too_large_jobs_are_refused_and_busy_clusters_queue(ws, src, target, clu
     assert list(ws._registry.list_runs()) == []
     first = submit_sleepers(ws, src, target, "queue-ray", 3, SLEEP=300)
     started(first, 3)  # every node is busy
+    from runyard.ui.catalog import render_compute
     from runyard.ui.console import render_console
 
     console = render_console(ws)  # the console page: the target, the run on it, never its token
     assert "team-ray" in console and first.display_name in console and cluster["token"] not in console
+    page = render_compute(ws, "team-ray")  # its page: each node, busy with that run
+    assert page.count(f"/runyard/runs/{first.id}") == 3 + 1 and page.count("status running") == 3
+    assert cluster["token"] not in page
     second = Experiment(ws, "queue-ray").submit(ScriptRunConfig(str(src.path), script="s.py", compute_target=target))
     wait_until(lambda: second._paths.preparing_log.exists() and "Waiting for 1 node(s)" in
                second._paths.preparing_log.read_text(), timeout=60, message="a queue reason")

@@ -25,47 +25,6 @@ from runyard.core.model import InferenceConfig
 from runyard.core.webservice import AciWebservice, LocalWebservice, Webservice
 from runyard.errors import UserErrorException, WebserviceException
 
-BUILD_MODELS = """
-import sys
-import numpy as np
-import tensorflow as tf
-
-out = sys.argv[1]
-
-
-def linear(scale):
-    model = tf.keras.Sequential([tf.keras.Input(shape=(4,), name="x"), tf.keras.layers.Dense(2)])
-    model.layers[-1].set_weights([np.arange(8, dtype="float32").reshape(4, 2) * scale,
-                                  np.array([1, -1], dtype="float32")])
-    return model
-
-
-linear(1).export(f"{out}/linear-v1")
-linear(2).export(f"{out}/linear-v2")
-linear(3).save(f"{out}/linear.keras")
-
-
-class Multi(tf.Module):
-    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="a"),
-                                  tf.TensorSpec([None], tf.int32, name="b")])
-    def serve(self, a, b):
-        return {"total": tf.reduce_sum(a, axis=1) + tf.cast(b, tf.float32), "doubled": b * 2}
-
-
-multi = Multi()
-tf.saved_model.save(multi, f"{out}/multi", signatures={"serving_default": multi.serve})
-"""
-
-
-@pytest.fixture(scope="session")
-def tf_models(tmp_path_factory) -> Path:
-    """SavedModels and a Keras file with known weights, built once in a TensorFlow process."""
-    out = tmp_path_factory.mktemp("tf-models")
-    env = {**os.environ, "TMPDIR": str(out), "KERAS_HOME": str(out / "keras"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    subprocess.run([sys.executable, "-c", BUILD_MODELS, str(out)], check=True, env=env,
-                   capture_output=True, timeout=600)
-    return out
-
 
 def linear(rows, scale):
     return (np.asarray(rows, dtype=np.float32) @ (np.arange(8).reshape(4, 2) * scale) + [1, -1]).tolist()

@@ -674,3 +674,45 @@ def test_a_workspace_with_runs_is_not_moved_to_another_store(tmp_path, ws):
                          "--backend-store-uri", "postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode == 2 and "would leave them behind" in result.stderr
     assert "stores" not in json.loads((ws.location / "workspace.json").read_text())
+
+
+LIVE = """
+import json
+from pathlib import Path
+from runyard.core import Experiment, ScriptRunConfig, Workspace
+
+src = Path("src")
+src.mkdir(exist_ok=True)
+(src / "train.py").write_text('''
+import time
+for tick in range(80):
+    print("tick", tick, flush=True)
+    time.sleep(0.25)
+''')
+run = Experiment(Workspace.from_config(), "team-live").submit(ScriptRunConfig(str(src), script="train.py"))
+print("RESULT " + json.dumps({"id": run.id, "name": run.display_name}))
+"""
+
+
+@pytest.mark.browser
+def test_the_team_servers_pages_in_a_browser_behind_its_token(team, tmp_path, browser):
+    """The same pages as `runyard ui`, served by `runyard server`: the browser answers the Basic
+    prompt with the token (given once, in the first address), then follows a live run."""
+    from browser import shot, text, wait_for_text
+
+    got = result_of(checked(client(team, tmp_path / "live", LIVE)))
+    # Scripts refuse addresses holding credentials: the token goes in once, on the console (no
+    # script needed); the browser then keeps it for the site, as after answering the prompt.
+    browser.get(team.url.replace("http://", f"http://anyone:{team.token}@") + "/runyard/")
+    wait_for_text(browser, "Registered models")
+    assert got["name"] in text(browser) and team.token not in browser.page_source
+    browser.get(f"{team.url}/")
+    wait_for_text(browser, "team-live")  # MLflow's first page: the experiments
+    shot(browser, "10-team-server-first-page")
+    browser.get(f"{team.url}/runyard/runs/{got['id']}")
+    wait_for_text(browser, "tick 3")
+    page = text(browser)
+    assert got["name"] in page and "Running" in page  # followed live, before the run ends
+    shot(browser, "11-team-server-live-run")
+    wait_for_text(browser, "tick 79", timeout=120)
+    wait_for_text(browser, "Completed")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from runyard import archives
 from runyard.errors import ModelNotFoundException, UserErrorException, received
+from runyard.models import mlflow_description
 from runyard.stores.registry import dump_json_columns, load_json_columns
 from runyard.stores.registry import models_table as table
 from runyard.stores.versions import insert_next_version
@@ -77,6 +78,7 @@ class LocalModels:
                 archives.copy_tree(source, staging / asset, "Model folder")
             else:
                 shutil.copy2(source, staging / asset)
+            described = mlflow_description.write(staging, asset, framework)
             row = {"name": name, "asset": asset, "framework": framework,
                    "framework_version": framework_version, "description": description,
                    "tags": json.dumps(tags), "properties": json.dumps(properties),
@@ -86,9 +88,9 @@ class LocalModels:
                 target = version_dir(workspace, name, version)
                 try:
                     mlflow_version = tracking.register_model_version(
-                        workspace.tracking_uri, name, (target / asset).as_uri(), mlflow_run_id,
-                        description, {**tags, "runyard.version": str(version),
-                                      "runyard.framework": framework or ""})
+                        workspace.tracking_uri, name, (target if described else target / asset).as_uri(),
+                        mlflow_run_id, mlflow_description.description(description, name, version),
+                        {**tags, "runyard.version": str(version), "runyard.framework": framework or ""})
                 except Exception:
                     self._remove(name, version)
                     raise

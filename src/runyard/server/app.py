@@ -56,16 +56,12 @@ def create_app(ws, token: str | None):
     from runyard.server.responses import error, error_response
     from runyard.server.routes import build_router
     from runyard.server.serving_routes import build_proxy
-    from runyard.ui import console, index, pages
-    from runyard.ui.app import move_catch_all_last
+    from runyard.ui.app import add_runyard_pages
 
     app = create_fastapi_app()
     app.include_router(build_router(ws))
     app.include_router(build_proxy(ws))
-    index.add_route(app)
-    pages.add_routes(app, ws)
-    console.add_routes(app, ws)
-    move_catch_all_last(app)
+    add_runyard_pages(app, ws)
 
     @app.exception_handler(RunyardError)
     async def runyard_error(_request, exc: RunyardError) -> Response:

@@ -23,21 +23,24 @@ def create_app(ws):
     point_mlflow_at(ws)
     from mlflow.server.fastapi_app import create_fastapi_app
 
-    from runyard.ui import console, index, pages
-
     app = create_fastapi_app()
-    index.add_route(app)
-    pages.add_routes(app, ws)
-    console.add_routes(app, ws)
-    move_catch_all_last(app)
+    add_runyard_pages(app, ws)
     return app
 
 
-def move_catch_all_last(app) -> None:
-    """MLflow mounts its Flask app at "/" and routes match in order: runyard's go first."""
+def add_runyard_pages(app, ws) -> None:
+    """runyard's pages and index on MLflow's app (`runyard ui`, `runyard server`), before
+    MLflow's catch-all mount of its Flask app at "/" (routes match in order)."""
     from starlette.routing import Mount
 
-    routes = app.router.routes
+    from runyard.ui import catalog, console, index, pages
+
+    index.add_route(app)
+    pages.add_routes(app, ws)
+    console.add_routes(app, ws)
+    catalog.add_routes(app, ws)
+
+    routes = app.router.routes  # (the mount moved last)
     for route in [r for r in routes if isinstance(r, Mount) and r.path == ""]:
         routes.remove(route)
         routes.append(route)

@@ -7,20 +7,30 @@ models with the endpoints that serve them."""
 from __future__ import annotations
 
 import functools
-import html
 import json
-import time
 import urllib.error
 import urllib.request
-from urllib.parse import quote
 
 from fastapi import Request  # (at module level: FastAPI reads the route's annotations from here)
 
-from runyard.ui.pages import PREFIX, duration_text, page, table
+from runyard.ui.layout import (
+    PREFIX,
+    e,
+    facts,
+    grid,
+    href,
+    link,
+    muted,
+    not_found,
+    page,
+    run_link,
+    status,
+    when,
+)
+from runyard.ui.pages import duration_text
 
 TEST_BODY_MAX = 1024 * 1024  # bytes a test request may carry
 RECENT_RUNS = 30
-e = html.escape
 
 
 def add_routes(app, ws) -> None:
@@ -37,7 +47,7 @@ def add_routes(app, ws) -> None:
         try:
             return HTMLResponse(render_endpoint(ws, name))
         except RunyardError as exc:
-            return HTMLResponse(page("Not found", f"<p>{e(str(exc))}</p>"), status_code=404)
+            return HTMLResponse(not_found(str(exc)), status_code=404)
 
     async def endpoint_test(name: str, request: Request) -> JSONResponse:
         body = await request.body()
@@ -73,31 +83,11 @@ def render_console(ws) -> str:
                 + _section("Registered models", lambda: _models(ws)))
 
 
-def _grid(header: list[str], rows: list[list[str]], empty: str) -> str:
-    """A table of already-escaped cells."""
-    if not rows:
-        return f'<p class="muted">{e(empty)}</p>'
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _status(word: str) -> str:
-    return f'<span class="status {e(word)}">{e(word)}</span>'
-
-
-def _run_link(record: dict) -> str:
-    from runyard.runs import mlflow_fields
-
-    name = mlflow_fields.name_of(record)
-    return f'<a href="{PREFIX}/runs/{quote(record["run_id"])}">{e(name)}</a>'
-
-
 def _runs(all_runs) -> str:
     runs = sorted(all_runs(), key=lambda r: r["created_at"], reverse=True)[:RECENT_RUNS]
-    return _grid(["run", "experiment", "status", "duration", "submitted"],
-                 [[_run_link(r), e(r["experiment"]), _status(r["status"].value), e(duration_text(r)),
-                   e(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])))] for r in runs],
+    return grid(["run", "experiment", "status", "duration", "submitted"],
+                 [[run_link(r), e(r["experiment"]), status(r["status"].value), e(duration_text(r)),
+                   e(when(r["created_at"]))] for r in runs],
                  "No runs yet: submit one with Experiment(ws, name).submit(config) or `runyard run`.")
 
 
@@ -108,9 +98,9 @@ def _compute(ws, runs) -> str:
         on_it = [r for r in active if r["target"] == target["name"]]
         config = target.get("config") or {}
         size = f"{config.get('min_nodes', '')}-{config.get('max_nodes', '')} nodes" if "max_nodes" in config else ""
-        rows.append([e(target["name"]), e(str(target["type"])), _status(str(target["state"])), e(size),
-                     " ".join(_run_link(r) for r in on_it) or '<span class="muted">idle</span>'])
-    return _grid(["name", "type", "state", "size", "running now"], rows,
+        rows.append([link(target["name"], "compute", target["name"]), e(str(target["type"])), status(str(target["state"])), e(size),
+                     " ".join(run_link(r) for r in on_it) or muted("idle")])
+    return grid(["name", "type", "state", "size", "running now"], rows,
                  "Only the local target (this machine). Create a Ray cluster target with ComputeTarget.create.")
 
 
@@ -128,10 +118,10 @@ def _endpoints(ws) -> str:
     for endpoint in ws.backend.endpoints.list():
         base = ws.backend.endpoints.base_url(endpoint)
         models = ", ".join(f"{m['name']}:{m['version']}" for m in endpoint["spec"].get("models") or [])
-        rows.append([f'<a href="{PREFIX}/endpoints/{quote(endpoint["name"])}">{e(endpoint["name"])}</a>',
-                     _status(endpoint["state"]), e(models), e(f"{base}/score" if base else "-"),
+        rows.append([link(endpoint["name"], "endpoints", endpoint["name"]),
+                     status(endpoint["state"]), e(models), e(f"{base}/score" if base else "-"),
                      "key" if endpoint.get("keys") else "none"])
-    return _grid(["endpoint", "state", "models", "scoring URI", "auth"], rows,
+    return grid(["endpoint", "state", "models", "scoring URI", "auth"], rows,
                  "No endpoints: deploy a registered model with Model.deploy(...).")
 
 
@@ -140,9 +130,9 @@ def _datasets(ws) -> str:
     for name, latest in ws.backend.datasets.latest_all().items():
         registration = latest["registration"]
         versions = ws.backend.datasets.versions(name)
-        rows.append([e(name), e(str(registration["version"])), e(str(len(versions))),
+        rows.append([link(name, "datasets", name), e(str(registration["version"])), e(str(len(versions))),
                      e(str(len(latest.get("manifest") or []))), e(registration.get("description") or "")])
-    return _grid(["dataset", "latest version", "versions", "files (latest)", "description"], rows,
+    return grid(["dataset", "latest version", "versions", "files (latest)", "description"], rows,
                  "No registered datasets: Dataset.File.from_files(...).register(ws, name).")
 
 
@@ -150,14 +140,12 @@ def _models(ws) -> str:
     serving = _serving(ws)
     rows = []
     for model in ws.backend.models.list():
-        run = ""
-        if model.get("run_id"):
-            run = f'<a href="{PREFIX}/runs/{quote(model["run_id"])}">{e(model["run_id"])}</a>'
+        run = link(model["run_id"], "runs", model["run_id"]) if model.get("run_id") else ""
         endpoints = serving.get((model["name"], int(model["version"])), [])
-        rows.append([e(model["name"]), e(str(model["version"])), e(str(model.get("framework") or "")), run,
-                     " ".join(f'<a href="{PREFIX}/endpoints/{quote(n)}">{e(n)}</a>' for n in endpoints)
-                     or '<span class="muted">none</span>'])
-    return _grid(["model", "version", "framework", "from run", "served by"], rows,
+        rows.append([link(model["name"], "models", model["name"], model["version"]), e(str(model["version"])),
+                     e(str(model.get("framework") or "")), run,
+                     " ".join(link(n, "endpoints", n) for n in endpoints) or muted("none")])
+    return grid(["model", "version", "framework", "from run", "served by"], rows,
                  "No registered models: run.register_model(...) or Model.register(...).")
 
 
@@ -185,17 +173,17 @@ def render_endpoint(ws, name: str) -> str:
     endpoint = ws.backend.endpoints.get(name)
     base = ws.backend.endpoints.base_url(endpoint)
     models = ", ".join(f"{m['name']}:{m['version']}" for m in endpoint["spec"].get("models") or [])
-    parts = [f"<h1>{e(name)}</h1>", f"<p>{_status(endpoint['state'])}</p>"]
+    parts = [f"<h1>{e(name)}</h1>", f"<p>{status(endpoint['state'])}</p>"]
     if endpoint.get("error"):
         parts.append(f'<div class="error">{e(str(endpoint["error"]))}</div>')
-    parts.append("<h2>Endpoint</h2>" + table([
+    parts.append("<h2>Endpoint</h2>" + facts([
         ("Models", models), ("Scoring URI", f"{base}/score" if base else "-"),
         ("Auth", "a key (not shown here: Webservice.get_keys())" if endpoint.get("keys") else "none"),
         ("Generation", f"{endpoint.get('served_generation')} served of {endpoint.get('generation')}")]))
     log = store.log_path(ws, name)
     tail = log.read_text(errors="replace").splitlines()[-200:] if log.exists() else []
     parts.append(f"<h2>Server log (last {len(tail)} lines)</h2><pre>{e(chr(10).join(tail))}</pre>")
-    parts.append(_TEST_FORM % {"api": f"{PREFIX}/api/endpoints/{quote(name)}/test",
+    parts.append(_TEST_FORM % {"api": href("api", "endpoints", name, "test"),
                                "example": e(json.dumps({"data": [[0.0, 0.0]]}))})
     return page(name, "\n".join(parts))
 

@@ -10,31 +10,28 @@ elsewhere. In team mode they sit behind the server's token guard like every othe
 
 from __future__ import annotations
 
-import html
 import re
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-PREFIX = "/runyard"
+from runyard.ui.layout import (
+    PREFIX,
+    e,
+    facts,
+    grid,
+    href,
+    link,
+    not_found,
+    page,
+    run_link,
+    status,
+    when,
+)
+
 LOG_CHUNK = 256 * 1024  # bytes of output one poll returns at most
 SNAPSHOT_FILE_MAX = 2 * 1024 * 1024  # bytes of a snapshot file the page shows
 _PROCESS_LOG = re.compile(r"std_log_process_\d+\.txt")  # a distributed job's per-process output
-
-_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328}
-header{background:#0b3b5b;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
-header a{color:#fff;text-decoration:none}main{padding:16px 24px;max-width:1200px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
-.muted{color:#59636e}.status{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600}
-.Completed{background:#dafbe1;color:#116329}.Failed{background:#ffebe9;color:#a40e26}
-.Canceled,.CancelRequested{background:#eaeef2;color:#424a53}
-.Running,.Preparing,.Starting,.Queued,.Finalizing,.NotResponding,.Transitioning,.Creating{background:#ddf4ff;color:#0550ae}
-.Healthy,.Succeeded{background:#dafbe1;color:#116329}.Unhealthy{background:#ffebe9;color:#a40e26}
-table{border-collapse:collapse}td,th{border-bottom:1px solid #d1d9e0;padding:4px 12px 4px 0;
-text-align:left;vertical-align:top}pre{background:#f6f8fa;padding:12px;overflow:auto;max-height:60vh;
-white-space:pre-wrap;word-break:break-all}.error{background:#ffebe9;padding:12px;border-radius:6px}
-"""
 
 _FOLLOW = """
 <script>
@@ -68,7 +65,7 @@ def add_routes(app, ws) -> None:
         try:
             return HTMLResponse(render_run(ws, run_id, log))
         except RunyardError as exc:
-            return HTMLResponse(page("Not found", f"<p>{html.escape(str(exc))}</p>"), status_code=404)
+            return HTMLResponse(not_found(str(exc)), status_code=404)
 
     def run_log(run_id: str, offset: int = 0, log: str = "std_log") -> JSONResponse:
         try:
@@ -157,28 +154,26 @@ def render_run(ws, run_id: str, log: str = "std_log") -> str:
     from runyard.runs import mlflow_fields
 
     record = ws.backend.runs.get(run_id)
-    spec, status = record["spec"], record["status"].value
+    spec, word = record["spec"], record["status"].value
     name = mlflow_fields.name_of(record)
-    e = html.escape
     parts = [f"<h1>{e(name)}</h1>",
              f'<div class="muted">{e(run_id)} &middot; experiment {e(record["experiment"])} &middot; '
              f'<a href="{e(mlflow_link(record))}">open in MLflow</a></div>',
-             f'<p><span id="status" class="status {e(status)}">{e(status)}</span> '
-             f'<span class="muted">{e(duration_text(record))}</span></p>']
+             f'<p>{status(word, "status")} <span class="muted">{e(duration_text(record))}</span></p>']
     if record.get("error"):
         error = record["error"]
         parts.append(f'<div class="error"><b>{e(str(error.get("code", "Error")))}</b>: '
                      f'{e(str(error.get("message", "")))}</div>')
-    facts = [("Script", " ".join([spec.get("script") or " ".join(spec.get("command") or []),
+    about = [("Script", " ".join([spec.get("script") or " ".join(spec.get("command") or []),
                                   *map(str, spec.get("arguments") or [])])),
              ("Compute target", str(record["target"])),
              ("Environment", mlflow_fields.environment_label(spec.get("environment"))),
              ("Processes", mlflow_fields.layout(spec.get("distribution"))),
              ("Submitted by", record["properties"].get("runyard.submittedBy", ""))]
-    parts.append("<h2>Run</h2>" + table(facts))
+    parts.append("<h2>Run</h2>" + facts(about))
     params = mlflow_fields.params(spec.get("arguments") or [])
     if params:
-        parts.append("<h2>Parameters</h2>" + table(sorted(params.items())))
+        parts.append("<h2>Parameters</h2>" + facts(sorted(params.items())))
     parts.append("<h2>Timeline</h2>" + _timeline(record))
     log_path(ws, run_id, log)  # (refused when it names no log)
     choices = " &middot; ".join(
@@ -187,23 +182,28 @@ def render_run(ws, run_id: str, log: str = "std_log") -> str:
     parts.append(f"<h2>Output</h2><div class=\"muted\">{choices}</div><pre id=\"log\"></pre>")
     children = list(ws.backend.runs.list(parent_run_id=run_id))
     if children:
-        rows = "".join(
-            f'<tr><td><a href="{PREFIX}/runs/{quote(c["run_id"])}">{e(c["run_id"])}</a></td>'
-            f'<td><span class="status {e(c["status"].value)}">{e(c["status"].value)}</span></td>'
-            f'<td>{e(c["properties"].get("runyard.hyperparameters", ""))}</td></tr>' for c in children)
-        parts.append(f"<h2>Child runs ({len(children)})</h2><table><tr><th>run</th><th>status</th>"
-                     f"<th>values</th></tr>{rows}</table>")
+        parts.append(f"<h2>Child runs ({len(children)})</h2>" + grid(
+            ["run", "status", "values"],
+            [[run_link(c), status(c["status"].value), e(c["properties"].get("runyard.hyperparameters", ""))]
+             for c in children], ""))
     if spec.get("inputs"):
-        parts.append("<h2>Inputs</h2>" + table([(i["name"], i.get("label", "")) for i in spec["inputs"]]))
+        parts.append("<h2>Inputs</h2>" + grid(["name", "data"], [[e(i["name"]), _input_cell(i)] for i in spec["inputs"]], ""))
     files = _snapshot_files(ws, spec.get("snapshot_id"))
     if files:
-        parts.append(f"<h2>Snapshot ({len(files)} files)</h2>" +
-                     _snapshot_table(run_id, files[:500]))
+        parts.append(f"<h2>Snapshot ({len(files)} files)</h2>" + grid(
+            [], [[f'<a href="{href("runs", run_id, "snapshot")}/{quote(f["path"])}">{e(f["path"])}</a>',
+                  e(f"{f.get('size', '')} bytes")] for f in files[:500]], ""))
     if record.get("parent_run_id"):
-        parts.append(f'<p>Child of <a href="{PREFIX}/runs/{quote(record["parent_run_id"])}">'
-                     f'{e(record["parent_run_id"])}</a></p>')
-    api = f"{PREFIX}/api/runs/{quote(run_id)}/log?log={quote(log)}&"
-    return page(name, "\n".join(parts) + _FOLLOW % {"api": api, "status": status})
+        parts.append(f'<p>Child of {link(record["parent_run_id"], "runs", record["parent_run_id"])}</p>')
+    api = f"{href('api', 'runs', run_id, 'log')}?log={quote(log)}&"
+    return page(name, "\n".join(parts) + _FOLLOW % {"api": api, "status": word})
+
+
+def _input_cell(spec: dict) -> str:
+    dataset = spec.get("dataset")
+    if dataset and dataset.get("name"):
+        return link(spec.get("label") or f"{dataset['name']}:{dataset.get('version')}", "datasets", dataset["name"])
+    return e(spec.get("label", ""))
 
 
 def mlflow_link(record: dict) -> str:
@@ -219,22 +219,13 @@ def duration_text(record: dict) -> str:
     return f"ran {seconds:.1f} s" + ("" if end else " so far")
 
 
-def _snapshot_table(run_id: str, files: list[dict]) -> str:
-    rows = "".join(
-        f'<tr><td><a href="{PREFIX}/runs/{quote(run_id)}/snapshot/{quote(f["path"])}">{html.escape(f["path"])}</a>'
-        f'</td><td>{f.get("size", "")} bytes</td></tr>' for f in files)
-    return f"<table>{rows}</table>"
-
-
 def _timeline(record: dict) -> str:
     history = record.get("history") or []
     rows = []
-    for i, (status, at) in enumerate(history):
+    for i, (word, at) in enumerate(history):
         following = history[i + 1][1] if i + 1 < len(history) else None
-        took = f"{following - at:.1f} s" if following is not None else ""
-        rows.append((status, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)), took))
-    return "<table><tr><th>status</th><th>since</th><th>for</th></tr>" + "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
+        rows.append([e(word), e(when(at)), e(f"{following - at:.1f} s" if following is not None else "")])
+    return grid(["status", "since", "for"], rows, "")
 
 
 def _snapshot_files(ws, snapshot_id: str | None) -> list[dict]:
@@ -246,15 +237,3 @@ def _snapshot_files(ws, snapshot_id: str | None) -> list[dict]:
         return snapshot.manifest(ws.snapshots_dir, snapshot_id)
     except (OSError, ValueError, KeyError):
         return []
-
-
-def table(rows) -> str:
-    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                               for k, v in rows) + "</table>"
-
-
-def page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)} "
-            f"- runyard</title><style>{_STYLE}</style></head><body><header><a href=\"{PREFIX}/\"><b>runyard</b></a>"
-            f"<a href=\"/#/experiments\">Experiments (MLflow)</a></header><main>{body}</main></body></html>")
-
