@@ -73,6 +73,8 @@ def remove_inputs(spec: RunSpec, workdir: Path, root: Path) -> None:
 
 def argv(spec: RunSpec, node: NodeJob) -> list[str]:
     command = list(spec.command) if spec.command else [node.interpreter, spec.script, *spec.arguments]
+    if command and command[0] in ("python", "python3"):  # the environment's Python, as on v1's images
+        command[0] = node.interpreter
     if node.input_paths:
         from runyard.data.consumption import substitute
 

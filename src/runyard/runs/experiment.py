@@ -45,6 +45,15 @@ class Experiment:
             self.name, fields, config.run_config.run_config.target, tags, config._sweep())
         return HyperDriveRun(self, run_id)
 
+    def start_logging(self, *args, outputs=None, snapshot_directory=None, display_name=None, **kwargs):
+        """An interactive run (v1): log to it from a notebook or script, then run.complete() or
+        run.fail(), or use it as `with exp.start_logging() as run:`. `outputs`: the folder
+        uploaded as the run's outputs when it completes (None: ./outputs; False: none);
+        `snapshot_directory`: a folder to snapshot with it (None: no snapshot)."""
+        from runyard.runs import interactive
+
+        return interactive.start(self, outputs, snapshot_directory, display_name)
+
     def get_runs(self, type=None, tags=None, properties=None, include_children=False, status=None):
         """The runs of this experiment, newest first (a generator, as in v1)."""
         from runyard.runs.run import Run, _class_of

@@ -52,6 +52,9 @@ class Ingestor:
         self.uploads_dir = uploads_dir
         self.doc = read_structured(structured_path)
         self.points = 0
+        # run.complete() / run.fail(): the outcome the run's script or starter asked for
+        # (the supervisor ends the run with it; the first one counts).
+        self.end_request: dict | None = None
 
     def apply(self, records: list[dict]) -> None:
         from mlflow.entities import RunTag
@@ -97,6 +100,8 @@ class Ingestor:
                 tags[str(name)] = "" if rec.get("v") is None else str(rec["v"])
             elif kind == "prop":
                 properties.update(rec["v"])
+            elif kind == "end" and self.end_request is None:
+                self.end_request = rec.get("v") if isinstance(rec.get("v"), dict) else {}
             elif kind == "name":  # the run's display name (mlflow_fields.DISPLAY_NAME)
                 properties[DISPLAY_NAME] = str(rec["v"])
                 tracking.rename_run(self.tracking_uri, self.mlflow_run_id, str(rec["v"]))

@@ -47,5 +47,11 @@ class OfflineRun(LoggingMixin):
     def fail(self, error_details=None, error_code=None) -> None:
         pass
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        return False
+
     def __repr__(self) -> str:
         return f"OfflineRun(id={self.id!r})"

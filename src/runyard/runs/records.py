@@ -12,6 +12,7 @@ Record kinds ("k"):
   tag                          {"n", "v"}
   prop                         {"v": {key: value}}
   name the run's display name  {"v"}
+  end  run.complete()/fail()   {"v": {"status": "Completed" | "Failed", "code", "message"}}
 """
 
 from __future__ import annotations

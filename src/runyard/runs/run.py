@@ -65,7 +65,11 @@ class Run(LoggingMixin):
         MLflow UI shows it as the run's name."""
         from runyard.runs import mlflow_fields
 
-        return mlflow_fields.name_of(self._refresh())
+        recorded = mlflow_fields.name_of(self._refresh())
+        if self._name_set in (None, recorded):  # (a name set here shows before the supervisor
+            self._name_set = None               # has ingested it)
+            return recorded
+        return self._name_set
 
     @display_name.setter
     def display_name(self, value: str) -> None:
@@ -73,6 +77,9 @@ class Run(LoggingMixin):
             raise UserErrorException(f"display_name must be a non-empty string of up to 250 characters. Received: {value!r}")
         self._emit("name", v=value.strip())
         self.flush()
+        self._name_set = value.strip()
+
+    _name_set: str | None = None
 
     name = display_name  # (v1: deprecated, use display_name)
 
@@ -152,6 +159,7 @@ class Run(LoggingMixin):
         # Records go to the run's folder on this machine, wherever the workspace is reached.
         run._paths = RunPaths(Path(os.environ[settings.WORKSPACE_DIR]) / "runs" / run_id)
         run._sink = FileSink(Path(os.environ[settings.METRICS_DIR]), run._paths.uploads_dir)
+        run._own_job = True
         return run
 
     @property
@@ -304,6 +312,51 @@ class Run(LoggingMixin):
     def cancel(self) -> None:
         """Ask the supervisor to stop every process of the run; returns at once."""
         self._ws.backend.runs.cancel(self._id)
+
+    # -- ending a run: complete(), fail(), `with run:` ------------------------------------------
+    _own_job = False  # (True for Run.get_context() in a submitted job)
+
+    def complete(self, _set_status: bool = True) -> None:
+        """End the run Completed. An interactive run (Experiment.start_logging) ends now, after
+        its ./outputs are uploaded; in a submitted script the run completes when the script
+        exits with 0."""
+        self._end({"status": "Completed"})
+
+    def fail(self, error_details=None, error_code=None, _set_status: bool = True) -> None:
+        """End the run Failed, `error_details` (text or an exception) as its reason: at once for
+        an interactive run; in a submitted script, when the script exits (whatever its code)."""
+        if isinstance(error_details, BaseException):
+            message = f"{type(error_details).__name__}: {error_details}"
+        else:
+            message = str(error_details) if error_details is not None else "The run called run.fail()."
+        self._end({"status": "Failed", "code": str(error_code or "UserError"), "message": message})
+
+    def _end(self, outcome: dict) -> None:
+        from runyard.runs import interactive
+
+        if self._own_job:
+            self._emit("end", v=outcome)  # the supervisor reads it when the script exits
+            return
+        record = self._refresh()
+        if record["status"].is_terminal():
+            return  # (already ended: a `with` block around an explicit complete())
+        if not interactive.is_interactive(record):
+            raise UserErrorException(
+                f"Run {self._id} is a submitted run: it ends when its script does. run.cancel() "
+                "stops it; complete() and fail() end an interactive run "
+                "(Experiment.start_logging()) or, called by the script, its own run.")
+        interactive.end(self, outcome)
+        self._loaded = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if exc_type is None:
+            self.complete()
+        else:
+            self.fail(error_details=exc)
+        return False
 
     # -- metrics and files -------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,

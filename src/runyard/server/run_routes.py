@@ -17,7 +17,7 @@ from runyard.server.responses import json_response, log_piece
 # Log files a client may read, by the name the client uses.
 LOG_FILES = {"std_log": "std_log", "preparing_log": "preparing_log",
              "supervisor_log": "supervisor_log"}
-RECORD_KINDS = {"m", "l", "r", "tb", "i", "f", "tag", "prop", "name"}
+RECORD_KINDS = {"m", "l", "r", "tb", "i", "f", "tag", "prop", "name", "end"}
 MAX_RECORDS = 100_000  # per request
 
 

@@ -212,7 +212,7 @@ class Supervisor:
         wd = self.paths.workdir
         snapshot.restore(self.ws.snapshots_dir, self.spec.snapshot_id, wd)
         for sub in ("outputs", "logs"):
-            (wd / sub).mkdir(exist_ok=True)
+            (wd / sub).mkdir(parents=True, exist_ok=True)  # (an empty snapshot restores no folder)
         self.paths.tmp.mkdir(exist_ok=True)
         return self.job.prepare()
 
@@ -379,6 +379,11 @@ class Supervisor:
                               "logTail": tail(self.paths.std_log, 20)}
         if self.job.failure:
             return S.FAILED, {**self.job.failure, "logTail": tail(self.paths.std_log, 20)}
+        asked = self.ingestor.end_request if self.ingestor else None
+        if asked and asked.get("status") == S.FAILED.value:  # run.fail(): its details are the reason
+            return S.FAILED, {"code": str(asked.get("code") or "UserError"),
+                              "message": str(asked.get("message") or "The run called run.fail()."),
+                              "exitCode": exit_code, "logTail": tail(self.paths.std_log, 20)}
         if exit_code == 0:
             return S.COMPLETED, None
         failed = getattr(self, "failed_process", None)
