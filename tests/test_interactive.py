@@ -43,7 +43,7 @@ def test_a_with_block_fails_the_run_with_the_exception_and_fail_gives_a_reason(w
     with pytest.raises(ZeroDivisionError):
         with exp.start_logging(outputs=False) as run:
             run.log("before", 1)
-            1 / 0
+            run.log("ratio", 1 / 0)
     assert run.get_status() == "Failed"
     error = run.get_details()["error"]["error"]
     assert error["message"] == "ZeroDivisionError: division by zero" and error["code"] == "UserError"
