@@ -716,3 +716,24 @@ def test_the_team_servers_pages_in_a_browser_behind_its_token(team, tmp_path, br
     shot(browser, "11-team-server-live-run")
     wait_for_text(browser, "tick 79", timeout=120)
     wait_for_text(browser, "Completed")
+
+
+INTERACTIVE = """
+import json
+from pathlib import Path
+from runyard.core import Experiment, Workspace
+
+with Experiment(Workspace.from_config(), "team-notebook").start_logging() as run:
+    for step in range(3):
+        run.log("loss", 1.0 / (step + 1))
+    Path("outputs").mkdir()
+    Path("outputs/note.txt").write_text("from the notebook")
+print("RESULT " + json.dumps({"status": run.get_status(), "metrics": run.get_metrics(),
+                              "files": run.get_file_names()}))
+"""
+
+
+def test_an_interactive_run_from_a_client_of_the_server(team, tmp_path):
+    got = result_of(checked(client(team, tmp_path / "nb", INTERACTIVE)))
+    assert got["status"] == "Completed" and got["metrics"] == {"loss": [1.0, 0.5, 1 / 3]}
+    assert "outputs/note.txt" in got["files"]
