@@ -48,6 +48,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
+# npm fetches the notebook widgets' HTML renderer for the rendered-notebook test (nbconvert's
+# page otherwise loads it from a CDN): tests/test_notebook.py.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing npm (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  else
+    echo "[bootstrap] warning: npm not found; the rendered-notebook test needs it (apt-get install npm)" >&2
+  fi
+fi
+
 if ! command -v uv >/dev/null 2>&1; then
   echo "[bootstrap] installing uv"
   "$python" -m pip install --quiet uv
@@ -56,11 +68,22 @@ uv=$(command -v uv || echo "$("$python" -m site --user-base)/bin/uv")
 
 [ -x .venv/bin/python ] || "$uv" venv --quiet --python "$python" .venv
 echo "[bootstrap] installing runyard and its dependencies into .venv"
-"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi,data,serving,cluster,server,tuning]"
+"$uv" pip install --quiet --python .venv/bin/python -e ".[ui,tensorflow,dev,mpi,data,serving,cluster,server,tuning,notebook]"
 # tf-keras (Keras 2, for distributed TensorFlow jobs) must match TensorFlow's minor version,
 # and is installed without its dependencies: they would pull the full `tensorflow` package.
 tf_minor=$(.venv/bin/python -c "import importlib.metadata as m; print('.'.join(m.version('tensorflow-cpu').split('.')[:2]))")
 "$uv" pip install --quiet --python .venv/bin/python --no-deps "tf-keras~=${tf_minor}.0"
+# The widget renderer a notebook rendered to HTML loads (kept in .venv, found by the tests).
+renderer=.venv/share/runyard-tests/widget-renderer
+if [ ! -f "$renderer/embed-amd.js" ] && command -v npm >/dev/null 2>&1; then
+  echo "[bootstrap] fetching the notebook widget renderer (npm)"
+  mkdir -p "$renderer/pack"
+  (cd "$renderer/pack" && npm pack --silent @jupyter-widgets/html-manager@1 requirejs@2.3.7 >/dev/null \
+    && for t in *.tgz; do tar xzf "$t" && mv package "${t%.tgz}"; done)
+  cp -r "$renderer"/pack/jupyter-widgets-html-manager-*/dist/. "$renderer/"
+  cp "$renderer"/pack/requirejs-*/require.js "$renderer/require.js"
+  rm -rf "$renderer/pack"
+fi
 # Byte-compile once: imports stay fast even where PYTHONDONTWRITEBYTECODE is set.
 echo "[bootstrap] byte-compiling"
 .venv/bin/python -m compileall -q -j 0 .venv/lib/python*/site-packages src >/dev/null 2>&1 || true

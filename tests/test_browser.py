@@ -160,6 +160,7 @@ def test_the_console_shows_the_workspace_and_an_endpoint_answers_a_test_request(
                            AciWebservice.deploy_configuration(auth_enabled=True))
     try:
         service.wait_for_deployment()
+        assert "/runyard/endpoints/console-svc" in service._repr_html_() and "Healthy" in service._repr_html_()
         browser.get(f"{ui}/runyard/")
         wait_for_text(browser, "Registered models")
         page = text(browser)

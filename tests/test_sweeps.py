@@ -42,7 +42,7 @@ for epoch in range(1, a.epochs + 1):
 """
 
 
-def test_a_random_sweep_runs_its_trials_as_children_and_finds_the_best(ws, src):
+def test_a_random_sweep_runs_its_trials_as_children_and_finds_the_best(ws, src, capsys):
     src.write("objective.py", OBJECTIVE)
     config = HyperDriveConfig(
         run_config=ScriptRunConfig(str(src.path), script="objective.py",
@@ -92,6 +92,19 @@ def test_a_random_sweep_runs_its_trials_as_children_and_finds_the_best(ws, src):
     shown = runyard_cli("runs", "show", sweep.id)
     assert shown.returncode == 0 and "trials (best first):" in shown.stdout, shown.stdout + shown.stderr
     assert shown.stdout.index(best.id) < min(shown.stdout.index(c.id) for c in children if c.id != best.id)
+
+    # RunDetails shows the trials (a table in a notebook; text elsewhere), and the sweep's HTML.
+    from runyard.widgets import RunDetails
+
+    data = RunDetails(sweep).get_widget_data()
+    assert [c["run_id"] for c in data["children"]] == [c.id for c in children]
+    assert all(c["metrics"]["acc"] == round(values[c["run_id"]], 6) and "--quality" in c["values"]
+               for c in data["children"])
+    capsys.readouterr()
+    RunDetails(sweep).show()
+    printed = capsys.readouterr().out
+    assert f"{sweep.id}): Completed" in printed and all(f"child {c.id}: Completed" in printed for c in children)
+    assert "<td>hyperdrive</td>" in sweep._repr_html_() and "Link to runyard" in sweep._repr_html_()
 
 
 def test_bandit_stops_the_trial_that_falls_behind_and_the_grid_bounds_the_sweep(ws, src):

@@ -139,6 +139,11 @@ class Model:
         return (f"Model(workspace={self.workspace.name!r}, name={self.name!r}, id={self.id!r}, "
                 f"version={self.version}, tags={self.tags}, properties={self.properties})")
 
+    def _repr_html_(self) -> str:
+        from runyard.ui import reprs
+
+        return reprs.model(self)
+
     def __eq__(self, other) -> bool:
         return isinstance(other, Model) and other.id == self.id and other.workspace == self.workspace
 

@@ -77,6 +77,11 @@ class Experiment:
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
 
+    def _repr_html_(self) -> str:
+        from runyard.ui import reprs
+
+        return reprs.experiment(self)
+
 
 def _string_tags(tags) -> dict[str, str]:
     if tags is not None and not isinstance(tags, dict):

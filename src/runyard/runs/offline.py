@@ -50,8 +50,8 @@ class OfflineRun(LoggingMixin):
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
-        return False
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        pass
 
     def __repr__(self) -> str:
         return f"OfflineRun(id={self.id!r})"

@@ -114,6 +114,11 @@ class Run(LoggingMixin):
     def __repr__(self) -> str:
         return f"Run(experiment={self.experiment.name!r}, id={self._id!r}, status={self.get_status()!r})"
 
+    def _repr_html_(self) -> str:
+        from runyard.ui import reprs
+
+        return reprs.run(self)
+
     # -- v1 class methods ----------------------------------------------------------------------
     @classmethod
     def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs):
@@ -351,12 +356,11 @@ class Run(LoggingMixin):
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         if exc_type is None:
             self.complete()
         else:
             self.fail(error_details=exc)
-        return False
 
     # -- metrics and files -------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,

@@ -121,6 +121,11 @@ class Webservice:
         return (f"{type(self).__name__}(workspace={self.workspace.name!r}, name={self.name!r}, "
                 f"state={self._record['state']!r}, scoring_uri={self.scoring_uri!r})")
 
+    def _repr_html_(self) -> str:
+        from runyard.ui import reprs
+
+        return reprs.webservice(self)
+
     def serialize(self) -> dict:
         record = self._refresh()
         return {"name": self.name, "computeType": self.compute_type, "state": record["state"],

@@ -45,10 +45,18 @@ def served_url(ws) -> str | None:
     return str(found["url"])
 
 
+def page(ws, *segments) -> str:
+    """One of runyard's pages (`page(ws, "runs", run_id)`): on the UI serving the workspace, else
+    where `runyard ui` would serve it."""
+    from runyard.ui.layout import href
+
+    return f"{(served_url(ws) or DEFAULT).rstrip('/')}{href(*segments)}"
+
+
+def mlflow_page(ws, fragment: str) -> str:
+    """A page of MLflow's UI on the same server (`#/experiments/<id>`)."""
+    return f"{(served_url(ws) or DEFAULT).rstrip('/')}/{fragment}"
+
+
 def run_page(ws, run_id: str) -> str:
-    """The run's page: on the UI serving the workspace, else where `runyard ui` would serve it."""
-    from urllib.parse import quote
-
-    from runyard.ui.pages import PREFIX
-
-    return f"{(served_url(ws) or DEFAULT).rstrip('/')}{PREFIX}/runs/{quote(run_id)}"
+    return page(ws, "runs", run_id)

@@ -244,6 +244,11 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, location={str(self.location)!r})"
 
+    def _repr_html_(self) -> str:
+        from runyard.ui import reprs
+
+        return reprs.workspace(self)
+
     def __eq__(self, other) -> bool:
         return isinstance(other, Workspace) and other.location == self.location
 
