@@ -24,6 +24,8 @@ COMMANDS = {
     "compute": ("runyard.cli.compute_cmd", "compute",
                 "Create, attach, inspect and delete Ray cluster compute targets."),
     "ui": ("runyard.cli.ui_cmd", "ui", "Browse runs, metrics and artifacts in the MLflow UI."),
+    "tensorboard": ("runyard.cli.tensorboard_cmd", "tensorboard",
+                    "Serve TensorBoard on runs' event files, following active runs."),
     "server": ("runyard.cli.server_cmd", "server",
                "Serve this workspace to other machines (team mode, one port)."),
 }

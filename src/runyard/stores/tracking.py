@@ -249,6 +249,26 @@ def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
     return sorted(found)
 
 
+def file_sizes(tracking_uri: str, mlflow_run_id: str, prefix: str) -> dict[str, int]:
+    """Artifact path -> size in bytes, for the run's files under the folder `prefix`."""
+    local = artifact_dir(tracking_uri, mlflow_run_id)
+    if local is not None:
+        folder = local / prefix
+        return {p.relative_to(local).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*"))
+                if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".uploading"))} \
+            if folder.is_dir() else {}
+    repo = _repository(tracking_uri, mlflow_run_id)
+    found: dict[str, int] = {}
+    pending: list[str | None] = [prefix]
+    while pending:
+        for info in repo.list_artifacts(pending.pop()):
+            if info.is_dir:
+                pending.append(info.path)
+            else:
+                found[info.path] = int(info.file_size or 0)
+    return found
+
+
 def upload_dir(tracking_uri: str, mlflow_run_id: str, local_dir: Path, artifact_path: str) -> None:
     """A folder's files as artifacts under `artifact_path`; links to folders are left out."""
     from runyard.archives import plain_files
