@@ -345,3 +345,32 @@ def test_data_cli(ws, tmp_path):
     assert (tmp_path / "out/b/c.txt").read_text() == "cc"
     missing = runyard_cli("data", "show", "nope")
     assert missing.returncode == 2 and "No dataset 'nope'" in missing.stderr
+
+
+def test_one_large_file_shows_byte_progress_locally_and_from_s3(ws, tmp_path, moto):
+    """Progress lines name bytes while a single file is still being copied (not only whole files)."""
+    from runyard.data import filesystems
+    from runyard.data.progress import Progress
+    from runyard.data.transfer import copy_atomically
+    from runyard.data.views import _download
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(40 * 1024 * 1024))
+    lines: list[str] = []
+    progress = Progress("Downloading big", 1, big.stat().st_size, lines.append, every=0)
+    copy_atomically(big, tmp_path / "copy.bin", progress)
+    during = [line for line in lines if "0/1 files" in line]
+    assert len(during) >= 2 and during[0] != during[-1]  # bytes went up within the one file
+    assert lines[-1].startswith("Downloading big: 1/1 files, 41.9 MB/41.9 MB")
+    assert (tmp_path / "copy.bin").read_bytes() == big.read_bytes()
+
+    moto.client().create_bucket(Bucket="big-bucket")
+    moto.client().put_object(Bucket="big-bucket", Key="big.bin", Body=big.read_bytes())
+    entry = {"url": "s3://big-bucket/big.bin", "size": big.stat().st_size, "path": "big.bin"}
+    lines.clear()
+    progress = Progress("Caching big", 1, entry["size"], lines.append, every=0)
+    fs = filesystems.filesystem(entry["url"], {"endpoint_url": moto.endpoint_url, "access_key_id": moto.key,
+                                               "secret_access_key": moto.secret})
+    _download(fs, [entry], progress)
+    assert len([line for line in lines if "0/1 files" in line]) >= 2
+    assert "1/1 files, 41.9 MB/41.9 MB" in lines[-1]

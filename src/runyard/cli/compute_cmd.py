@@ -7,7 +7,7 @@ import os
 
 import click
 
-from runyard.cli.common import console, workspace, workspace_option
+from runyard.cli.common import console, print_table, workspace, workspace_option
 
 
 @click.group()
@@ -61,8 +61,6 @@ def attach(name, address, token_env, workspace_config):
 @workspace_option
 def list_targets(as_json, workspace_config):
     """Compute targets of the workspace."""
-    from rich.table import Table
-
     from runyard.compute.targets import ComputeTarget
 
     ws = workspace(workspace_config)
@@ -70,12 +68,10 @@ def list_targets(as_json, workspace_config):
     if as_json:
         click.echo(json.dumps(targets, indent=1))
         return
-    table = Table("name", "type", "state", "nodes", "address")
-    table.add_row("local", "local", "Succeeded", "1", "this machine")
-    for t in targets:
-        table.add_row(t["name"], t["type"], t["provisioningState"],
-                      str(t["properties"].get("max_nodes", "")), t["address"] or "")
-    console().print(table)
+    print_table(["name", "type", "state", "nodes", "address"],
+                [["local", "local", "Succeeded", "1", "this machine"]]
+                + [[t["name"], t["type"], t["provisioningState"], t["properties"].get("max_nodes", ""),
+                    t["address"] or ""] for t in targets], status_column=2)
 
 
 @compute.command("show")
@@ -84,8 +80,6 @@ def list_targets(as_json, workspace_config):
 @workspace_option
 def show(name, as_json, workspace_config):
     """Status and nodes of compute target NAME."""
-    from rich.table import Table
-
     from runyard.compute.targets import ComputeTarget
 
     target = ComputeTarget(workspace(workspace_config), name)
@@ -99,12 +93,10 @@ def show(name, as_json, workspace_config):
               f"{status['currentNodeCount']} node(s) alive at {status['address'] or '-'}")
     for error in status["provisioningErrors"] or []:
         out.print(f"[red]{error['error']['message']}[/red]")
-    table = Table("node id", "ip", "state", "run", "head")
-    for node in nodes:
-        table.add_row(node["nodeId"], node["privateIpAddress"], node["nodeState"],
-                      node["runId"] or "", "yes" if node["isHead"] else "")
     if nodes:
-        out.print(table)
+        print_table(["node id", "ip", "state", "run", "head"],
+                    [[node["nodeId"], node["privateIpAddress"], node["nodeState"], node["runId"] or "",
+                      "yes" if node["isHead"] else ""] for node in nodes])
 
 
 @compute.command("delete")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runyard.cli.common import console, key_values, workspace, workspace_option
+from runyard.cli.common import console, key_values, print_table, workspace, workspace_option
 
 
 def _get(ws, ref: str):
@@ -54,16 +54,12 @@ def register(name, paths, description, tags, new_version, workspace_config):
 @workspace_option
 def list_datasets(workspace_config):
     """Registered datasets (latest versions)."""
-    from rich.table import Table
-
     from runyard.core import Dataset
 
-    table = Table("name", "version", "files", "size", "description", box=None)
-    for name, dataset in Dataset.get_all(workspace(workspace_config)).items():
-        entries = dataset._manifest
-        table.add_row(name, str(dataset.version), f"{len(entries):,} files", _mb(entries),
-                      dataset.description or "")
-    console().print(table)
+    print_table(["name", "version", "files", "size", "description"],
+                [[name, dataset.version, f"{len(dataset._manifest):,} files", _mb(dataset._manifest),
+                  dataset.description or ""]
+                 for name, dataset in Dataset.get_all(workspace(workspace_config)).items()])
 
 
 @data.command("show")

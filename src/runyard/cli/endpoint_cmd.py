@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from runyard.cli.common import console, workspace, workspace_option
+from runyard.cli.common import console, print_table, workspace, workspace_option
 
 
 @click.command()
@@ -82,19 +82,15 @@ def _service(ws, name):
 @workspace_option
 def list_(as_json, workspace_config):
     """Services with their state, models and scoring URI."""
-    from rich.table import Table
-
     from runyard.serving.webservice import Webservice
 
     services = [s.serialize() for s in Webservice.list(workspace(workspace_config))]
     if as_json:
         click.echo(json.dumps(services, indent=1))
         return
-    table = Table("name", "type", "state", "models", "scoring URI", "error")
-    for s in services:
-        table.add_row(s["name"], s["computeType"], s["state"], ", ".join(s["models"]),
-                      s["scoringUri"] or "", (s["error"] or "")[:80])
-    console().print(table)
+    print_table(["name", "type", "state", "models", "scoring URI", "error"],
+                [[s["name"], s["computeType"], s["state"], ", ".join(s["models"]), s["scoringUri"] or "",
+                  (s["error"] or "").replace("\n", " ")] for s in services], status_column=2)
 
 
 @endpoint.command("logs")

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from runyard.cli.common import console, workspace, workspace_option
+from runyard.cli.common import console, print_table, workspace, workspace_option
 
 
 def parse_env_ref(ref: str) -> tuple[str, str | None]:
@@ -44,22 +44,18 @@ def env() -> None:
 @workspace_option
 def list_envs(workspace_config):
     """Registered and curated environments, and the build cache with its size."""
-    from rich.table import Table
-
     from runyard.environments import builder
     from runyard.environments.environment import Environment
 
     ws = workspace(workspace_config)
-    table = Table(box=None, title="Environments")
-    for column in ("NAME", "VERSION", "PYTHON", "PACKAGES"):
-        table.add_column(column)
+    rows = []
     for name, found in sorted(Environment.list(ws).items()):
         cd = found.python.conda_dependencies
         packages = [*cd.conda_packages, *cd.pip_packages]
-        table.add_row(name, str(found.version), cd.get_python_version() or "-",
-                      ", ".join(packages) if len(packages) < 6 else f"{len(packages)} packages")
+        rows.append([name, found.version, cd.get_python_version() or "-",
+                     ", ".join(packages) if len(packages) < 6 else f"{len(packages)} packages"])
+    print_table(["name", "version", "python", "packages"], rows)
     out = console()
-    out.print(table)
     cached = builder.cached()
     total = builder.disk_usage(builder.envs_dir()) if cached else 0
     out.print(f"\nBuild cache {builder.envs_dir()}: {len(cached)} environments, {_size(total)} "

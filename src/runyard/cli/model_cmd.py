@@ -6,7 +6,7 @@ import json
 
 import click
 
-from runyard.cli.common import console, key_values, workspace, workspace_option
+from runyard.cli.common import console, key_values, print_table, workspace, workspace_option
 
 
 def get_model(ws, ref: str):
@@ -62,8 +62,6 @@ def register(name, path, run_id, framework, framework_version, description, tags
 @workspace_option
 def list_(name, latest, tags, as_json, workspace_config):
     """Registered models, newest first."""
-    from rich.table import Table
-
     from runyard.models.model import Model
 
     filters = [list(t.split("=", 1)) if "=" in t else t for t in tags]
@@ -71,12 +69,10 @@ def list_(name, latest, tags, as_json, workspace_config):
     if as_json:
         click.echo(json.dumps([m.serialize() for m in found], indent=1))
         return
-    table = Table("name", "version", "framework", "run", "tags", "registered")
-    for m in found:
-        table.add_row(m.name, str(m.version), m.model_framework or "", m.run_id or "",
-                      ", ".join(f"{k}={v}" for k, v in m.tags.items()),
-                      m.created_time.astimezone().strftime("%Y-%m-%d %H:%M"))
-    console().print(table)
+    print_table(["name", "version", "framework", "run", "tags", "registered"],
+                [[m.name, m.version, m.model_framework or "", m.run_id or "",
+                  ", ".join(f"{k}={v}" for k, v in m.tags.items()),
+                  m.created_time.astimezone().strftime("%Y-%m-%d %H:%M")] for m in found])
 
 
 @model.command("show")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from runyard.cli.common import console, workspace, workspace_option
+from runyard.cli.common import console, stopped_following, workspace, workspace_option
 
 
 def _experiment_name(source_dir: Path) -> str:
@@ -83,6 +83,7 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
     else:
         if not script:
             raise UserErrorException("Name the script to run: runyard run train.py [ARGS]...")
+        script_args = _script_arguments(script, script_args)
         distributed = None
         if mpi and workers is not None:
             raise UserErrorException("Choose --mpi or --workers, not both.")
@@ -108,13 +109,41 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
         return
     try:
         details = submitted.wait_for_completion(show_output=True, raise_on_error=False)
-    except ExperimentExecutionException as exc:
-        out.print(f"[yellow]{exc}[/]")
+    except ExperimentExecutionException:
+        out.print(f"[yellow]{stopped_following(submitted.id)}[/]")
         sys.exit(130)
     if details["status"] != "Completed":
-        error = details.get("error", {}).get("error", {})
-        out.print(f"[red]Run {submitted.id} {details['status']}: {error.get('message', '')}[/]")
-        sys.exit(1)
+        sys.exit(1)  # (the summary above said why)
+
+
+# runyard run's own long options: given after the script they would reach the script instead.
+OWN_OPTIONS = ("--env", "--requirements", "--workers", "--ps", "--chief", "--mpi", "--processes-per-node",
+               "--nodes", "--rerun", "--experiment", "--source-dir", "--compute", "--max-duration", "--tag",
+               "--name", "--detach", "--workspace")
+
+
+def _script_arguments(script: str, script_args: tuple) -> list[str]:
+    """The script's arguments, refusing the mix-ups that would start a run bound to fail."""
+    from runyard.errors import UserErrorException
+
+    if script.startswith("-"):
+        raise UserErrorException(
+            f"{script} is not an option of runyard run. runyard's options go before the script and "
+            f"the script's own options after it: runyard run [OPTIONS] train.py {script} ...")
+    args = list(script_args)
+    if "--" in args:  # everything after -- is the script's, whatever it looks like
+        cut = args.index("--")
+        before, after = args[:cut], args[cut + 1:]
+    else:
+        before, after = args, []
+    for arg in before:
+        option = arg.split("=", 1)[0]
+        if option in OWN_OPTIONS:
+            raise UserErrorException(
+                f"{option} is an option of runyard run, given after the script, so {script} would get "
+                f"it. Put it before the script (runyard run {option} ... {script} ARGS), or, if "
+                f"{script} takes {option} itself, put -- before its arguments: runyard run {script} -- ARGS.")
+    return before + after
 
 
 def _submit_script(ws, script, script_args, env_ref, requirements, experiment, source_dir,
@@ -145,8 +174,39 @@ def script_config(ws, script, script_args, env_ref, requirements, source_dir, co
         script_rel = Path(script_path.name)
     if not source.is_dir():
         raise UserErrorException(f"--source-dir {str(source)!r} is not a folder.")
+    _check_paths_reach_the_job(script_args, source)
+    suffix = script_path.suffix.lower()
+    if suffix == ".ipynb":
+        raise UserErrorException(
+            f"{script} is a notebook; runyard run runs a Python or shell script. Convert it first "
+            f"(jupyter nbconvert --to script {script}), or log from the notebook itself with "
+            "Experiment(ws, name).start_logging().")
+    script_kwargs: dict = {"script": script_rel.as_posix(), "arguments": list(script_args)}
+    if suffix in (".sh", ".bash"):  # a shell script runs with bash, from the snapshot
+        if not (source / script_rel).is_file():
+            raise UserErrorException(f"{script} was not found in {str(source.resolve())!r}.")
+        script_kwargs = {"command": ["bash", script_rel.as_posix(), *map(str, script_args)]}
     config = ScriptRunConfig(
-        source_directory=str(source), script=script_rel.as_posix(), arguments=list(script_args),
+        source_directory=str(source), **script_kwargs,
         compute_target=compute, environment=environment, distributed_job_config=distributed,
         max_run_duration_seconds=max_duration or DEFAULT_MAX_RUN_DURATION_SECONDS)
     return config, source
+
+
+def _check_paths_reach_the_job(script_args, source: Path) -> None:
+    """A relative path argument that exists here but not in the snapshot would make the script
+    fail seconds later (the job runs in its snapshot's folder): say so now."""
+    from runyard.errors import UserErrorException
+
+    if Path.cwd().resolve() == source.resolve():
+        return
+    for arg in script_args:
+        value = str(arg).split("=", 1)[-1] if str(arg).startswith("--") else str(arg)
+        if not value or value.startswith("-") or Path(value).is_absolute():
+            continue
+        if Path(value).exists() and not (source / value).exists():
+            raise UserErrorException(
+                f"{value!r} exists in this folder but not in the run's source folder "
+                f"{str(source.resolve())!r}, where the script runs. Pass its absolute path "
+                f"({Path(value).resolve()}), use --source-dir to snapshot the folder that holds both, "
+                "or register it as a dataset.")

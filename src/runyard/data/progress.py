@@ -33,15 +33,25 @@ class Progress:
                 self.emit(self._line(now))
 
     def file_callback(self, count: int):
-        """An fsspec callback for a batch of `count` transfers: fsspec reports whole files, so
-        each advances the bytes by the batch's average size."""
+        """An fsspec callback for a batch of transfers: each file's transfer reports its bytes
+        as they arrive (a child callback per file), and the batch counts the files done."""
         from fsspec.callbacks import Callback
 
-        progress, average = self, self.total_bytes // max(count, 1)
+        progress = self
+
+        class Bytes(Callback):
+            def relative_update(self, inc=1):
+                progress.advance(inc, files=0)
+
+            def call(self, *args, **kwargs):
+                pass
 
         class Files(Callback):
+            def branched(self, path_1, path_2, **kwargs):
+                return Bytes()
+
             def relative_update(self, inc=1):
-                progress.advance(average * inc, inc)
+                progress.advance(0, inc)
 
         return Files()
 

@@ -13,13 +13,23 @@ from runyard.data.progress import Progress
 from runyard.data.views import check_local, fetch_blobs, is_local
 from runyard.errors import AlreadyExistsError
 
+CHUNK = 16 * 1024 * 1024  # bytes copied between two progress reports
 
-def copy_atomically(source, dest: Path) -> None:
-    """Copy a file so that `dest` appears only complete (a temporary name, then a rename)."""
+
+def copy_atomically(source, dest: Path, progress: Progress | None = None) -> None:
+    """Copy a file so that `dest` appears only complete (a temporary name, then a rename);
+    with `progress`, its bytes are reported as they are copied (a large file shows progress)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.copying")
     try:
-        shutil.copyfile(source, tmp)
+        if progress is None:
+            shutil.copyfile(source, tmp)
+        else:
+            with open(source, "rb") as src, open(tmp, "wb") as out:
+                for chunk in iter(lambda: src.read(CHUNK), b""):
+                    out.write(chunk)
+                    progress.advance(len(chunk), files=0)
+            progress.advance(0)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -46,7 +56,6 @@ def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emi
     fetch_blobs([e for e in entries if not is_local(e)], datastores, emit, label)
     progress = Progress(label, len(entries), sum(e["size"] or 0 for e in entries), emit)
     for entry, dest in zip(entries, dests, strict=True):
-        copy_atomically(entry["url"] if is_local(entry) else cache.blob_path(entry["sha256"]), dest)
-        progress.advance(entry["size"] or 0)
+        copy_atomically(entry["url"] if is_local(entry) else cache.blob_path(entry["sha256"]), dest, progress)
     progress.done()
     return [str(d) for d in dests]
