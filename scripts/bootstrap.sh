@@ -14,51 +14,33 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/runyard 
   exit 0
 fi
 
-# OpenMPI for MPI jobs (mpirun, and the headers mpi4py may build against).
-if ! command -v mpirun >/dev/null 2>&1; then
+# apt_install WHAT PURPOSE PACKAGE...: install Debian packages when root on Debian, else warn.
+apt_install() {
+  local what=$1 purpose=$2
+  shift 2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[bootstrap] installing OpenMPI (apt-get)"
+    echo "[bootstrap] installing $what (apt-get)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
-    echo "[bootstrap] warning: mpirun not found; MPI jobs need OpenMPI (apt-get install openmpi-bin)" >&2
+    echo "[bootstrap] warning: $what not found; $purpose (apt-get install $*)" >&2
   fi
-fi
+}
 
+# OpenMPI for MPI jobs (mpirun, and the headers mpi4py may build against).
+command -v mpirun >/dev/null 2>&1 ||
+  apt_install OpenMPI "MPI jobs need it" openmpi-bin libopenmpi-dev
 # PostgreSQL for team mode (`runyard server --backend-store-uri postgresql://...`); the tests
 # start their own throwaway cluster with its initdb.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[bootstrap] installing PostgreSQL (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  else
-    echo "[bootstrap] warning: PostgreSQL not found; team-mode tests need it (apt-get install postgresql)" >&2
-  fi
-fi
-
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 ||
+  apt_install PostgreSQL "team-mode tests need it" postgresql
 # Chromium and its WebDriver for the web UI's browser tests (tests/test_browser.py).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[bootstrap] installing Chromium and chromium-driver (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  else
-    echo "[bootstrap] warning: chromium not found; the browser tests need it (apt-get install chromium chromium-driver)" >&2
-  fi
-fi
-
+{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } ||
+  apt_install "Chromium and chromium-driver" "the browser tests need them" chromium chromium-driver
 # npm fetches the notebook widgets' HTML renderer for the rendered-notebook test (nbconvert's
 # page otherwise loads it from a CDN): tests/test_notebook.py.
-if ! command -v npm >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[bootstrap] installing npm (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
-  else
-    echo "[bootstrap] warning: npm not found; the rendered-notebook test needs it (apt-get install npm)" >&2
-  fi
-fi
+command -v npm >/dev/null 2>&1 ||
+  apt_install npm "the rendered-notebook test needs it" npm
 
 if ! command -v uv >/dev/null 2>&1; then
   echo "[bootstrap] installing uv"
