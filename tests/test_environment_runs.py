@@ -97,14 +97,22 @@ def test_user_managed_dependencies_use_the_interpreter_without_a_build(ws, src):
     assert builder.cached() == []
 
 
-def test_docker_enabled_is_refused_and_a_base_image_only_warns(ws, src):
+def test_docker_enabled_runs_without_a_container_and_an_own_image_is_refused(ws, src):
     src.write("report.py", REPORT)
     env = six_env("dockered")
-    env.docker.enabled = True
+    env.docker.enabled = True  # v1 code sets it everywhere, with Azure's base images
     env.docker.base_image = "mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-ubuntu18.04"
-    with pytest.raises(UserErrorException, match="no container engine.*docker.enabled = False"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = _submit(ws, src, env)
+    assert [str(w.message) for w in caught if "container" in str(w.message)] == [
+        "runyard runs jobs without containers: Environment 'dockered' docker.enabled=True is noted and the "
+        "job runs without one (its packages come from the environment's pip/conda lists)."]
+    assert run.wait_for_completion()["status"] == "Completed"
+    env.docker.base_image = "registry.example.com/team/trainer:3"  # an image of one's own: refused
+    with pytest.raises(UserErrorException, match="container built from 'registry.example.com/team/trainer:3'.*docker.enabled = False"):
         _submit(ws, src, env)
-    assert list(ws._registry.list_runs()) == []
+    assert len(list(ws._registry.list_runs())) == 1
     env.docker.enabled = False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -3,6 +3,8 @@
 Each name loads on first use: `from runyard.core import Run` in a training script imports the
 run's logging API alone (no datasets, no environments, no SQLAlchemy)."""
 
+from runyard._version import __version__ as VERSION  # noqa: N812  (v1: azureml.core.VERSION; notebooks print it)
+
 _EXPORTS = {"Workspace": "runyard.workspace.workspace", "Experiment": "runyard.runs.experiment",
             "Run": "runyard.runs.run", "ScriptRunConfig": "runyard.runs.config",
             "RunConfiguration": "runyard.runs.config", "Environment": "runyard.environments.environment",
@@ -10,7 +12,7 @@ _EXPORTS = {"Workspace": "runyard.workspace.workspace", "Experiment": "runyard.r
             "Model": "runyard.models.model", "Webservice": "runyard.serving.webservice",
             "ComputeTarget": "runyard.compute.targets"}
 
-__all__ = list(_EXPORTS)
+__all__ = [*_EXPORTS, "VERSION"]
 
 
 def __getattr__(name: str):

@@ -1,6 +1,8 @@
-"""v1 `azureml.core.runconfig`."""
+"""v1 `azureml.core.runconfig` (which also re-exports CondaDependencies)."""
 
 from runyard.distributed.configs import MpiConfiguration, TensorflowConfiguration
-from runyard.runs.config import RunConfiguration
+from runyard.environments.conda import CondaDependencies
+from runyard.runs.config import DockerConfiguration, RunConfiguration
 
-__all__ = ["RunConfiguration", "MpiConfiguration", "TensorflowConfiguration"]
+__all__ = ["RunConfiguration", "MpiConfiguration", "TensorflowConfiguration", "DockerConfiguration",
+           "CondaDependencies"]

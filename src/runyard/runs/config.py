@@ -30,11 +30,32 @@ class RunConfiguration:
         self.environment = None
         self.environment_variables: dict[str, str] = {}
         self.data: dict = {}  # input name -> DatasetConsumptionConfig
+        self.docker: DockerConfiguration | None = None
         if conda_dependencies is not None:
             from runyard.environments.environment import Environment
 
             self.environment = Environment("runconfig-environment")
             self.environment.python.conda_dependencies = conda_dependencies
+
+
+class DockerConfiguration:
+    """v1 DockerConfiguration (`ScriptRunConfig(docker_runtime_config=...)`,
+    `run_config.docker`): recorded; runyard runs jobs without containers, and says so once."""
+
+    def __init__(self, use_docker=None, arguments=None, shm_size=None, shared_volumes=True):
+        self.use_docker = use_docker
+        self.arguments = list(arguments or [])
+        self.shm_size = shm_size
+        self.shared_volumes = shared_volumes
+
+
+AZURE_IMAGES = "mcr.microsoft.com/azureml/"
+NO_CONTAINERS = ("runyard runs jobs without containers: {what} is noted and the job runs without one "
+                 "(its packages come from the environment's pip/conda lists).")
+
+
+def _warn_no_containers(what: str) -> None:
+    warnings.warn(NO_CONTAINERS.format(what=what), stacklevel=4)
 
 
 class ScriptRunConfig:
@@ -141,6 +162,11 @@ def validate(config: ScriptRunConfig) -> dict:
         fields["command"] = coerce_arguments(tokens)
         fields["arguments"] = []
     fields["environment"] = environment_definition(rc.environment)
+    docker = config.docker_runtime_config or rc.docker
+    if docker is not None and not isinstance(docker, DockerConfiguration):
+        raise UserErrorException(f"docker_runtime_config takes a DockerConfiguration. Received: {received(docker)}")
+    if docker is not None and docker.use_docker and not (rc.environment and rc.environment.docker.enabled):
+        _warn_no_containers("DockerConfiguration(use_docker=True)")
     fields["distribution"] = distribution(config.distributed_job_config)
     duration = rc.max_run_duration_seconds
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
@@ -177,12 +203,20 @@ def environment_definition(env) -> dict | None:
             f"Environment.get(ws, {env!r}). Received: environment={received(env)}")
     if not isinstance(env, Environment):
         raise UserErrorException(f"environment must be an Environment. Received: environment={received(env)}")
-    if env.docker.enabled:
+    image = env.docker.base_image
+    custom_image = image not in (None, DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE) or env.docker.base_dockerfile
+    # Azure's own base images hold the OS, MPI and CUDA, which runyard provides itself; another
+    # image or a Dockerfile may hold anything, which a run without it would miss.
+    own_image = bool(env.docker.base_dockerfile) or (custom_image and not str(image).startswith(AZURE_IMAGES))
+    if env.docker.enabled and own_image:
         raise UserErrorException(
-            f"Environment {env.name!r} has docker.enabled=True, but this compute has no container "
-            "engine. Set env.docker.enabled = False: the packages are then installed in a cached "
-            "virtual environment instead of an image.")
-    if env.docker.base_image not in (None, DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE) or env.docker.base_dockerfile:
+            f"Environment {env.name!r} asks to run in a container built from "
+            f"{'its Dockerfile' if env.docker.base_dockerfile else repr(env.docker.base_image)}, and runyard "
+            "runs jobs without containers. Set env.docker.enabled = False to run with the environment's "
+            "pip/conda packages alone (in a cached virtual environment).")
+    if env.docker.enabled:
+        _warn_no_containers(f"Environment {env.name!r} docker.enabled=True")
+    elif custom_image:
         warnings.warn(
             f"Environment {env.name!r}: the Docker base image is recorded but not used; this "
             "compute runs no containers (packages come from the environment's pip/conda lists).",
