@@ -337,11 +337,11 @@ class Run(LoggingMixin):
         self._end({"status": "Failed", "code": str(error_code or "UserError"), "message": message})
 
     def _end(self, outcome: dict) -> None:
-        from runyard.runs import interactive
-
         if self._own_job:
             self._emit("end", v=outcome)  # the supervisor reads it when the script exits
             return
+        from runyard.runs import interactive
+
         record = self._refresh()
         if record["status"].is_terminal():
             return  # (already ended: a `with` block around an explicit complete())
