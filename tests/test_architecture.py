@@ -146,3 +146,24 @@ def test_every_import_of_runyards_own_names_resolves():
                     except ImportError:
                         missing.append(f"{path.relative_to(SOURCE)}: {node.module}.{alias.name}")
     assert missing == [], "\n".join(missing)
+
+
+def test_every_module_compiles_on_python_3_7():
+    """Jobs and entry scripts import runyard from this tree in their own interpreter, as old as
+    Python 3.7 (README): no syntax newer than 3.7 anywhere (a real 3.7 compiles the tree)."""
+    import subprocess
+
+    from runyard.environments import interpreters
+
+    python37, version = interpreters.find("3.7")
+    assert version.startswith("3.7.")
+    check = ("import pathlib, sys\n"
+             "bad = []\n"
+             "for p in sorted(pathlib.Path(sys.argv[1]).rglob('*.py')):\n"
+             "    try:\n"
+             "        compile(p.read_text(encoding='utf-8'), str(p), 'exec', dont_inherit=True)\n"
+             "    except SyntaxError as e:\n"
+             "        bad.append('%s:%s: %s' % (p, e.lineno, e.msg))\n"
+             "print('\\n'.join(bad))\n")
+    result = subprocess.run([python37, "-c", check, str(SOURCE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr

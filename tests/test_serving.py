@@ -466,3 +466,18 @@ def test_a_replacement_worker_that_fails_init_is_retried_on_the_next_request(ws,
     (tmp_path / "broken").unlink()
     assert service.run({}) == "ok"  # the next request starts a worker that works
     assert "RuntimeError: replacement cannot start" in service.get_logs()
+
+
+def test_an_entry_script_serves_from_a_python_3_7_environment(ws, src, tmp_path):
+    """A v1 deployment pinned to python_version="3.7": the entry script and what it imports of
+    runyard (Model.get_model_path) run on a real 3.7 interpreter."""
+    model = _weights_model(ws, tmp_path, [1, 2])
+    src.write("score.py", SCORE + "VERSION = 37\n")
+    env = Environment("serve-3-7")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six==1.16.0"], python_version="3.7")
+    service = Model.deploy(ws, "py37-svc", [model], inference_config=InferenceConfig(
+        entry_script="score.py", source_directory=str(src.path), environment=env),
+        deployment_config=LocalWebservice.deploy_configuration())
+    service.wait_for_deployment()
+    assert service.run(json.dumps({"data": [[1, 1]]})) == {"result": [3], "version": 37}
+    assert "on python (3, 7)" in service.get_logs()

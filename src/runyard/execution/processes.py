@@ -96,7 +96,7 @@ def pump_into(proc: subprocess.Popen, sink, on_error=None) -> threading.Thread:
         fd = proc.stdout.fileno()
         failed = False
         try:
-            while chunk := os.read(fd, 65536):
+            for chunk in iter(lambda: os.read(fd, 65536), b""):
                 if failed:
                     continue
                 try:
