@@ -115,8 +115,8 @@ def test_registration_errors_are_clear(ws, finished_run, tmp_path):
     finished_run.register_model("exists", "outputs/model")
     with pytest.raises(ModelNotFoundException, match="version 5"):
         Model(ws, "exists", version=5)
-    assert not list((ws.location / "models").glob("m/*"))  # nothing half-registered
-    assert not list((ws.location / "models" / ".staging").iterdir())
+    assert not list((ws.folder / "models").glob("m/*"))  # nothing half-registered
+    assert not list((ws.folder / "models" / ".staging").iterdir())
 
 
 def test_local_registration_child_paths_and_get_model_path(ws, tmp_path, monkeypatch):
@@ -133,7 +133,7 @@ def test_local_registration_child_paths_and_get_model_path(ws, tmp_path, monkeyp
         model.add_properties({"accuracy": "0.1"})
 
     # In a deployment, get_model_path answers from the deployed models; else from the workspace.
-    monkeypatch.chdir(ws.location.parent)
+    monkeypatch.chdir(ws.folder.parent)
     ws.write_config(".")
     assert Model.get_model_path("local") == model.url
     monkeypatch.setenv("RUNYARD_DEPLOYED_MODELS", json.dumps([{"name": "local", "version": 1, "path": "/srv/x"}]))

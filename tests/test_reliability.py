@@ -77,7 +77,7 @@ def test_a_full_disk_fails_the_run_naming_it(small_disk, src, case):
     details = run.wait_for_completion(raise_on_error=False)  # never Running until cancelled
     error = details["error"]["error"]
     assert details["status"] == "Failed" and error["code"] == "DiskFull", error
-    assert "is full" in error["message"] and str(ws.location) in error["message"]
+    assert "is full" in error["message"] and str(ws.folder) in error["message"]
     if what is not None:
         assert what in error["message"]
     # The job was stopped, not left blocked on its pipe; no partial file was published.
@@ -234,32 +234,32 @@ def _one_line_error(result) -> str:
 def test_damaged_stores_are_named_in_one_line_and_never_replaced(ws, src, tmp_path):
     src.write("t.py", "print('hi')\n")
     runyard_cli("run", str(src.path / "t.py"), check=True, cwd=src.path)
-    backups = {name: (ws.location / name).read_bytes() for name in ("mlflow.db", "runyard.db")}
+    backups = {name: (ws.folder / name).read_bytes() for name in ("mlflow.db", "runyard.db")}
 
     def damage(name: str, how) -> None:
         for suffix in ("-wal", "-shm"):
-            (ws.location / f"{name}{suffix}").unlink(missing_ok=True)
-        how(ws.location / name)
+            (ws.folder / f"{name}{suffix}").unlink(missing_ok=True)
+        how(ws.folder / name)
 
     damage("mlflow.db", lambda p: os.truncate(p, 2000))
     assert "is damaged" in _one_line_error(runyard_cli("run", str(src.path / "t.py"), cwd=src.path))
     damage("mlflow.db", lambda p: p.write_bytes(b""))  # 0 bytes: it held every run's history
     error = _one_line_error(runyard_cli("run", str(src.path / "t.py"), cwd=src.path))
     assert "is empty" in error and "Restore mlflow.db" in error
-    assert (ws.location / "mlflow.db").stat().st_size == 0  # not silently made anew
+    assert (ws.folder / "mlflow.db").stat().st_size == 0  # not silently made anew
     damage("mlflow.db", lambda p: p.unlink())
     assert "is missing" in _one_line_error(runyard_cli("run", str(src.path / "t.py"), cwd=src.path))
-    (ws.location / "mlflow.db").write_bytes(backups["mlflow.db"])
+    (ws.folder / "mlflow.db").write_bytes(backups["mlflow.db"])
     damage("runyard.db", lambda p: os.truncate(p, 3000))
     assert "registry" in _one_line_error(runyard_cli("runs", "list"))
-    (ws.location / "runyard.db").write_bytes(backups["runyard.db"])
+    (ws.folder / "runyard.db").write_bytes(backups["runyard.db"])
     (tmp_path / "config.json").write_bytes(os.urandom(200))
     assert "config.json" in _one_line_error(runyard_cli("runs", "list", cwd=tmp_path))
     (tmp_path / "config.json").unlink()
-    marker = (ws.location / "workspace.json").read_bytes()
-    (ws.location / "workspace.json").write_bytes(b"\x00\xff not json")
+    marker = (ws.folder / "workspace.json").read_bytes()
+    (ws.folder / "workspace.json").write_bytes(b"\x00\xff not json")
     assert "workspace.json" in _one_line_error(runyard_cli("runs", "list"))
-    (ws.location / "workspace.json").write_bytes(marker)
+    (ws.folder / "workspace.json").write_bytes(marker)
     # Restored from their backups, the stores hold the runs they held.
     listed = runyard_cli("runs", "list", check=True)
     assert "Completed" in listed.stdout

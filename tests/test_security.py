@@ -129,7 +129,7 @@ def test_model_folders_with_links_to_themselves_are_refused(ws, tmp_path):
     os.symlink(".", folder / "loop-b")  # copytree following these wrote 1.3 million files
     with pytest.raises(UserErrorException, match="loop-a -> ."):
         Model.register(ws, model_path=str(folder), model_name="loops")
-    assert sum(1 for _ in (ws.location / "models").rglob("*") if _.is_file()) == 0
+    assert sum(1 for _ in (ws.folder / "models").rglob("*") if _.is_file()) == 0
     os.unlink(folder / "loop-a")
     os.unlink(folder / "loop-b")
     os.symlink("saved_model.pb", folder / "alias.pb")  # a link to a file: copied as the file
@@ -294,7 +294,7 @@ def test_datastore_paths_stay_inside_their_datastore(team, ws, tmp_path):
     (tmp_path / "f.txt").write_text("data")
     with pytest.raises(UserErrorException, match="not allowed"):
         ws.get_default_datastore().upload_files([str(tmp_path / "f.txt")], target_path="../../x")
-    assert not (ws.location / "x").exists() and not (ws.location.parent / "x").exists()
+    assert not (ws.folder / "x").exists() and not (ws.folder.parent / "x").exists()
 
 
 SPY = """

@@ -135,7 +135,7 @@ def test_tensorflow_serving_rest_api_errors_and_keys(ws, tf_models):
     wait_until(lambda: not pid_alive(pid), 15, message="server stopped")
     with pytest.raises(WebserviceException, match="No service named 'linear-svc'"):
         Webservice(ws, "linear-svc")
-    assert not (ws.location / "endpoints" / "linear-svc").exists()
+    assert not (ws.folder / "endpoints" / "linear-svc").exists()
 
 
 @pytest.mark.tensorflow

@@ -670,10 +670,10 @@ def test_a_workspace_with_runs_is_not_moved_to_another_store(tmp_path, ws):
     ws._registry.insert_run(run_id="old_1_abc", experiment="old", status=RunStatus.COMPLETED,
                             target="local", created_at=_time.time(), spec={}, tags={},
                             properties={}, history=[])
-    result = runyard_cli("server", "--workspace-dir", str(ws.location), "--port", str(free_port()),
+    result = runyard_cli("server", "--workspace-dir", str(ws.folder), "--port", str(free_port()),
                          "--backend-store-uri", "postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode == 2 and "would leave them behind" in result.stderr
-    assert "stores" not in json.loads((ws.location / "workspace.json").read_text())
+    assert "stores" not in json.loads((ws.folder / "workspace.json").read_text())
 
 
 LIVE = """

@@ -9,8 +9,8 @@ from runyard.errors import UserErrorException
 def test_default_workspace_is_created_with_zero_setup(tmp_path):
     ws = Workspace.from_config()
     assert ws.name == "default"
-    assert ws.location == (tmp_path / "runyard-home" / "workspaces" / "default").resolve()
-    assert (ws.location / "workspace.json").exists()
+    assert ws.folder == (tmp_path / "runyard-home" / "workspaces" / "default").resolve()
+    assert (ws.folder / "workspace.json").exists()
     assert ws.get_mlflow_tracking_uri().startswith("sqlite:///")
 
 

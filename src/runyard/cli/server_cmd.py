@@ -49,7 +49,7 @@ def read_token(token_file: str | None) -> str | None:
 
 
 def _has_runs(ws) -> bool:
-    if not ws._stores and not (ws.location / "runyard.db").exists():
+    if not ws._stores and not (ws.folder / "runyard.db").exists():
         return False
     return next(iter(ws._registry.list_runs(limit=1)), None) is not None
 

@@ -40,10 +40,10 @@ class LocalComputeTargets:
         token = ray_cluster.new_token()
         store.insert(self.ws, name, AML, provisioning.validate(), store.CREATING, secret=token,
                      progress="Starting the provisioner")
-        folder = self.ws.location / "compute" / name
+        folder = self.ws.folder / "compute" / name
         folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, settings.WORKSPACE_NAME: self.ws.name}
-        detached.start([sys.executable, "-m", "runyard.compute.provision", str(self.ws.location), name],
+        detached.start([sys.executable, "-m", "runyard.compute.provision", str(self.ws.folder), name],
                        folder / "provision.log", folder, env)
 
     def attach(self, name: str, attach: RayAttachConfiguration) -> None:

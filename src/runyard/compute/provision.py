@@ -18,7 +18,7 @@ def provision(ws: Workspace, name: str) -> int:
     config, token = record["config"], record["secret"]
     count = config["max_nodes"]
     cpus = max(1, (os.cpu_count() or 1) // count)
-    folder = ws.location / "compute" / name
+    folder = ws.folder / "compute" / name
     started: list[dict] = []
     try:
         for index in range(count):

@@ -155,7 +155,7 @@ class RayJob(JobRunner):
             self.launcher_names.append(name)
             self.agents.append(_RunHandle(launcher, self.run_id))
         self.nodes = ray.get([agent.launcher.open.remote(
-            self.run_id, self.spec, str(self.workspace.location), self.workspace.name)
+            self.run_id, self.spec, str(self.workspace.folder), self.workspace.name)
             for agent in self.agents], timeout=120)
 
     @property

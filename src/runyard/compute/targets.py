@@ -35,6 +35,8 @@ class LocalCompute:
         self.workspace = workspace
         self.name = name
 
+    provisioning_state = "Succeeded"  # (v1 notebooks print each target's type and state)
+
     def get_status(self) -> str:
         return "Succeeded"
 

@@ -39,7 +39,7 @@ class LocalDatastores:
         if row is not None:
             return json.loads(row[0])
         if name == DEFAULT_NAME:
-            folder = self.ws.location / "datastores" / DEFAULT_NAME
+            folder = self.ws.folder / "datastores" / DEFAULT_NAME
             folder.mkdir(parents=True, exist_ok=True)
             config = {"kind": "local", "folder": str(folder)}
             self._save(name, config, overwrite=True)

@@ -89,7 +89,7 @@ def run_variables(ws, record: dict, spec: RunSpec) -> dict[str, str]:
     variables.update({
         settings.RUN_ID: spec.run_id,
         "AZUREML_RUN_ID": spec.run_id,
-        settings.WORKSPACE_DIR: str(ws.location),
+        settings.WORKSPACE_DIR: str(ws.folder),
         settings.WORKSPACE_NAME: ws.name,
         "MLFLOW_TRACKING_URI": ws.job_tracking_uri,
         "MLFLOW_RUN_ID": record["mlflow_run_id"],

@@ -39,7 +39,7 @@ def validate_name(name) -> str:
 
 
 def models_root(workspace) -> Path:
-    return workspace.location / "models"
+    return workspace.folder / "models"
 
 
 def version_dir(workspace, name: str, version: int) -> Path:

@@ -86,8 +86,8 @@ def start(ws, run_id: str, module: str) -> None:
     from runyard.stores import tracking
 
     try:
-        detached.start([sys.executable, "-m", module, str(ws.location), run_id],
-                       RunPaths.of(ws, run_id).supervisor_log, ws.location, process_env(ws))
+        detached.start([sys.executable, "-m", module, str(ws.folder), run_id],
+                       RunPaths.of(ws, run_id).supervisor_log, ws.folder, process_env(ws))
     except OSError as exc:
         error = {"code": "ServiceError", "message": f"Could not start the run's {module}: {exc}"}
         ws._registry.transition(run_id, RunStatus.FAILED, error=error)

@@ -72,7 +72,7 @@ def add_routes(router: APIRouter, ws) -> None:
     @router.put("/datastores/files")
     async def upload(name: str, request: Request, overwrite: bool = False):
         name = _datastore_name(name)
-        with await spooled(request, ws.location) as spool:
+        with await spooled(request, ws.folder) as spool:
             await run_in_threadpool(_store_upload, ws, name, spool, overwrite)
         return {"uploaded": name}
 
@@ -151,7 +151,7 @@ def checked_entries(ws, manifest) -> list[dict]:
 def _store_upload(ws, name: str, spool, overwrite: bool) -> None:
     from runyard import archives
 
-    with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
+    with tempfile.TemporaryDirectory(dir=ws.folder) as tmp:
         unpacked = Path(tmp) / "upload"
         names = archives.unpack(spool, unpacked, "The upload")
         if not names:

@@ -31,7 +31,7 @@ def add_routes(router: APIRouter, ws) -> None:
 
     @router.post("/models")
     async def register_model(name: str, meta: str, request: Request):
-        with await spooled(request, ws.location) as spool:
+        with await spooled(request, ws.folder) as spool:
             record = await run_in_threadpool(_register_model, ws, name, meta, spool)
         return json_response(record)
 
@@ -56,7 +56,7 @@ def add_routes(router: APIRouter, ws) -> None:
         from runyard import archives
 
         source = store.path(store.get(name, version))
-        spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
+        spool = tempfile.NamedTemporaryFile(dir=ws.folder, suffix=".tar", delete=False)
         with spool:
             archives.pack_folder(source, spool, "Model folder")
         return file_response(Path(spool.name))
@@ -72,5 +72,5 @@ def _register_model(ws, name: str, meta: str, spool) -> dict:
     if not isinstance(fields, dict) or set(fields) != METADATA:
         raise UserErrorException(f"POST /models metadata must have exactly {sorted(METADATA)}.")
     local.validate_name(name)
-    with tempfile.TemporaryDirectory(dir=ws.location) as tmp:
+    with tempfile.TemporaryDirectory(dir=ws.folder) as tmp:
         return ws.backend.models.register(name, remote.unpack(spool, Path(tmp) / "unpacked"), **fields)

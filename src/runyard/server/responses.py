@@ -45,8 +45,8 @@ def tar_response(ws, fill) -> Response:
     (made in the workspace's folder, removed once sent)."""
     from runyard import archives
 
-    spool = tempfile.NamedTemporaryFile(dir=ws.location, suffix=".tar", delete=False)
-    with spool, tempfile.TemporaryDirectory(dir=ws.location) as folder:
+    spool = tempfile.NamedTemporaryFile(dir=ws.folder, suffix=".tar", delete=False)
+    with spool, tempfile.TemporaryDirectory(dir=ws.folder) as folder:
         fill(Path(folder))
         archives.pack(archives.plain_files(Path(folder), "The files to send"), spool)
     return file_response(Path(spool.name))

@@ -103,7 +103,7 @@ def start_server(ws, name: str) -> None:
     env = dict(os.environ)
     env[settings.WORKSPACE_NAME] = ws.name
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = detached.start([sys.executable, "-m", "runyard.serving.keeper", str(ws.location), name],
+    proc = detached.start([sys.executable, "-m", "runyard.serving.keeper", str(ws.folder), name],
                           store.log_path(ws, name), folder, env)
     try:
         started = psutil.Process(proc.pid).create_time()

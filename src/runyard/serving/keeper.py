@@ -40,7 +40,7 @@ def keep(ws, name: str) -> int:
     backoff, attempt = 1.0, 0
     while not stopping:
         started = time.monotonic()
-        server = subprocess.Popen([sys.executable, "-m", "runyard.serving", str(ws.location), name],
+        server = subprocess.Popen([sys.executable, "-m", "runyard.serving", str(ws.folder), name],
                                   stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         while True:
             try:

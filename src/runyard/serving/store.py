@@ -32,7 +32,7 @@ def validate_name(name) -> str:
 
 
 def endpoint_dir(workspace, name: str) -> Path:
-    return workspace.location / "endpoints" / name
+    return workspace.folder / "endpoints" / name
 
 
 def log_path(workspace, name: str) -> Path:

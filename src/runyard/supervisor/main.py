@@ -79,7 +79,7 @@ class Supervisor:
         processes.become_subreaper()  # the job's orphans come back here, to be stopped with it
         if self.ws.is_served:
             processes.keep_environment_private()
-        self.watchdog = watchdog.Watchdog(self.ws.location, self.run_id, self.paths.supervisor_log)
+        self.watchdog = watchdog.Watchdog(self.ws.folder, self.run_id, self.paths.supervisor_log)
         self._keep_reserve()
         self.paths.create()
         self.job = job_runner(JobContext(
@@ -432,7 +432,7 @@ class Supervisor:
         what, exc = self.disk_full or ("", OSError("disk full"))
         self.paths.reserve.unlink(missing_ok=True)
         cause = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        where = self.ws.location
+        where = self.ws.folder
         message = (f"The disk holding {where} is full ({cause}) while {what}. The run's processes "
                    f"were stopped; what it wrote so far stays in {self.paths.root}. Free space on "
                    f"that disk (df -h {where}) or move the workspace to a larger one, then run it again.")

@@ -117,9 +117,9 @@ class WarmSupervisors:
         self._started = time.monotonic()
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "runyard.supervisor.warm", str(ws.location)],
+                [sys.executable, "-m", "runyard.supervisor.warm", str(ws.folder)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-                cwd=str(ws.location), text=True, bufsize=1, close_fds=True)
+                cwd=str(ws.folder), text=True, bufsize=1, close_fds=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._requests, self._answers = self.proc.stdin, self.proc.stdout
         self.ready = False

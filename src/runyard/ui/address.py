@@ -12,7 +12,7 @@ DEFAULT = "http://127.0.0.1:5000"  # where a plain `runyard ui` serves
 
 
 def _marker(ws) -> Path:
-    return Path(ws.location) / "ui.json"
+    return Path(ws.folder) / "ui.json"
 
 
 def record_served(ws, url: str) -> Path:

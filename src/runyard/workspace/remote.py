@@ -35,7 +35,6 @@ class RemoteWorkspace(Workspace):
                 f"Received: server_url={server_url!r}")
         self.name = _validate_name(workspace_name)
         self.server_url = str(server_url).rstrip("/")
-        self.location = self.server_url  # shown where an embedded workspace shows its folder
         self._stores = {}
         self._server = ServerClient(self.server_url, token)
         if token:
@@ -43,6 +42,11 @@ class RemoteWorkspace(Workspace):
             os.environ["MLFLOW_TRACKING_TOKEN"] = token
         for name, value in THROUGH_THE_PROXY.items():
             os.environ.setdefault(name, value)
+
+    @property
+    def location(self) -> str:
+        """The server's URL, shown where an embedded workspace shows its folder."""
+        return self.server_url
 
     @classmethod
     def from_config_data(cls, data: dict, config_path: Path) -> RemoteWorkspace:

@@ -47,11 +47,12 @@ class Workspace:
         # Azure identifiers have no meaning here; the workspace is a local folder.
         name = workspace_name or DEFAULT_NAME
         self.name = _validate_name(name)
+        self._azure_ids = (subscription_id, resource_group)
         if location is None:
             location = _default_location(name)
-        self.location = Path(location).expanduser().resolve()
+        self.folder = Path(location).expanduser().resolve()
         self._ensure_exists()
-        self._stores = _read_stores(self.location)
+        self._stores = _read_stores(self.folder)
         if self._stores.get("artifacts_destination"):
             from runyard.stores import tracking
 
@@ -125,10 +126,55 @@ class Workspace:
         target = Path(path or ".").expanduser().resolve() / ".runyard" / (file_name or "config.json")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(
-            {"workspace_name": self.name, "location": str(self.location)}, indent=2) + "\n")
+            {"workspace_name": self.name, "location": str(self.folder)}, indent=2) + "\n")
         return target
 
     # -- properties --------------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where the workspace is, as text (v1: its Azure region): its folder here."""
+        return str(self.folder)
+
+    @property
+    def subscription_id(self) -> str:
+        """v1's Azure subscription: the one given to Workspace(...), else "local" (none is used)."""
+        return str(getattr(self, "_azure_ids", (None, None))[0] or "local")
+
+    @property
+    def resource_group(self) -> str:
+        """v1's Azure resource group: the one given to Workspace(...), else "local"."""
+        return str(getattr(self, "_azure_ids", (None, None))[1] or "local")
+
+    def get_details(self) -> dict:
+        """v1's workspace details, with what they mean here."""
+        return {"id": self.location, "name": self.name, "location": self.location,
+                "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group,
+                "friendlyName": self.name, "mlFlowTrackingUri": self.tracking_uri,
+                "workspaceid": self.name, "sku": "Basic"}
+
+    @property
+    def models(self) -> dict:
+        """Model name -> its latest version (v1's dict)."""
+        from runyard.models.model import Model
+
+        latest: dict = {}
+        for model in Model.list(self):
+            if model.name not in latest or model.version > latest[model.name].version:
+                latest[model.name] = model
+        return latest
+
+    @property
+    def webservices(self) -> dict:
+        from runyard.serving.webservice import Webservice
+
+        return {service.name: service for service in Webservice.list(self)}
+
+    @property
+    def environments(self) -> dict:
+        from runyard.environments.environment import Environment
+
+        return Environment.list(self)
+
     @property
     def experiments(self) -> dict:
         from runyard.runs.experiment import Experiment
@@ -168,7 +214,7 @@ class Workspace:
 
     @property
     def tracking_uri(self) -> str:
-        return self._stores.get("backend_store_uri") or f"sqlite:///{self.location / 'mlflow.db'}"
+        return self._stores.get("backend_store_uri") or f"sqlite:///{self.folder / 'mlflow.db'}"
 
     @property
     def artifact_root_uri(self) -> str:
@@ -195,12 +241,12 @@ class Workspace:
         """Keep this workspace's run history and registry in `backend_store_uri` (a database
         URL; None keeps the SQLite files) and its artifacts under `artifacts_destination`
         (a folder or an object-store URL), served by `runyard server` at `server_url`."""
-        marker = self.location / "workspace.json"
+        marker = self.folder / "workspace.json"
         info = json.loads(marker.read_text())
         info["stores"] = {"backend_store_uri": backend_store_uri and without_password(backend_store_uri),
                           "artifacts_destination": artifacts_destination, "server_url": server_url}
         _write_private(marker, info)
-        self._stores = _read_stores(self.location)
+        self._stores = _read_stores(self.folder)
         self.__dict__.pop("_registry", None)
         self.__dict__.pop("backend", None)
         from runyard.stores import tracking
@@ -209,15 +255,15 @@ class Workspace:
 
     @property
     def artifacts_dir(self) -> Path:
-        return self.location / "artifacts"
+        return self.folder / "artifacts"
 
     @property
     def runs_dir(self) -> Path:
-        return self.location / "runs"
+        return self.folder / "runs"
 
     @property
     def snapshots_dir(self) -> Path:
-        return self.location / "snapshots"
+        return self.folder / "snapshots"
 
     @cached_property
     def backend(self):
@@ -231,7 +277,7 @@ class Workspace:
     def _registry(self):
         from runyard.stores.registry import open_registry
 
-        url = self._stores.get("backend_store_uri") or f"sqlite:///{self.location / 'runyard.db'}"
+        url = self._stores.get("backend_store_uri") or f"sqlite:///{self.folder / 'runyard.db'}"
         return open_registry(url)
 
     @classmethod
@@ -256,13 +302,13 @@ class Workspace:
         return hash(self.location)
 
     def _ensure_exists(self) -> None:
-        marker = self.location / "workspace.json"
+        marker = self.folder / "workspace.json"
         if marker.exists():
             return
         # The workspace's folder is its owner's alone: its registry holds datastore keys.
-        self.location.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for sub in ("artifacts", "runs", "snapshots"):
-            (self.location / sub).mkdir(parents=True, exist_ok=True)
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
         _write_private(marker, {"name": self.name, "id": uuid.uuid4().hex, "created": time.time()})
 
 
