@@ -323,6 +323,8 @@ def test_mpi_ranks_run_on_their_nodes_launched_through_ray(ws, src, target):
         from runyard import Run
         rank = int(os.environ["RANK"])
         node = os.environ["RUNYARD_RANKS_DIR"].split("/nodes/")[1].split("/")[0]
+        assert os.getcwd() == os.path.join(os.path.dirname(os.environ["RUNYARD_RANKS_DIR"]), "wd"), os.getcwd()
+        assert os.path.exists("mpi.py")  # (its node's copy of the snapshot)
         print("rank", rank, "of", os.environ["WORLD_SIZE"], "local", os.environ["LOCAL_RANK"],
               "node", node, flush=True)
         Run.get_context().log("rank", rank)
@@ -339,7 +341,8 @@ def test_mpi_ranks_run_on_their_nodes_launched_through_ray(ws, src, target):
         mine = re.search(r"\brank (\d+) of 4 local \d+ node (\S+)$", line)
         if mine:
             by_node.setdefault(mine.group(2), []).append(int(mine.group(1)))
-    # Two nodes (told apart by Ray node id), two ranks each, with the usual rank variables.
+    # Two nodes (told apart by Ray node id), two ranks each, with the usual rank variables, each
+    # rank in its own node's folder (the script asserts it).
     assert len(by_node) == 2 and sorted(sum(by_node.values(), [])) == [0, 1, 2, 3]
     assert all(len(ranks) == 2 for ranks in by_node.values())
     assert sorted(run.get_metrics()["rank"]) == [0, 1, 2, 3]

@@ -101,6 +101,7 @@ INPUT_DATASETS = "RUNYARD_INPUT_DATASETS"  # JSON {name: path}: Run.get_context(
 DEPLOYED_MODELS = "RUNYARD_DEPLOYED_MODELS"  # an entry script's models (Model.get_model_path)
 PROCESS_RANK = "RUNYARD_PROCESS_RANK"  # the job process's rank (its global index)
 RANKS_DIR = "RUNYARD_RANKS_DIR"  # where each MPI rank writes its exit code (distributed/plan.py)
+NODE_WORKDIR = "RUNYARD_NODE_WORKDIR"  # an MPI rank's working folder on its own node (Ray targets)
 MODEL_DIR = "RUNYARD_MODEL_DIR"  # an entry script's AZUREML_MODEL_DIR under runyard's name
 MPI_NODES = "RUNYARD_MPI_NODES"  # mpirun on Ray: JSON {"rynode0": that node's launcher actor, ...}
 MPI_RUN_ID = "RUNYARD_MPI_RUN_ID"

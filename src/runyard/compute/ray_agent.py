@@ -154,6 +154,7 @@ class RunOnNode:
         if legacy_keras and has_module(self._node().interpreter, "tf_keras"):
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
         env[settings.RANKS_DIR] = str(self.ranks_dir)
+        env[settings.NODE_WORKDIR] = str(self.wd)
         return env
 
     def start(self, specs: list[dict], variables: dict[str, str], legacy_keras: bool = False,

@@ -65,7 +65,10 @@ def node_count(distribution: dict | None) -> int:
 # Wraps each MPI rank's command: the usual rank variables from OpenMPI's, and the rank's exit
 # code written to $RUNYARD_RANKS_DIR/<rank>, so the supervisor learns at once that a rank
 # failed (mpirun itself may wait on the surviving ranks for a long time).
-_RANK_SHIM = ('export RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZE '
+# On a cluster, mpirun hands every remote daemon its own working folder, which is another
+# node's: each rank moves to its node's folder ($RUNYARD_NODE_WORKDIR, set by the node's launcher).
+_RANK_SHIM = ('cd "${RUNYARD_NODE_WORKDIR:-.}" || exit 1; '
+              'export RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZE '
               'LOCAL_RANK=$OMPI_COMM_WORLD_LOCAL_RANK; "$@"; code=$?; '
               'echo $code > "$RUNYARD_RANKS_DIR/$RANK"; exit $code')
 
