@@ -25,7 +25,7 @@ TRAIN = """
 import time
 from runyard.core import Run
 run = Run.get_context()
-for epoch in range(8):
+for epoch in range(20):
     run.log("loss", 1.0 / (epoch + 1))
     print(f"epoch {epoch}", flush=True)
     time.sleep(0.4)
@@ -77,13 +77,13 @@ def test_a_notebook_shows_run_details_logs_interactively_and_renders(ws, src, tm
 
     text = "".join(o.get("text", "") for cell in outputs for o in cell if o.output_type == "stream")
     assert "LIVE Running True" in text
-    assert "STATUS Completed ['loss'] 8" in text
+    assert "STATUS Completed ['loss'] 20" in text
     assert "INTERACTIVE Completed {'accuracy': 0.93}" in text
     view = next(o for o in outputs[1] if o.output_type == "display_data")
     model_id = view.data["application/vnd.jupyter.widget-view+json"]["model_id"]
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     shown = state[model_id]["state"]["value"]  # what the kernel's widget holds at the end
-    assert "Completed" in shown and 'aria-label="loss"' in shown and "8 points" in shown and "epoch 7" in shown
+    assert "Completed" in shown and 'aria-label="loss"' in shown and "20 points" in shown and "epoch 19" in shown
     run_html = next(o for o in outputs[5] if o.output_type == "execute_result").data["text/html"]
     assert "Link to runyard" in run_html and "/runyard/runs/notebook_" in run_html
 
@@ -97,7 +97,7 @@ def test_a_notebook_shows_run_details_logs_interactively_and_renders(ws, src, tm
     server = _serve(site)
     try:
         browser.get(f"http://127.0.0.1:{server.server_address[1]}/notebook.html")
-        wait_for_text(browser, "8 points")  # the widget, drawn from the saved state
+        wait_for_text(browser, "20 points")  # the widget, drawn from the saved state
         shot(browser, "12-notebook-run-details")
     finally:
         server.shutdown()

@@ -27,7 +27,7 @@ import os, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 writer = tf.summary.create_file_writer("logs/train")
-for step in range(int(os.environ.get("STEPS", "40"))):
+for step in range(int(os.environ.get("STEPS", "80"))):
     with writer.as_default():
         tf.summary.scalar("loss", 1.0 / (step + 1), step=step)
     writer.flush()
