@@ -28,10 +28,10 @@ def _when(ts: float | None) -> str:
 
 
 def _duration(record: dict) -> str:
-    start, end = record.get("start_time"), record.get("end_time")
-    if not start:
-        return ""
-    return f"{(end or time.time()) - start:.1f} s"
+    from runyard.runs.mlflow_fields import ran_seconds
+
+    seconds = ran_seconds(record)
+    return "" if seconds is None else f"{seconds:.1f} s"
 
 
 STATUSES = ("Queued", "Preparing", "Starting", "Running", "Finalizing", "CancelRequested",
@@ -106,12 +106,12 @@ def run_summary(run) -> dict:
 
     record = run._refresh()
     spec = record["spec"]
+    seconds = mlflow_fields.ran_seconds(record)
     return {
         "runId": run.id, "displayName": mlflow_fields.name_of(record), "experiment": record["experiment"],
         "status": record["status"].value, "created": _when(record["created_at"]),
         "started": _when(record.get("start_time")), "ended": _when(record.get("end_time")),
-        "durationSeconds": round((record.get("end_time") or time.time()) - record["start_time"], 3)
-        if record.get("start_time") else None,
+        "durationSeconds": None if seconds is None else round(seconds, 3),
         "computeTarget": record["target"], "environment": mlflow_fields.environment_label(spec.get("environment")),
         "processes": mlflow_fields.layout(spec.get("distribution")),
         "command": spec.get("command") or [spec.get("script"), *map(str, spec.get("arguments") or [])],

@@ -111,6 +111,15 @@ def page_link(run_id: str) -> str:
     return f"[Live output, timeline and snapshot: the run's runyard page](/runyard/runs/{quote(run_id)})"
 
 
+def ran_seconds(record: dict) -> float | None:
+    """runyard's one duration of a run, shown everywhere (CLI, pages, MLflow): from the moment
+    it started to run (Running) to its end, or to now while it goes on; None before it ran."""
+    import time
+
+    start = record.get("start_time")
+    return (record.get("end_time") or time.time()) - start if start else None
+
+
 def end_note(v1_status: str, error: dict | None) -> str | None:
     """What the run's description says first once it ended: why it failed or was stopped
     (None: nothing to add)."""

@@ -234,26 +234,15 @@ def artifact_dir(tracking_uri: str, mlflow_run_id: str) -> Path | None:
 
 def list_files(tracking_uri: str, mlflow_run_id: str) -> list[str]:
     """Every artifact path of a run, recursively, sorted."""
-    local = artifact_dir(tracking_uri, mlflow_run_id)
-    if local is not None:
-        if not local.exists():
-            return []
-        return sorted(p.relative_to(local).as_posix() for p in local.rglob("*")
-                      if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".uploading")))
-    repo = _repository(tracking_uri, mlflow_run_id)
-    found: list[str] = []
-    pending: list[str | None] = [None]
-    while pending:
-        for info in repo.list_artifacts(pending.pop()):
-            (pending if info.is_dir else found).append(info.path)
-    return sorted(found)
+    return sorted(file_sizes(tracking_uri, mlflow_run_id))
 
 
-def file_sizes(tracking_uri: str, mlflow_run_id: str, prefix: str) -> dict[str, int]:
-    """Artifact path -> size in bytes, for the run's files under the folder `prefix`."""
+def file_sizes(tracking_uri: str, mlflow_run_id: str, prefix: str | None = None) -> dict[str, int]:
+    """Artifact path -> size in bytes, for the run's files (under the folder `prefix`), leaving
+    out files still being published."""
     local = artifact_dir(tracking_uri, mlflow_run_id)
     if local is not None:
-        folder = local / prefix
+        folder = local / prefix if prefix else local
         return {p.relative_to(local).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*"))
                 if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".uploading"))} \
             if folder.is_dir() else {}

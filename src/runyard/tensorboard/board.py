@@ -9,6 +9,7 @@ which reads each file on from where it stopped, sees new points without starting
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -68,12 +69,9 @@ class Tensorboard:
         being followed until stop()."""
         if self._process is not None:
             return self.url
-        if shutil.which("tensorboard", path=os.path.dirname(sys.executable)) is None:
-            try:
-                import tensorboard  # noqa: F401
-            except ImportError:
-                raise UserErrorException("TensorBoard is not installed here: pip install tensorboard "
-                                         "(or runyard[tensorflow]).") from None
+        if importlib.util.find_spec("tensorboard") is None:  # (it runs as `python -m tensorboard.main`)
+            raise UserErrorException("TensorBoard is not installed here: pip install tensorboard "
+                                     "(or runyard[tensorflow]).")
         _check_port(self.port)
         if self.local_root is None:
             self.local_root = Path(tempfile.mkdtemp(prefix="runyard-tensorboard-"))

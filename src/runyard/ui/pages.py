@@ -11,7 +11,6 @@ elsewhere. In team mode they sit behind the server's token guard like every othe
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -211,11 +210,12 @@ def mlflow_link(record: dict) -> str:
 
 
 def duration_text(record: dict) -> str:
-    """runyard's one duration: from the run starting to run (Running) to its end."""
-    start, end = record.get("start_time"), record.get("end_time")
-    if not start:
+    """The run's duration (mlflow_fields.ran_seconds) in words."""
+    from runyard.runs.mlflow_fields import ran_seconds
+
+    seconds, end = ran_seconds(record), record.get("end_time")
+    if seconds is None:
         return "not started yet" if not end else "never ran"
-    seconds = (end or time.time()) - start
     return f"ran {seconds:.1f} s" + ("" if end else " so far")
 
 

@@ -33,17 +33,14 @@ def safely(render, fallback: str) -> str:
 
 def run(run) -> str:
     from runyard.ui import address
+    from runyard.ui.pages import mlflow_link
 
     def render() -> str:
         return table([("Experiment", run.experiment.name), ("Id", run.id), ("Name", run.display_name),
                       ("Type", run.type), ("Status", run.get_status()),
                       ("Details Page", ("Link to runyard", run.get_portal_url())),
-                      ("MLflow", ("Run in MLflow", address.mlflow_page(run._ws, _mlflow_run_fragment(run._record))))])
+                      ("MLflow", ("Run in MLflow", address.mlflow_page(run._ws, mlflow_link(run._record).lstrip("/"))))])
     return safely(render, f"Run({run.id})")
-
-
-def _mlflow_run_fragment(record: dict) -> str:
-    return f"#/experiments/{record.get('mlflow_experiment_id')}/runs/{record.get('mlflow_run_id')}"
 
 
 def experiment(exp) -> str:
