@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
+
 import runyard
 from runyard.core import Experiment, ScriptRunConfig
 
@@ -53,3 +55,111 @@ def test_the_workspace_cell_of_the_notebooks_and_its_dicts(ws, tmp_path, capsys)
     assert {name: m.version for name, m in ws.models.items()} == {"w": 2}
     assert ws.webservices == {} and "workspaceblobstore" in ws.datastores and ws.datasets == {}
     assert "runyard-python-3.11-minimal" in ws.environments
+
+
+def test_azure_curated_names_become_the_nearest_environment_that_installs_here(ws, src):
+    from runyard.core import Environment
+    from runyard.errors import NotFoundError, UserErrorException
+
+    def resolved(name):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            env = Environment.get(ws, name)
+        assert len(caught) == 1, [str(w.message) for w in caught]  # one warning naming the substitution
+        cd = env.python.conda_dependencies
+        return cd.get_python_version(), list(cd.pip_packages), str(caught[0].message)
+
+    python, pip, said = resolved("AzureML-TensorFlow-2.2-GPU")
+    assert (python, pip) == ("3.8", ["tensorflow-cpu==2.2.3", "numpy<1.24", "protobuf<3.21"])
+    assert "'AzureML-TensorFlow-2.2-GPU' is built here from PyPI: tensorflow-cpu==2.2.3 on Python 3.8" in said
+    assert "It runs on the CPU" in said
+    assert resolved("AzureML-TensorFlow-1.13-GPU")[:2] == ("3.7", ["tensorflow==1.13.2", "numpy<1.24", "protobuf<3.21"])
+    assert resolved("AzureML-TensorFlow-2.1-GPU")[:2] == ("3.7", ["tensorflow-cpu==2.1.4", "numpy<1.24", "protobuf<3.21"])
+    assert resolved("azureml-tensorflow-2.11-cuda11")[1] == ["tensorflow-cpu==2.11.1", "numpy<1.24"]
+    # the Python in a newer name is kept when the release has wheels for it
+    assert resolved("AzureML-tensorflow-2.7-ubuntu20.04-py38-cuda11-gpu")[:2] == \
+        ("3.8", ["tensorflow-cpu==2.7.4", "numpy<1.24", "protobuf<3.21"])
+    python, pip, said = resolved("AzureML-tensorflow-3.4-cuda13")
+    assert pip == ["tensorflow-cpu==2.21.0"] and "nearest release to 3.4" in said
+    assert resolved("AzureML-Minimal")[1] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = Environment.get(ws, "AzureML-TensorFlow-2.2-GPU", version="38")  # Azure's image versions
+    env.python.conda_dependencies.add_pip_package("pandas")
+    src.write("t.py", "")
+    with pytest.raises(UserErrorException, match="curated environment 'AzureML-TensorFlow-2.2-GPU' was modified"):
+        Experiment(ws, "curated").submit(ScriptRunConfig(str(src.path), script="t.py", environment=env))
+    with pytest.raises(NotFoundError) as refused:
+        Environment.get(ws, "AzureML-PyTorch-1.6-GPU")
+    assert "AzureML-TensorFlow-2.2-GPU" in str(refused.value) and "runyard-tensorflow-2.21-cpu" in str(refused.value)
+
+
+def test_tensorflow_packages_pin_v1s_default_where_it_installs():
+    from runyard.core.conda_dependencies import CondaDependencies
+    from runyard.train.dnn import TensorFlow
+
+    cd = CondaDependencies.create(python_version="3.8")
+    cd.add_tensorflow_conda_package()  # v1 pinned 2.2.0, which has wheels for 3.8
+    assert list(cd.pip_packages) == ["tensorflow-cpu==2.2.0", "numpy<1.24", "protobuf<3.21"]
+    cd = CondaDependencies.create(python_version="3.11")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cd.add_tensorflow_pip_package()
+    assert list(cd.pip_packages) == ["tensorflow-cpu==2.12.1"]
+    assert "v1's default TensorFlow 2.2.0 has no build for Python 3.11: adding tensorflow-cpu==2.12.1" in str(caught[0].message)
+    cd = CondaDependencies.create(python_version="3.12")
+    cd.add_tensorflow_pip_package(core_type="gpu", version="2.16.1")
+    assert list(cd.pip_packages) == ["tensorflow==2.16.1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator = TensorFlow(".", entry_script="train.py", framework_version="1.13")
+    cd = estimator._environment().python.conda_dependencies
+    assert cd.get_python_version() == "3.7" and "tensorflow==1.13.2" in list(cd.pip_packages)
+
+
+@pytest.mark.tensorflow
+def test_notebooks_on_azures_tensorflow_2_2_and_1_13_environments_train_here(ws, src):
+    """The seed page's AzureML-TensorFlow-2.2-GPU (Keras) and the parameter-server sample's
+    AzureML-TensorFlow-1.13 (a TF 1.x session) built and run for real, side by side."""
+    from runyard.core import Environment
+
+    src.write("keras_train.py", """
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        from runyard.core import Run
+        run = Run.get_context()
+        x = np.random.RandomState(0).rand(256, 8).astype("float32")
+        y = (x.sum(axis=1) > 4).astype("int32")
+        model = tf.keras.Sequential([tf.keras.layers.Dense(16, activation="relu", input_shape=(8,)),
+                                     tf.keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, epochs=3, verbose=0)
+        run.log("final_acc", float(history.history["accuracy"][-1]))
+        run.tag("versions", "%d.%d tf %s" % (sys.version_info[0], sys.version_info[1], tf.__version__))
+    """)
+    src.write("session_train.py", """
+        import sys
+        import tensorflow as tf
+        from runyard.core import Run
+        run = Run.get_context()
+        total = tf.reduce_sum(tf.constant([1.0, 2.0, 3.0]))
+        with tf.Session() as session:   # TensorFlow 1.x
+            run.log("total", float(session.run(total)))
+        run.tag("versions", "%d.%d tf %s" % (sys.version_info[0], sys.version_info[1], tf.__version__))
+    """)
+    runs = []
+    for name, script in (("AzureML-TensorFlow-2.2-GPU", "keras_train.py"), ("AzureML-TensorFlow-1.13-CPU", "session_train.py")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = Environment.get(workspace=ws, name=name)
+        config = ScriptRunConfig(source_directory=str(src.path), script=script, environment=env)
+        runs.append(Experiment(ws, "azure-curated").submit(config))
+    keras_run, session_run = runs
+    for run in runs:
+        run.wait_for_completion(raise_on_error=False)
+        assert run.get_status() == "Completed", run._paths.std_log.read_text()
+    assert keras_run.get_tags()["versions"] == "3.8 tf 2.2.3"
+    assert 0 <= keras_run.get_metrics()["final_acc"] <= 1
+    assert session_run.get_tags()["versions"] == "3.7 tf 1.13.2"
+    assert session_run.get_metrics()["total"] == 6.0

@@ -87,7 +87,34 @@ class CondaDependencies:
         self._structure["dependencies"].insert(0, f"python={version}")
 
     def add_tensorflow_pip_package(self, core_type="cpu", version=None) -> None:
-        self.add_pip_package(f"tensorflow-cpu=={version}" if version else "tensorflow-cpu")
+        """TensorFlow `version` (v1's default, 2.2.0, when None) for this spec's Python; a
+        release with no wheels for that Python becomes the nearest that has, with a warning."""
+        from runyard.environments import tensorflow_releases
+
+        if str(core_type).lower() not in ("cpu", "gpu"):
+            raise UserErrorException(f"core_type is 'cpu' or 'gpu'. Received: core_type={received(core_type)}")
+        wanted = str(version) if version is not None else tensorflow_releases.V1_DEFAULT_VERSION
+        python = ".".join((self.get_python_version() or PYTHON_DEFAULT_VERSION).split(".")[:2])
+        choice = tensorflow_releases.choose(wanted, python=python)
+        if choice is None:
+            raise UserErrorException(
+                f"No TensorFlow release installs on Python {python} here, or {wanted!r} is not a "
+                "TensorFlow version (like '2.2' or '2.2.0'). Set another python_version or version.")
+        if choice.minor != tensorflow_releases.parse_minor(wanted):
+            import warnings
+
+            asked = "v1's default TensorFlow " if version is None else "TensorFlow "
+            warnings.warn(
+                f"{asked}{wanted} has no build for Python {python}: adding {choice.requirements[0]}, "
+                f"the nearest release that installs on it (or set_python_version to one that "
+                f"{wanted} supports).", UserWarning, stacklevel=2)
+        package, *pins = choice.requirements
+        if str(core_type).lower() == "gpu" and choice.minor >= (2, 1):
+            package = package.replace("tensorflow-cpu", "tensorflow")  # the GPU-capable build
+        elif str(core_type).lower() == "gpu":
+            package = package.replace("tensorflow", "tensorflow-gpu", 1)
+        for requirement in (package, *pins):
+            self.add_pip_package(requirement)
 
     add_tensorflow_conda_package = add_tensorflow_pip_package
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import warnings
 from pathlib import Path
 
-from runyard.environments import curated
+from runyard.environments import azure_curated, curated
 from runyard.environments.conda import CondaDependencies
 from runyard.errors import UserErrorException, received
 
@@ -106,6 +107,8 @@ class Environment:
     def get(workspace, name: str, version: str | int | None = None, label=None) -> Environment:
         if curated.is_curated(name):
             return Environment._curated(name, version)
+        if azure_curated.is_azure_name(name):
+            return Environment._azure_curated(name)  # any version: Azure's were image builds
         definition, found_version = workspace.backend.environments.get(name, version)
         env = Environment.from_definition(definition)
         env.version = str(found_version)
@@ -114,9 +117,19 @@ class Environment:
     @staticmethod
     def _curated(name: str, version=None) -> Environment:
         spec = curated.spec(name, version)
+        return Environment._curated_from(name, spec["python"], spec["pip"])
+
+    @staticmethod
+    def _azure_curated(name: str) -> Environment:
+        """Azure's curated names: the nearest environment that installs here, said once."""
+        substitute = azure_curated.resolve(name)
+        warnings.warn(substitute.note, UserWarning, stacklevel=3)
+        return Environment._curated_from(name, substitute.python, substitute.pip)
+
+    @staticmethod
+    def _curated_from(name: str, python: str, pip: list[str]) -> Environment:
         env = Environment(name)
-        env.python.conda_dependencies = CondaDependencies.create(
-            pip_packages=spec["pip"], python_version=spec["python"])
+        env.python.conda_dependencies = CondaDependencies.create(pip_packages=pip, python_version=python)
         env.version = curated.VERSION
         env._curated_definition = env.definition()
         return env

@@ -107,6 +107,10 @@ class Estimator:
     def _base_pip_packages(self) -> list[str]:
         return []
 
+    def _python_version(self) -> str | None:
+        """The Python the base packages need (None: the default)."""
+        return None
+
     def _environment(self):
         from runyard.environments.conda import CondaDependencies
         from runyard.environments.environment import Environment
@@ -121,6 +125,8 @@ class Estimator:
             cd = CondaDependencies(conda_dependencies_file_path=self.conda_dependencies_file)
         else:
             cd = CondaDependencies.create()
+            if self._python_version():
+                cd.set_python_version(self._python_version())
         for package in self._base_pip_packages() + self.pip_packages:
             cd.add_pip_package(package)
         if self.pip_requirements_file:
@@ -164,10 +170,26 @@ class TensorFlow(Estimator):
         super().__init__(source_directory, worker_count=worker_count,
                          parameter_server_count=parameter_server_count, **kwargs)
 
+    def _release(self):
+        """framework_version's release on the Python that runs it (this one when it can)."""
+        from runyard.environments import tensorflow_releases
+        from runyard.environments.environment import current_python_version
+
+        choice = tensorflow_releases.choose(str(self.framework_version),
+                                            prefer_pythons=[current_python_version()])
+        if choice is None:
+            raise UserErrorException(
+                "framework_version is a TensorFlow version like '2.21' or '1.13'. "
+                f"Received: framework_version={received(self.framework_version)}")
+        return choice
+
     def _base_pip_packages(self) -> list[str]:
         from runyard.environments import curated
 
         if self.framework_version == DEFAULT_TENSORFLOW:
             name = f"runyard-tensorflow-{DEFAULT_TENSORFLOW}-cpu"
             return list(curated.spec(name)["pip"])
-        return [f"tensorflow-cpu=={self.framework_version}.*"]
+        return list(self._release().requirements)
+
+    def _python_version(self) -> str | None:
+        return None if self.framework_version == DEFAULT_TENSORFLOW else self._release().python
