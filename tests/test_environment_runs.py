@@ -178,6 +178,11 @@ def test_an_entry_script_on_python_3_7_imports_runyard_and_logs(ws, src):
         run.log_list("sizes", [1, 2])
         run.tag("python", "%d.%d" % sys.version_info[:2])
         run.upload_file("outputs/note.txt", __file__)
+        run.upload_files(["outputs/a.txt", "outputs/b.txt"], [__file__, __file__])
+        with open("pixel.png", "wb") as f:   # the smallest valid PNG
+            f.write(bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                                  "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"))
+        run.log_image("pixel", path="pixel.png")
         print("run", run.id, flush=True)
     """)
     env = Environment("python-3-7")
@@ -191,4 +196,4 @@ def test_an_entry_script_on_python_3_7_imports_runyard_and_logs(ws, src):
     assert run.get_metrics()["loss"] == [1.0, 0.5, 1.0 / 3]
     assert run.get_metrics()["sizes"] == [1, 2]
     assert run.get_tags()["python"] == "3.7"
-    assert "outputs/note.txt" in run.get_file_names()
+    assert {"outputs/note.txt", "outputs/a.txt", "outputs/b.txt", "images/pixel.png"} <= set(run.get_file_names())

@@ -28,6 +28,7 @@ run.log_row("per_class", label=1, recall=0.75)
 run.log_table("confusion", {"pred": [0, 1], "count": [5, 7]})
 plt.plot([1, 2, 3])
 run.log_image("curve", plot=plt)
+run.log_image(name="acc.png", plot=plt)
 with open("report.txt", "w") as fh:
     fh.write("report")
 run.upload_file("extra/report.txt", "report.txt")
@@ -60,6 +61,7 @@ def test_script_run_end_to_end(ws, src, tmp_path):
     assert metrics["per_class"] == {"label": [0, 1], "recall": [0.5, 0.75]}
     assert metrics["confusion"] == {"pred": [0, 1], "count": [5, 7]}
     assert metrics["curve"] == "images/curve.png"
+    assert metrics["acc.png"] == "images/acc.png"  # not acc.png.png
     assert run.get_metrics("lr") == {"lr": 0.01}
 
     files = run.get_file_names()

@@ -20,4 +20,14 @@ except ImportError:  # Python 3.7
             value = instance.__dict__[self.name] = self.func(instance)
             return value
 
-__all__ = ["cached_property"]
+
+
+def unlink_if_present(path) -> None:
+    """Path.unlink(missing_ok=True), which Python 3.7 lacks."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+__all__ = ["cached_property", "unlink_if_present"]

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from runyard.compat import unlink_if_present
 from runyard.data import cache
 from runyard.data.progress import Progress
 from runyard.data.views import check_local, fetch_blobs, is_local
@@ -32,7 +33,7 @@ def copy_atomically(source, dest: Path, progress: Progress | None = None) -> Non
             progress.advance(0)
         os.replace(tmp, dest)
     finally:
-        tmp.unlink(missing_ok=True)
+        unlink_if_present(tmp)
 
 
 def refuse_existing(dests: list[Path]) -> None:
@@ -55,7 +56,7 @@ def copy_out(entries: list[dict], target: Path, overwrite: bool, datastores, emi
     check_local(entries)
     fetch_blobs([e for e in entries if not is_local(e)], datastores, emit, label)
     progress = Progress(label, len(entries), sum(e["size"] or 0 for e in entries), emit)
-    for entry, dest in zip(entries, dests, strict=True):
+    for entry, dest in zip(entries, dests):
         copy_atomically(entry["url"] if is_local(entry) else cache.blob_path(entry["sha256"]), dest, progress)
     progress.done()
     return [str(d) for d in dests]

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from runyard.compat import unlink_if_present
 from runyard.data import cache, filesystems
 from runyard.data.progress import Progress
 from runyard.data.sources import sha256_file
@@ -154,7 +155,7 @@ def _check_s3(fs, entries: list[dict]) -> None:
         listing = fs.find(common, detail=True)
     except Exception as exc:
         raise filesystems.failure(f"s3://{common}", exc) from None
-    for entry, name in zip(entries, names, strict=True):
+    for entry, name in zip(entries, names):
         info = listing.get(name)
         if info is None:
             raise UserErrorException(f"{entry['url']}: not found (deleted since the dataset was "
@@ -187,7 +188,7 @@ def _download(fs, entries: list[dict], progress: Progress) -> None:
             failed = next((e["url"] for e in entries if filesystems.fs_path(e["url"]) in str(exc)),
                           entries[0]["url"])
             raise filesystems.failure(failed, exc) from None
-        for entry, tmp in zip(entries, tmps, strict=True):
+        for entry, tmp in zip(entries, tmps):
             size = tmp.stat().st_size
             if entry.get("size") is not None and size != entry["size"]:
                 raise UserErrorException(
@@ -201,4 +202,4 @@ def _download(fs, entries: list[dict], progress: Progress) -> None:
             cache.remember_remote(entry, sha)
     finally:
         for tmp in tmps:
-            tmp.unlink(missing_ok=True)
+            unlink_if_present(tmp)

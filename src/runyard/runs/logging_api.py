@@ -9,6 +9,8 @@ from pathlib import Path
 from runyard.errors import UserErrorException, received
 from runyard.runs.sinks import Sink, stage_file
 
+PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")  # formats matplotlib writes, by file name
+
 
 def _check_name(name) -> None:
     if not isinstance(name, str) or not name:
@@ -55,15 +57,20 @@ class LoggingMixin:
         if (path is None) == (plot is None):
             raise UserErrorException("log_image takes exactly one of path= or plot=.")
         sink = self._sink or self._logging_sink()
-        artifact = f"images/{name}.png" if plot is not None else f"images/{Path(path).name}"
         if plot is not None:
-            staged = Path(sink.uploads_dir) / "plots" / f"{os.getpid()}-{abs(hash(name))}.png"
+            # v1 names a plot `<name>.png`; a name that already says its image type keeps it
+            # (log_image(name="acc.png", plot=plt) is acc.png, saved in that format).
+            suffix = Path(name).suffix.lower()
+            image_format = suffix[1:] if suffix in PLOT_SUFFIXES else "png"
+            artifact = f"images/{name}" if suffix in PLOT_SUFFIXES else f"images/{name}.png"
+            staged = Path(sink.uploads_dir) / "plots" / f"{os.getpid()}-{abs(hash(name))}.{image_format}"
             staged.parent.mkdir(parents=True, exist_ok=True)
-            plot.savefig(staged, format="png")
+            plot.savefig(staged, format=image_format)
             staged = stage_file(Path(sink.uploads_dir), staged, artifact)
         else:
             if not Path(path).is_file():
                 raise UserErrorException(f"log_image: no file at path={str(path)!r}.")
+            artifact = f"images/{Path(path).name}"
             staged = stage_file(Path(sink.uploads_dir), path, artifact)
         sink.record("i", n=name, p=artifact, f=str(staged))
 
@@ -81,7 +88,7 @@ class LoggingMixin:
                      datastore_name=None):
         if len(names) != len(paths):
             raise UserErrorException("upload_files: names and paths must have the same length.")
-        for name, path in zip(names, paths, strict=True):
+        for name, path in zip(names, paths):  # same length, checked above
             self.upload_file(name, path)
 
     def upload_folder(self, name: str, path, datastore_name=None):

@@ -242,7 +242,7 @@ class Run(LoggingMixin):
         sources = ("std_log", "preparing_log", "supervisor_log")  # the order of logFiles
         details["logFiles"] = {
             name: (self._read_log(source) or b"").decode("utf-8", errors="replace")
-            for name, source in zip(details["logFiles"], sources, strict=True)}
+            for name, source in zip(details["logFiles"], sources)}
         return details
 
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
