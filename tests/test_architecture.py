@@ -23,7 +23,7 @@ FACADE = ("runyard.core", "runyard.train", "runyard.runs.run",
           "runyard.runs.experiment", "runyard.runs.config", "runyard.models.model",
           "runyard.serving.webservice", "runyard.serving.arguments", "runyard.serving.configs",
           "runyard.data.dataset", "runyard.data.file_dataset", "runyard.data.datastore",
-          "runyard.data.datapath", "runyard.data.dataset_consumption_config",
+          "runyard.data.datapath", "runyard.data.data_reference", "runyard.data.dataset_consumption_config",
           "runyard.environments.environment", "runyard.compute.targets")
 
 # Below the facade: each resource's backend implementations, the stores, and what runs jobs

@@ -163,3 +163,75 @@ def test_notebooks_on_azures_tensorflow_2_2_and_1_13_environments_train_here(ws,
     assert 0 <= keras_run.get_metrics()["final_acc"] <= 1
     assert session_run.get_tags()["versions"] == "3.7 tf 1.13.2"
     assert session_run.get_metrics()["total"] == 6.0
+
+
+def test_a_runs_outputs_are_the_next_runs_input_as_in_the_resume_training_sample(ws, src, tmp_path):
+    """run._get_outputs_datapath() given back as resume_from (MODEL_LOCATION, --resume-from),
+    as a DataPathComputeBinding data reference in run_config.data_references with str(reference)
+    in the arguments, and a datastore DataReference among the arguments."""
+    from runyard.core import Datastore
+    from runyard.core.runconfig import DataReferenceConfiguration
+    from runyard.data.data_reference import DataReference
+    from runyard.data.datapath import DataPath, DataPathComputeBinding
+    from runyard.errors import UserErrorException
+
+    src.write("train.py", """
+        import argparse, os
+        from runyard.core import Run
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--resume-from", default=None)
+        parser.add_argument("--extra", default=None)
+        args = parser.parse_args()
+        run = Run.get_context()
+        start = 0
+        if args.resume_from:
+            with open(os.path.join(args.resume_from, "checkpoint", "epoch.txt")) as f:
+                start = int(f.read())
+            run.tag("resumed_in", os.path.relpath(args.resume_from, os.getcwd()))
+        if args.extra:
+            with open(os.path.join(args.extra, "note.txt")) as f:
+                run.tag("extra", f.read())
+        os.makedirs("outputs/checkpoint", exist_ok=True)
+        with open("outputs/checkpoint/epoch.txt", "w") as f:
+            f.write(str(args.epochs))
+        run.log("start_epoch", start)
+    """)
+    experiment = Experiment(ws, "resume")
+    first = experiment.submit(ScriptRunConfig(str(src.path), script="train.py", arguments=["--epochs", 2]))
+    assert first.wait_for_completion()["status"] == "Completed"
+    model_location = first._get_outputs_datapath()
+    assert isinstance(model_location, DataPath)
+    assert (model_location.datastore.name, model_location.path_on_datastore) == \
+        ("workspaceartifactstore", f"ExperimentRun/dcid.{first.id}/outputs")
+
+    resumed = experiment.submit(ScriptRunConfig(str(src.path), script="train.py", arguments=["--epochs", 4],
+                                                resume_from=model_location))
+    assert resumed.wait_for_completion()["status"] == "Completed"
+    assert resumed.get_metrics()["start_epoch"] == 2
+    assert resumed.get_tags()["resumed_in"].endswith("MODEL_LOCATION")
+
+    (tmp_path / "note.txt").write_text("from the datastore")
+    store = Datastore.get(ws, "workspaceblobstore")
+    store.upload_files([str(tmp_path / "note.txt")], target_path="notes", show_progress=False)
+    reference = resumed._get_outputs_datapath().create_data_reference(
+        "checkpoints", DataPathComputeBinding(mode="download"))
+    notes = DataReference(datastore=store, data_reference_name="notes", path_on_datastore="notes")
+    config = ScriptRunConfig(str(src.path), script="train.py",
+                             arguments=["--epochs", 6, "--resume-from", str(reference), "--extra", notes])
+    config.run_config.data_references = {reference.data_reference_name: reference.to_config()}
+    third = experiment.submit(config)
+    assert third.wait_for_completion()["status"] == "Completed"
+    assert third.get_metrics()["start_epoch"] == 4
+    assert third.get_tags()["extra"] == "from the datastore"
+
+    with pytest.raises(UserErrorException, match="resume_from takes a DataPath"):
+        ScriptRunConfig(str(src.path), script="train.py", resume_from="outputs")
+    unknown = ScriptRunConfig(str(src.path), script="train.py", arguments=["--resume-from", "$AZUREML_DATAREFERENCE_nope"])
+    with pytest.raises(UserErrorException, match="names a data reference that run_config.data_references"):
+        experiment.submit(unknown)
+    empty = ScriptRunConfig(str(src.path), script="train.py")
+    empty.run_config.data_references = {"logs": DataReferenceConfiguration(
+        "workspaceartifactstore", path_on_datastore=f"ExperimentRun/dcid.{first.id}/nothing-here")}
+    with pytest.raises(UserErrorException, match=f"Run {first.id} has no files under nothing-here/"):
+        experiment.submit(empty)

@@ -33,6 +33,7 @@ class DatasetConsumptionConfig:
             raise UserErrorException("path_on_compute is a path string (absolute, or relative to "
                                      f"the job's working folder). Received: {received(path_on_compute)}")
         self.path_on_compute = path_on_compute
+        self._folder = False  # the script gets the folder even for one file (data references)
 
     def as_mount(self, path_on_compute=None) -> DatasetConsumptionConfig:
         return DatasetConsumptionConfig(self.name, self.dataset, "mount", path_on_compute)

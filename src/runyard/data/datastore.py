@@ -32,13 +32,17 @@ class Datastore:
     workspace's default when name is None)."""
 
     def __init__(self, workspace, name=None):
+        from runyard.data.run_files import ARTIFACT_STORE
+
         self.workspace = workspace
         self.name = _validate_name(name) if name is not None else default_name(workspace)
-        self._config = load_config(workspace, self.name)
+        # v1's store of run files: here the runs' artifacts, read through the run history
+        self._config = {"kind": "runs", "folder": "runs"} if self.name == ARTIFACT_STORE \
+            else load_config(workspace, self.name)
 
     @property
     def datastore_type(self) -> str:
-        return {"local": "LocalFolder", "s3": "S3"}[self._config["kind"]]
+        return {"local": "LocalFolder", "s3": "S3", "runs": "RunArtifacts"}[self._config["kind"]]
 
     @property
     def container_name(self) -> str:

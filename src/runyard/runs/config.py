@@ -11,6 +11,7 @@ from pathlib import Path
 from runyard.errors import UserErrorException, received
 
 DEFAULT_MAX_RUN_DURATION_SECONDS = 2592000  # 30 days, as v1
+RESUME_REFERENCE = "MODEL_LOCATION"  # v1's data reference name for resume_from
 
 
 class RunConfiguration:
@@ -30,6 +31,7 @@ class RunConfiguration:
         self.environment = None
         self.environment_variables: dict[str, str] = {}
         self.data: dict = {}  # input name -> DatasetConsumptionConfig
+        self.data_references: dict = {}  # name -> DataReferenceConfiguration (or DataReference)
         self.docker: DockerConfiguration | None = None
         if conda_dependencies is not None:
             from runyard.environments.environment import Environment
@@ -84,11 +86,21 @@ class ScriptRunConfig:
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
         self.distributed_job_config = distributed_job_config if run_config is None else None
         if resume_from is not None:
-            raise UserErrorException(
-                "ScriptRunConfig(resume_from=...) (a checkpoint folder for a retried run) is not "
-                "supported; pass the checkpoint as a dataset input instead: "
-                f"arguments=['--resume', dataset.as_download()]. Received: resume_from={received(resume_from)}")
+            self._resume_from(resume_from)
         self.docker_runtime_config = docker_runtime_config
+
+    def _resume_from(self, resume_from) -> None:
+        """v1: a DataPath (a checkpoint folder, often run._get_outputs_datapath()) bound as data
+        reference MODEL_LOCATION, and `--resume-from <its path>` appended to the arguments."""
+        from runyard.data.datapath import DataPath
+
+        if not isinstance(resume_from, DataPath):
+            raise UserErrorException(
+                "resume_from takes a DataPath: a checkpoint folder such as "
+                f"run._get_outputs_datapath(). Received: resume_from={received(resume_from)}")
+        reference = resume_from.create_data_reference(RESUME_REFERENCE)
+        self.run_config.data_references[RESUME_REFERENCE] = reference.to_config()
+        self.arguments = [*self.arguments, "--resume-from", str(reference)]
 
     @property
     def target(self):
@@ -118,8 +130,9 @@ def coerce_arguments(arguments) -> list[str]:
     return out
 
 
-def validate(config: ScriptRunConfig) -> dict:
-    """Check a ScriptRunConfig before anything is created; returns the RunSpec fields."""
+def validate(config: ScriptRunConfig, workspace=None) -> dict:
+    """Check a ScriptRunConfig before anything is created; returns the RunSpec fields.
+    `workspace` finds the datastores that data references name."""
     if not isinstance(config, ScriptRunConfig):
         raise UserErrorException(
             "Experiment.submit takes a ScriptRunConfig. "
@@ -154,11 +167,11 @@ def validate(config: ScriptRunConfig) -> dict:
                 f"script {str(script_path)!r} was not found in source_directory "
                 f"{str(source.resolve())!r}. The script path is relative to source_directory.")
         fields["script"] = script_path.as_posix()
-        arguments, fields["inputs"] = _inputs(config.arguments or rc.arguments, rc.data)
+        arguments, fields["inputs"] = _inputs(config.arguments or rc.arguments, rc.data, rc.data_references, workspace)
         fields["arguments"] = coerce_arguments(arguments)
     else:
         tokens = command.split() if isinstance(command, str) else command
-        tokens, fields["inputs"] = _inputs(tokens, rc.data)
+        tokens, fields["inputs"] = _inputs(tokens, rc.data, rc.data_references, workspace)
         fields["command"] = coerce_arguments(tokens)
         fields["arguments"] = []
     fields["environment"] = environment_definition(rc.environment)
@@ -178,16 +191,20 @@ def validate(config: ScriptRunConfig) -> dict:
     return fields
 
 
-def _inputs(arguments, data: dict) -> tuple[list, list[dict]]:
-    """Datasets among the arguments (and in RunConfiguration.data), pinned as run inputs."""
+def _inputs(arguments, data: dict, data_references: dict, workspace) -> tuple[list, list[dict]]:
+    """Datasets among the arguments (and in RunConfiguration.data), and data references (in
+    RunConfiguration.data_references, named in the arguments), pinned as run inputs."""
+    from runyard.data.data_reference import ARGUMENT_PREFIX, DataReference
     from runyard.data.dataset_consumption_config import DatasetConsumptionConfig
 
-    if isinstance(arguments, (str, bytes)) or not data and not any(
-            isinstance(a, DatasetConsumptionConfig) for a in arguments):
+    if isinstance(arguments, (str, bytes)) or not data and not data_references and not any(
+            isinstance(a, (DatasetConsumptionConfig, DataReference))
+            or isinstance(a, str) and ARGUMENT_PREFIX in a for a in arguments):
         return arguments, []
-    from runyard.data.consumption import collect
+    from runyard.data.consumption import collect, collect_references
 
-    return collect(list(arguments), data)
+    arguments, data = collect_references(list(arguments), data, data_references, workspace)
+    return collect(arguments, data)
 
 
 def environment_definition(env) -> dict | None:

@@ -30,7 +30,7 @@ class Experiment:
             return self._submit_sweep(config, tags)
         if hasattr(config, "to_script_run_config"):  # a (deprecated) estimator
             config = config.to_script_run_config()
-        fields = run_config.validate(config)
+        fields = run_config.validate(config, self.workspace)
         tags = _string_tags(tags)
         run_id = self.workspace.backend.runs.submit(self.name, fields, config.run_config.target, tags)
         return Run(self, run_id)
@@ -39,7 +39,7 @@ class Experiment:
         from runyard.runs import config as run_config
         from runyard.train.hyperdrive.run import HyperDriveRun
 
-        fields = run_config.validate(config.run_config)
+        fields = run_config.validate(config.run_config, self.workspace)
         tags = _string_tags(tags)
         run_id = self.workspace.backend.runs.submit_sweep(
             self.name, fields, config.run_config.run_config.target, tags, config._sweep())

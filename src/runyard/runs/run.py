@@ -404,6 +404,15 @@ class Run(LoggingMixin):
 
         return download_files(self, prefix, output_directory, output_paths, append_prefix)
 
+    def _get_outputs_datapath(self):
+        """v1: this run's outputs/ folder as a DataPath (in `workspaceartifactstore`), to give
+        to a later run (`ScriptRunConfig(resume_from=...)`, a data reference or as_mount())."""
+        from runyard.data.datapath import DataPath
+        from runyard.data.datastore import Datastore
+        from runyard.data.run_files import ARTIFACT_STORE, path_on_datastore
+
+        return DataPath(Datastore(self._ws, ARTIFACT_STORE), path_on_datastore(self._id, "outputs"))
+
     def register_model(self, model_name: str, model_path: str | None = None, tags=None,
                        properties=None, model_framework=None, model_framework_version=None,
                        description=None, datasets=None, sample_input_dataset=None,
@@ -451,6 +460,8 @@ class Run(LoggingMixin):
 
         out = []
         for spec in inputs:
+            if spec.get("run_files"):  # another run's files (a data reference), not a dataset
+                continue
             if spec["dataset"]:
                 dataset = FileDataset._from_record(self._ws, self._ws.backend.datasets.get_by_id(spec["dataset"]["id"]))
             else:

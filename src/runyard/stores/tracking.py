@@ -136,9 +136,11 @@ def log_dataset_inputs(tracking_uri: str, mlflow_run_id: str, inputs: list[dict]
     for spec in inputs:
         registered = spec["dataset"]
         name = f"{registered['name']}:{registered['version']}" if registered else spec["label"][:200]
-        identity = registered["id"] if registered else json.dumps(spec["manifest"], sort_keys=True)
+        identity = registered["id"] if registered else \
+            json.dumps(spec.get("manifest") or spec.get("run_files"), sort_keys=True)
         digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        source = json.dumps({"sources": spec["definition"]["sources"], "runyard.dataset": registered})
+        source = json.dumps({"sources": spec["definition"].get("sources"), "runyard.dataset": registered,
+                             "runyard.run_files": spec.get("run_files")})
         datasets.append(DatasetInput(
             Dataset(name=name, digest=digest, source_type="runyard", source=source),
             tags=[InputTag("mlflow.data.context", spec["name"])]))
