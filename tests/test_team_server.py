@@ -258,6 +258,13 @@ MODELS = """
         "open('outputs/model/variables/data', 'w').write('weights')\\n")
     run = Experiment(ws, "models").submit(ScriptRunConfig(source_directory="src", script="save.py"))
     run.wait_for_completion()
+    Path("src/resume.py").write_text(
+        "import sys\\nfrom runyard.core import Run\\n"
+        "folder = sys.argv[sys.argv.index('--resume-from') + 1]\\n"
+        "Run.get_context().tag('weights', open(folder + '/model/variables/data').read())\\n")
+    resumed = Experiment(ws, "models").submit(ScriptRunConfig(
+        source_directory="src", script="resume.py", resume_from=run._get_outputs_datapath()))
+    resumed.wait_for_completion()
     first = run.register_model("team-model", model_path="outputs/model", tags={"stage": "dev"},
                                model_framework=Model.Framework.TENSORFLOW)
     Path("local.txt").write_text("a local model file")
@@ -283,6 +290,7 @@ MODELS = """
         "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
         "weights": (folder / "variables" / "data").read_text(),
         "second": second_text, "missing": missing, "run": run.id,
+        "resumed_with": resumed.get_tags().get("weights"),
         "after": [m.version for m in Model.list(ws, name="team-model")],
         "changed": {k: v for k, v in Model(ws, "team-model", version=1).serialize().items()
                     if k in ("tags", "properties", "description")}}))
@@ -296,6 +304,7 @@ def test_models_are_registered_listed_and_downloaded_through_the_server(team, tm
     assert got["framework"] == "TensorFlow"
     assert got["files"] == ["saved_model.pb", "variables/data"] and got["weights"] == "weights"
     assert got["second"] == "a local model file"
+    assert got["resumed_with"] == "weights"  # the first run's outputs, fetched through the server
     assert "team-model" in got["missing"]
     assert got["after"] == [1]  # version 2 deleted
     assert got["changed"] == {"tags": {"stage": "prod"}, "properties": {"accuracy": "0.9"},
