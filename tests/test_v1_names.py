@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +239,72 @@ def test_a_runs_outputs_are_the_next_runs_input_as_in_the_resume_training_sample
         "workspaceartifactstore", path_on_datastore=f"ExperimentRun/dcid.{first.id}/nothing-here")}
     with pytest.raises(UserErrorException, match=f"Run {first.id} has no files under nothing-here/"):
         experiment.submit(empty)
+
+
+def test_azureml_mlflow_in_an_environment_installs_mlflows_client_for_the_script(ws, src):
+    from runyard.core import Environment
+    from runyard.core.conda_dependencies import CondaDependencies
+
+    src.write("log.py", """
+        import mlflow
+        mlflow.log_metric("rmse", 0.25)
+        mlflow.log_param("alpha", "0.1")
+        print("mlflow", mlflow.__version__)
+    """)
+    env = Environment("with-azureml-mlflow")
+    env.python.conda_dependencies = CondaDependencies.create(
+        pip_packages=["azureml-defaults", "azureml-mlflow"], python_version="3.11")
+    run = Experiment(ws, "mlflow-client").submit(ScriptRunConfig(str(src.path), script="log.py", environment=env))
+    run.wait_for_completion(raise_on_error=False)
+    assert run.get_status() == "Completed", run._paths.std_log.read_text()
+    import mlflow
+
+    assert run.get_metrics()["rmse"] == 0.25
+    assert f"mlflow {mlflow.__version__}" in run._paths.std_log.read_text()  # the workspace's version
+    assert f"azureml-mlflow -> mlflow-skinny=={mlflow.__version__}" in run._paths.preparing_log.read_text()
+
+
+@pytest.mark.tensorflow
+def test_mlflows_deploy_flow_and_cli_serve_a_workspaces_model(ws, src, tmp_path):
+    """The keras auto-logging notebook's last cells: get_deploy_client(ws.get_mlflow_tracking_uri()),
+    create_deployment from models:/name/version with a deploy-config.json, predict, update from
+    runs:/<MLflow run id>/path, list and get (also through `mlflow deployments`), delete."""
+    import mlflow
+    from mlflow.deployments import get_deploy_client
+
+    src.write("train.py", """
+        import mlflow, numpy as np, tensorflow as tf
+        from runyard.core import Run
+        x = np.random.RandomState(0).rand(64, 4).astype("float32")
+        model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        model.fit(x, x[:, :2], epochs=1, verbose=0)
+        mlflow.tensorflow.save_model(model, "outputs/model")   # an MLflow model folder
+    """)
+    run = Experiment(ws, "mlflow-deploy").submit(ScriptRunConfig(str(src.path), script="train.py"))
+    assert run.wait_for_completion()["status"] == "Completed"
+    model = run.register_model(model_name="keras-mlflow", model_path="outputs/model")
+
+    config_path = tmp_path / "deploy-config.json"
+    config_path.write_text(json.dumps({"computeType": "aci", "containerResourceRequirements": {"cpu": 1, "memoryInGB": 1}}))
+    client = get_deploy_client(ws.get_mlflow_tracking_uri())
+    created = client.create_deployment(name="keras-svc", model_uri=f"models:/{model.name}/{model.version}",
+                                       config={"deploy-config-file": str(config_path)})
+    assert created["state"] == "Healthy" and created["models"] == ["keras-mlflow:1"]
+    rows = [[0.1, 0.2, 0.3, 0.4], [1, 1, 1, 1]]
+    predictions = client.predict("keras-svc", {"instances": rows})
+    assert len(predictions["predictions"]) == 2 and len(predictions["predictions"][0]) == 2
+
+    mlflow_run_id = run.get_details()["properties"]["mlflow.runId"]
+    updated = client.update_deployment("keras-svc", model_uri=f"runs:/{mlflow_run_id}/outputs/model")
+    assert updated["models"] == ["model:1"]  # registered from the run's folder first
+    assert client.predict("keras-svc", rows)["predictions"] == predictions["predictions"]
+    assert [d["name"] for d in client.list_deployments()] == ["keras-svc"]
+
+    listed = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "deployments", "get", "-t", "runyard",
+                             "--name", "keras-svc"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "keras-svc" in listed.stdout, listed.stderr[-2000:]
+    client.delete_deployment("keras-svc")
+    assert client.list_deployments() == []
+    with pytest.raises(mlflow.exceptions.MlflowException, match="not a runyard workspace"):
+        get_deploy_client(f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}")

@@ -25,6 +25,9 @@ NO_BUILD_ISOLATION = {"horovod"}
 BUILD_ENV_PREFIXES = ("PIP_", "UV_", "HOROVOD_")
 
 
+MLFLOW_MIN_PYTHON = (3, 10)  # the oldest Python runyard's MLflow (3.x) installs on
+
+
 class EnvironmentBuildError(UserErrorException):
     pass
 
@@ -67,7 +70,17 @@ def plan(definition: dict) -> BuildPlan:
         if mapped:
             requirements.append(mapped)
             notes.append(f"conda package {spec} -> PyPI {mapped}")
+    python, version = interpreters.find(cd.get_python_version() or current_python_version())
     for package in cd.pip_packages:
+        if mapping.requirement_name(package) == "azureml-mlflow":
+            replacement = mlflow_client(version)
+            requirements += replacement
+            notes.append(f"{package} -> {', '.join(replacement)}: MLflow's client, for the "
+                         "script's mlflow calls into this run")
+            if len(replacement) == 1:
+                notes.append(f"warning: Python {version} cannot install runyard's MLflow; the "
+                             "script's mlflow calls reach a `runyard server` workspace only")
+            continue
         if mapping.is_azureml_package(package):
             notes.append(f"skipped {package}: runyard provides the Azure ML API in every job")
             continue
@@ -75,7 +88,6 @@ def plan(definition: dict) -> BuildPlan:
     if not has_gpu():
         requirements, warnings = mapping.substitute_gpu_packages(requirements)
         notes += [f"warning: {w}" for w in warnings]
-    python, version = interpreters.find(cd.get_python_version() or current_python_version())
     install_env = {k: v for k, v in definition.get("environmentVariables", {}).items()
                    if k.startswith(BUILD_ENV_PREFIXES)}
     no_deps = [r for r in requirements if mapping.requirement_name(r) in NO_DEPS]
@@ -87,6 +99,19 @@ def plan(definition: dict) -> BuildPlan:
     return BuildPlan(name=definition["name"], python=python, python_version=version,
                      requirements=regular, no_deps=no_deps, no_isolation=no_isolation,
                      pip_options=list(cd.pip_options), install_env=install_env, notes=notes)
+
+
+def mlflow_client(python_version: str) -> list[str]:
+    """What replaces azureml-mlflow: MLflow's client at runyard's own MLflow version (a job's
+    mlflow calls write the workspace's run history, whose schema is that version's), with what
+    its SQL store needs; on a Python that version does not support, the newest client there
+    (it reaches a `runyard server` workspace; the local history needs the same version)."""
+    from importlib.metadata import version
+
+    mlflow = version("mlflow")
+    if tuple(int(p) for p in python_version.split(".")[:2]) >= MLFLOW_MIN_PYTHON:
+        return [f"mlflow-skinny=={mlflow}", "sqlalchemy", "alembic"]
+    return ["mlflow-skinny"]
 
 
 def horovod_defaults(requirements: list[str]) -> dict[str, str]:

@@ -72,10 +72,10 @@ def _check_server_packages() -> None:
 
 def _check_no_code(spec: EndpointSpec) -> None:
     """No-code deployment: TensorFlow SavedModels and Keras files only, and TensorFlow present."""
-    from runyard.serving.tf_model import KERAS_SUFFIXES, model_format
+    from runyard.serving.tf_model import KERAS_SUFFIXES, is_mlflow_tensorflow_model, model_format
 
     for model in spec.models:
-        if model.framework not in NO_CODE_FRAMEWORKS:
+        if model.framework not in NO_CODE_FRAMEWORKS and not is_mlflow_tensorflow_model(Path(model.path)):
             raise UserErrorException(
                 f"Model {model.name}:{model.version} has model_framework={model.framework!r}: "
                 f"deployment without an inference_config serves {' and '.join(NO_CODE_FRAMEWORKS)} "

@@ -24,12 +24,29 @@ def model_format(path: Path) -> tuple[str, Path] | None:
         return "savedmodel", path
     if path.is_file() and path.suffix.lower() in KERAS_SUFFIXES:
         return "keras", path
+    if (path / "MLmodel").is_file() and (path / "data").is_dir():
+        return model_format(path / "data")  # an MLflow TensorFlow/Keras model: its files are in data/
     if path.is_dir():
         found = [p for p in path.iterdir() if p.is_dir() and (p / "saved_model.pb").is_file()]
         found += [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in KERAS_SUFFIXES]
         if len(found) == 1:
             return model_format(found[0])
     return None
+
+
+def is_mlflow_tensorflow_model(path: Path) -> bool:
+    """An MLflow model folder with the tensorflow flavor (mlflow.tensorflow.save_model /
+    log_model, autolog): a TensorFlow model whatever framework it was registered with."""
+    mlmodel = path / "MLmodel"
+    if not mlmodel.is_file():
+        return False
+    import yaml
+
+    try:
+        flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors") or {}
+    except yaml.YAMLError:
+        return False
+    return "tensorflow" in flavors or "keras" in flavors
 
 
 @dataclass
