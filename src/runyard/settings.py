@@ -58,6 +58,22 @@ def ingest_interval() -> float:
     return _float("RUNYARD_INGEST_INTERVAL", 1.0)
 
 
+def system_metrics_interval() -> float:
+    """RUNYARD_SYSTEM_METRICS_INTERVAL: seconds between a run's system metric samples (CPU,
+    memory, GPUs; default 5; 0 turns sampling off)."""
+    return _float("RUNYARD_SYSTEM_METRICS_INTERVAL", 5.0)
+
+
+GPUS = "RUNYARD_GPUS"
+
+
+def gpus() -> str | None:
+    """RUNYARD_GPUS: the GPUs runyard hands to runs on this machine, as indexes ("0,1"; ""
+    for none). Default: every GPU NVML finds. Without NVML, indexes given here are taken as
+    GPUs as they are (how GPU assignment is tested on machines without one)."""
+    return os.environ.get(GPUS)
+
+
 def node_orphan_timeout() -> float:
     """RUNYARD_NODE_ORPHAN_TIMEOUT: seconds a Ray node keeps a job whose supervisor stopped
     calling (it was killed) before stopping its processes (default 60; read by the nodes)."""

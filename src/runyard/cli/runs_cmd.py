@@ -118,7 +118,8 @@ def run_summary(run) -> dict:
         "parentRunId": record.get("parent_run_id"), "tags": record["tags"],
         "properties": _decoded(record["properties"]),
         "inputs": [{"name": i["name"], "mode": i.get("mode"), "data": i.get("label")} for i in spec.get("inputs") or []],
-        "exitCode": record.get("exit_code"), "error": record.get("error"), "page": run.get_portal_url()}
+        "exitCode": record.get("exit_code"), "error": record.get("error"), "page": run.get_portal_url(),
+        "resources": mlflow_fields.resources_text(record["properties"])}
 
 
 @runs.command("show")
@@ -141,7 +142,8 @@ def show(run_id, as_json, workspace_config):
                          ("compute", summary["computeTarget"]), ("environment", summary["environment"]),
                          ("processes", summary["processes"]), ("created", summary["created"]),
                          ("started", summary["started"] or "-"), ("ended", summary["ended"] or "-"),
-                         ("duration", duration), ("parent", summary["parentRunId"]),
+                         ("duration", duration), ("resources", summary["resources"]),
+                         ("parent", summary["parentRunId"]),
                          ("exit code", summary["exitCode"]), ("page", summary["page"])):
         if value is not None:
             out.print(f"  {label + ':':<13}{value}", markup=False, highlight=False)

@@ -46,6 +46,11 @@ class JobRunner(ABC):
     ranks_dir: Path
     output_errors: list  # OSErrors writing the output (a full disk): the supervisor stops the job
     failure: dict | None = None  # why the job failed when no process did (a node lost)
+    gpu_indexes: list[int] = []  # this machine's GPUs the job holds (sampled with its processes)
+
+    def devices(self) -> list[str]:
+        """The devices the job runs on, in words ("GPU 0 (NVIDIA H200)"); [] for CPUs only."""
+        return []
 
     def place(self) -> bool:
         """Queued: wait until the job has room to run; False when the run was canceled."""

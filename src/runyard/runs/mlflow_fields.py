@@ -10,6 +10,11 @@ import hashlib
 
 STATUS_TAG = "runyard.status"
 DISPLAY_NAME = "runyard.displayName"  # the run's property holding its display name
+# The run's properties its supervisor sets from what the job used (supervisor/resources.py)
+PEAK_MEMORY = "runyard.peakMemoryMB"
+MEAN_CPU = "runyard.meanCpuPercent"  # of the machine's cores
+MEAN_GPU = "runyard.meanGpuPercent"  # over the run's GPUs
+DEVICES = "runyard.devices"
 MLFLOW_PARAM_VALUE_MAX = 6000  # MLflow refuses longer param values
 MLFLOW_DESCRIPTION = "mlflow.note.content"  # the tag MLflow's UI shows as a run's description
 
@@ -130,3 +135,16 @@ def end_note(v1_status: str, error: dict | None) -> str | None:
     if tail:
         text += "\n\nThe end of its output:\n\n```\n" + str(tail)[-3000:] + "\n```"
     return text
+
+
+def resources_text(properties: dict) -> str | None:
+    """What a run used, in a line ("peak memory 344.6 MB, CPU 2.3% mean, on cpu"); None for
+    a run that was not sampled."""
+    if PEAK_MEMORY not in properties:
+        return None
+    parts = [f"peak memory {float(properties[PEAK_MEMORY]):,.1f} MB"]
+    if MEAN_CPU in properties:
+        parts.append(f"CPU {properties[MEAN_CPU]}% mean")
+    if MEAN_GPU in properties:
+        parts.append(f"GPU {properties[MEAN_GPU]}% mean")
+    return ", ".join(parts) + f", on {properties.get(DEVICES) or 'cpu'}"

@@ -203,6 +203,8 @@ class Run(LoggingMixin):
         return {"status": record["status"].value, "details": (record.get("error") or {}).get("message")}
 
     def get_details(self) -> dict:
+        from runyard.runs import mlflow_fields
+
         record = self._refresh()
         spec = record["spec"]
         details = {
@@ -214,6 +216,8 @@ class Run(LoggingMixin):
             "properties": {"runyard.snapshotId": spec["snapshot_id"],
                            "mlflow.runId": record.get("mlflow_run_id"),
                            **record["properties"]},
+            # what the run ran on (its supervisor's record; [] before it ran)
+            "devices": [d for d in record["properties"].get(mlflow_fields.DEVICES, "").split(", ") if d],
             "inputDatasets": self._input_datasets(spec.get("inputs") or []),
             "outputDatasets": [],
             "runDefinition": {

@@ -302,12 +302,17 @@ def download(tracking_uri: str, mlflow_run_id: str, path: str, dst_dir: Path) ->
     return Path(_repository(tracking_uri, mlflow_run_id).download_artifacts(path, str(dst_dir)))
 
 
+SYSTEM_METRICS_PREFIX = "system/"  # MLflow's prefix of system metrics (supervisor/resources.py)
+
+
 def metric_history(tracking_uri: str, mlflow_run_id: str) -> dict[str, list[float]]:
-    """Every numeric metric series of a run, in step order."""
+    """Every numeric metric series the run's code logged, in step order."""
     c = client(tracking_uri)
     run = c.get_run(mlflow_run_id)
     series = {}
     for key in run.data.metrics:
+        if key.startswith(SYSTEM_METRICS_PREFIX):  # the supervisor's samples, not the script's
+            continue
         points = c.get_metric_history(mlflow_run_id, key)
         points.sort(key=lambda m: (m.step, m.timestamp))
         series[key] = [m.value for m in points]

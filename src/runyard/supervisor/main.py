@@ -33,7 +33,7 @@ from runyard.runs.records import RecordReader
 from runyard.runs.spec import RunSpec
 from runyard.runs.status import RunStatus
 from runyard.stores.failures import is_disk_full
-from runyard.supervisor import watchdog
+from runyard.supervisor import resources, watchdog
 from runyard.supervisor.errors import describe_failure
 from runyard.supervisor.sync import FolderSync
 from runyard.workspace import Workspace
@@ -106,6 +106,7 @@ class Supervisor:
             self.job.start()
             self._advance(S.RUNNING, start_time=time.time(), job_pgid=self.job.pids[0],
                           job_pgids=self.job.pids)
+            self._start_sampling()
             exit_code = self._watch(self.job)
             return self._finish(exit_code)
         except RunEnded:
@@ -134,6 +135,25 @@ class Supervisor:
             self.job.teardown()  # (nodes, ports: given back already unless the run ended early)
             self._stop_heartbeat.set()
             self.watchdog.release()
+
+    def _start_sampling(self) -> None:
+        """System metrics of the job's processes (supervisor/resources.py), from its start."""
+        self.sampler = None
+        self.oom_kills_before = resources.oom_kills()
+        every = settings.system_metrics_interval()
+        if every > 0:
+            self.sampler = resources.Sampler(self.paths.metrics_dir, every, self.job.gpu_indexes,
+                                             excluded=self.job.ctx.keep)
+            self.sampler.start()
+
+    def _stop_sampling(self) -> resources.Usage | None:
+        """The job's usage, kept in the run's properties; None when nothing was sampled."""
+        sampler = getattr(self, "sampler", None)
+        if sampler is None:
+            return None
+        usage = sampler.stop()
+        self.registry.merge_json(self.run_id, "properties", usage.summary(self.job.devices()))
+        return usage
 
     def _claim(self) -> bool:
         """Hold the run's supervisor lock for the life of this process (released when it
@@ -342,6 +362,7 @@ class Supervisor:
         started = time.monotonic()
         self._init_tracking()
         log.info("MLflow ready after %.2f s of finalizing", time.monotonic() - started)
+        self.usage = self._stop_sampling()
         self._ingest()
         log.info("Metrics flushed (%d points in all)", self.ingestor.points if self.ingestor else 0)
         try:
@@ -396,9 +417,21 @@ class Supervisor:
                     code, self.paths.user_logs / f"std_log_process_{rank}.txt",
                     process=f"rank {rank}", rank=rank)
         if failed is not None and self.job.distributed:
-            return S.FAILED, describe_failure(exit_code, failed.log, process=failed.spec.name,
-                                              rank=failed.spec.rank)
-        return S.FAILED, describe_failure(exit_code, self.paths.std_log)
+            error = describe_failure(exit_code, failed.log, process=failed.spec.name, rank=failed.spec.rank)
+        else:
+            error = describe_failure(exit_code, self.paths.std_log)
+        return S.FAILED, self._with_memory(error, exit_code)
+
+    def _with_memory(self, error: dict, exit_code: int | None) -> dict:
+        """A job that ran out of memory says so first, with its peak and its limit."""
+        usage = getattr(self, "usage", None)
+        if usage is None:
+            return error
+        said = resources.out_of_memory_message(usage, self.sampler.limit, self.oom_kills_before,
+                                               exit_code, error["message"].split(": ", 1)[-1])
+        if said is None:
+            return error
+        return {**error, "code": "OutOfMemory", "message": f"{said}. {error['message']}"}
 
     def _fail_preparing(self, message: str) -> None:
         from runyard.stores import tracking
