@@ -33,7 +33,7 @@ def test_seed_conda_spec_maps_to_a_cpu_pypi_plan(tmp_path):
 
 
 @pytest.mark.parametrize("conda, pypi", [
-    ("tensorflow=2.21", "tensorflow-cpu==2.21.*"), ("tensorflow-gpu", "tensorflow-cpu"),
+    ("tensorflow=2.21", "tensorflow-cpu==2.21.*"), ("tensorflow-gpu", "tensorflow-gpu"),
     ("scikit-learn", "scikit-learn"), ("numpy>=1.26", "numpy>=1.26"), ("pandas", "pandas"),
     ("matplotlib", "matplotlib"), ("keras", "keras"), ("horovod=0.28.1", "horovod==0.28.1"),
     ("mpi4py", "mpi4py"), ("pillow", "pillow"), ("conda-forge::numpy=1.26.4", "numpy==1.26.4")])

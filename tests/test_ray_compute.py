@@ -100,8 +100,11 @@ def started(run, count: int) -> list[int]:
     return pids_of(run)
 
 
-def test_seed_compute_flow_creates_uses_and_deletes_a_local_cluster(ws, src, capsys):
-    # The seed page's code, after the import change.
+def test_seed_compute_flow_creates_uses_and_deletes_a_local_cluster(ws, src, capsys, monkeypatch):
+    # The seed page's code, after the import change. This machine has no GPU: RUNYARD_GPUS
+    # declares two, so that each STANDARD_NC6 node gets one (Ray's GPUs are logical: the
+    # bundles, the ids Ray grants and CUDA_VISIBLE_DEVICES are real; only the devices are not).
+    monkeypatch.setenv("RUNYARD_GPUS", "0,1")
     cluster_name = "gpu-cluster"
     with pytest.raises(ComputeTargetException, match="does not exist"):
         ComputeTarget(workspace=ws, name=cluster_name)
@@ -130,6 +133,16 @@ def test_seed_compute_flow_creates_uses_and_deletes_a_local_cluster(ws, src, cap
         run.wait_for_completion()
         assert run.get_metrics()["started"] == 1
         assert run.get_details()["properties"]["runyard.nodes"] in {n["nodeId"] for n in nodes}
+        assert sorted(n["resources"].get("GPU") for n in ray_cluster.nodes(store.get(ws, cluster_name))) == [1.0, 1.0]
+        src.write("gpus.py", "import os\nfrom runyard import Run\n"
+                             "Run.get_context().tag('visible', os.environ['CUDA_VISIBLE_DEVICES'])\n")
+        gpu_runs = [Experiment(ws, "seed").submit(ScriptRunConfig(str(src.path), script="gpus.py",
+                                                                  compute_target=compute_target)) for _ in range(2)]
+        for gpu_run in gpu_runs:
+            assert gpu_run.wait_for_completion()["status"] == "Completed"
+        visible = [r.get_tags()["visible"] for r in gpu_runs]
+        assert set(visible) <= {"0", "1"} and [r.get_details()["devices"] for r in gpu_runs] == \
+            [[f"GPU {v} on node 0"] for v in visible]
 
         processes = store.get(ws, cluster_name)["processes"]
         members = [p for entry in processes for p in psutil.Process(entry["pid"]).children(recursive=True)]

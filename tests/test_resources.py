@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import runyard_cli
+from conftest import runyard_cli, wait_until
 from runyard.core import Experiment, ScriptRunConfig
 
 ALLOCATE = """
@@ -122,3 +122,106 @@ def test_gpus_without_nvml_and_declared_by_runyard_gpus(monkeypatch):
     monkeypatch.setenv("RUNYARD_GPUS", "first")
     with pytest.raises(UserErrorException, match="RUNYARD_GPUS lists GPU indexes"):
         gpus.available()
+
+
+SHOW_DEVICES = """
+import json, os, sys, time
+from runyard.core import Run
+run = Run.get_context()
+run.tag("visible", os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task")
+if task:
+    print("TASK", task["type"], task["index"], os.environ["CUDA_VISIBLE_DEVICES"] or "none", flush=True)
+    if task["type"] == "ps":
+        time.sleep(600)      # parameter servers serve until the job stops them
+time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0)
+"""
+
+
+def test_gpus_are_handed_out_and_a_run_waits_queued_for_busy_ones(ws, src, monkeypatch):
+    """GPUs declared with RUNYARD_GPUS (no GPU exists here; what is faked is only their
+    existence: reservation, waiting and CUDA_VISIBLE_DEVICES are runyard's real ones)."""
+    from runyard.core import Run
+    from runyard.core.runconfig import TensorflowConfiguration
+
+    monkeypatch.setenv("RUNYARD_GPUS", "0")
+    src.write("show.py", SHOW_DEVICES)
+    experiment = Experiment(ws, "gpus")
+    first = experiment.submit(ScriptRunConfig(str(src.path), script="show.py", arguments=[4]))
+    wait_until(lambda: first.get_status() == "Running", timeout=60)
+    second = experiment.submit(ScriptRunConfig(str(src.path), script="show.py"))
+    cpu_only = ScriptRunConfig(str(src.path), script="show.py")
+    cpu_only.run_config.gpu_count = 0
+    third = experiment.submit(cpu_only)
+    assert third.wait_for_completion()["status"] == "Completed"
+    assert first.get_status() == "Running" and second.get_status() == "Queued"  # 0 GPUs: no wait
+    assert third.get_tags()["visible"] == ""
+    for run in (first, second):
+        assert run.wait_for_completion()["status"] == "Completed"
+        assert run.get_tags()["visible"] == "0"
+        assert run.get_details()["devices"] == ["GPU 0 (declared in RUNYARD_GPUS)"]
+    assert Run.get(ws, second.id)._refresh()["start_time"] >= Run.get(ws, first.id)._refresh()["end_time"]
+    assert f"waiting for 1 GPU(s) of this machine, held by {first.id}" in second._paths.preparing_log.read_text()
+
+    monkeypatch.setenv("RUNYARD_GPUS", "0,1")
+    config = ScriptRunConfig(str(src.path), script="show.py",
+                             distributed_job_config=TensorflowConfiguration(worker_count=3, parameter_server_count=1))
+    job = experiment.submit(config)
+    assert job.wait_for_completion()["status"] == "Completed"
+    tasks = sorted(line for line in job._paths.std_log.read_text().splitlines() if "TASK " in line)
+    assert [line.split("TASK ")[1] for line in tasks] == ["ps 0 none", "worker 0 0", "worker 1 1", "worker 2 0"]
+
+
+def test_cuda_visible_devices_per_process():
+    from runyard.gpus import assign
+
+    assert assign([""], [0, 1, 2]) == ["0,1,2"]            # one process (or mpirun): every GPU
+    assert assign(["chief 0", "worker 0", "ps 0"], [3, 5]) == ["3", "5", ""]
+    assert assign(["worker 0", "worker 1"], []) == ["", ""]
+
+
+def test_tensorflow_builds_follow_the_computes_gpus(ws, monkeypatch):
+    """Where the compute has a GPU, GPU requests install TensorFlow with CUDA from PyPI; here
+    (no GPU) they install the CPU build with a warning. The GPU case is checked by faking the
+    one fact this machine cannot have (gpus.present)."""
+    from runyard import gpus
+    from runyard.core import Environment
+    from runyard.core.conda_dependencies import CondaDependencies
+    from runyard.environments import plan
+
+    def planned(pip=(), conda=(), name=None):
+        env = Environment.get(ws, name) if name else Environment("tf")
+        if not name:
+            env.python.conda_dependencies = CondaDependencies.create(
+                pip_packages=list(pip), conda_packages=list(conda), python_version="3.11")
+        built = plan.plan(env.definition())
+        return built.requirements + built.no_deps, [n for n in built.notes if n.startswith("warning")]
+
+    requirements, warnings = planned(conda=["tensorflow=2.16"], pip=["tensorflow-gpu==2.16.1"])
+    assert "tensorflow-cpu==2.16.*" in requirements and "tensorflow-cpu==2.16.1" in requirements
+    assert len(warnings) == 1 and "tensorflow-gpu==2.16.1 needs a GPU" in warnings[0]
+    requirements, warnings = planned(name="runyard-tensorflow-2.21-gpu")
+    assert "tensorflow-cpu==2.21.0" in requirements and "needs a GPU" in warnings[0]
+
+    monkeypatch.setattr(gpus, "present", lambda: True)
+    requirements, warnings = planned(conda=["tensorflow=2.16"], pip=["tensorflow"])
+    assert requirements[:2] == ["tensorflow[and-cuda]==2.16.*", "tensorflow[and-cuda]"] and warnings == []
+    requirements, warnings = planned(pip=["tensorflow-gpu==2.2.0"])
+    assert requirements == ["tensorflow-cpu==2.2.0"] and "before 2.14 needs CUDA installed" in warnings[0]
+    requirements, _ = planned(name="runyard-tensorflow-2.21-gpu")
+    assert "tensorflow[and-cuda]==2.21.0" in requirements and "tf-keras==2.21.0" in requirements
+    requirements, _ = planned(pip=["tensorflow-cpu==2.21.0"])  # the CPU build asked for by name
+    assert requirements == ["tensorflow-cpu==2.21.0"]
+
+
+def test_azure_gpu_sizes_give_local_cluster_nodes_their_gpus(monkeypatch):
+    from runyard import gpus
+
+    assert [gpus.per_vm_size(s) for s in ("STANDARD_NC6", "Standard_NC12", "STANDARD_NC24", "STANDARD_NC6s_v3",
+                                          "Standard_NC4as_T4_v3", "STANDARD_ND40rs_v2", "STANDARD_D2_V2", "")] == \
+        [1, 2, 4, 1, 1, 8, 0, 0]
+    monkeypatch.setenv("RUNYARD_GPUS", "0,1,2")
+    assert gpus.split_among_nodes(2, 1) == [[0], [1]]
+    assert gpus.split_among_nodes(2, 2) == [[0, 1], [2]]  # capped by what the machine has
+    monkeypatch.setenv("RUNYARD_GPUS", "")
+    assert gpus.split_among_nodes(2, 4) == [[], []]

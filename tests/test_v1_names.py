@@ -74,17 +74,19 @@ def test_azure_curated_names_become_the_nearest_environment_that_installs_here(w
         return cd.get_python_version(), list(cd.pip_packages), str(caught[0].message)
 
     python, pip, said = resolved("AzureML-TensorFlow-2.2-GPU")
-    assert (python, pip) == ("3.8", ["tensorflow-cpu==2.2.3", "numpy<1.24", "protobuf<3.21"])
-    assert "'AzureML-TensorFlow-2.2-GPU' is built here from PyPI: tensorflow-cpu==2.2.3 on Python 3.8" in said
-    assert "It runs on the CPU" in said
-    assert resolved("AzureML-TensorFlow-1.13-GPU")[:2] == ("3.7", ["tensorflow==1.13.2", "numpy<1.24", "protobuf<3.21"])
-    assert resolved("AzureML-TensorFlow-2.1-GPU")[:2] == ("3.7", ["tensorflow-cpu==2.1.4", "numpy<1.24", "protobuf<3.21"])
-    assert resolved("azureml-tensorflow-2.11-cuda11")[1] == ["tensorflow-cpu==2.11.1", "numpy<1.24"]
+    # (a GPU name's tensorflow-gpu becomes the CPU build on a compute without a GPU: plan.py)
+    assert (python, pip) == ("3.8", ["tensorflow-gpu==2.2.3", "numpy<1.24", "protobuf<3.21"])
+    assert "'AzureML-TensorFlow-2.2-GPU' is built here from PyPI: tensorflow-gpu==2.2.3 on Python 3.8" in said
+    assert "It runs on the CPU: the GPU builds of TensorFlow before 2.14 need CUDA" in said
+    assert resolved("AzureML-TensorFlow-1.13-CPU")[:2] == ("3.7", ["tensorflow==1.13.2", "numpy<1.24", "protobuf<3.21"])
+    assert resolved("AzureML-TensorFlow-2.1-CPU")[:2] == ("3.7", ["tensorflow-cpu==2.1.4", "numpy<1.24", "protobuf<3.21"])
+    assert resolved("azureml-tensorflow-2.11-cuda11")[1] == ["tensorflow-gpu==2.11.1", "numpy<1.24"]
     # the Python in a newer name is kept when the release has wheels for it
     assert resolved("AzureML-tensorflow-2.7-ubuntu20.04-py38-cuda11-gpu")[:2] == \
-        ("3.8", ["tensorflow-cpu==2.7.4", "numpy<1.24", "protobuf<3.21"])
+        ("3.8", ["tensorflow-gpu==2.7.4", "numpy<1.24", "protobuf<3.21"])
     python, pip, said = resolved("AzureML-tensorflow-3.4-cuda13")
-    assert pip == ["tensorflow-cpu==2.21.0"] and "nearest release to 3.4" in said
+    assert pip == ["tensorflow-gpu==2.21.0"] and "nearest release to 3.4" in said
+    assert "with its CUDA libraries (tensorflow[and-cuda])" in said
     assert resolved("AzureML-Minimal")[1] == []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -288,23 +290,27 @@ def test_mlflows_deploy_flow_and_cli_serve_a_workspaces_model(ws, src, tmp_path)
     config_path = tmp_path / "deploy-config.json"
     config_path.write_text(json.dumps({"computeType": "aci", "containerResourceRequirements": {"cpu": 1, "memoryInGB": 1}}))
     client = get_deploy_client(ws.get_mlflow_tracking_uri())
-    created = client.create_deployment(name="keras-svc", model_uri=f"models:/{model.name}/{model.version}",
-                                       config={"deploy-config-file": str(config_path)})
-    assert created["state"] == "Healthy" and created["models"] == ["keras-mlflow:1"]
-    rows = [[0.1, 0.2, 0.3, 0.4], [1, 1, 1, 1]]
-    predictions = client.predict("keras-svc", {"instances": rows})
-    assert len(predictions["predictions"]) == 2 and len(predictions["predictions"][0]) == 2
+    try:
+        created = client.create_deployment(name="keras-svc", model_uri=f"models:/{model.name}/{model.version}",
+                                           config={"deploy-config-file": str(config_path)})
+        assert created["state"] == "Healthy" and created["models"] == ["keras-mlflow:1"]
+        rows = [[0.1, 0.2, 0.3, 0.4], [1, 1, 1, 1]]
+        predictions = client.predict("keras-svc", {"instances": rows})
+        assert len(predictions["predictions"]) == 2 and len(predictions["predictions"][0]) == 2
 
-    mlflow_run_id = run.get_details()["properties"]["mlflow.runId"]
-    updated = client.update_deployment("keras-svc", model_uri=f"runs:/{mlflow_run_id}/outputs/model")
-    assert updated["models"] == ["model:1"]  # registered from the run's folder first
-    assert client.predict("keras-svc", rows)["predictions"] == predictions["predictions"]
-    assert [d["name"] for d in client.list_deployments()] == ["keras-svc"]
+        mlflow_run_id = run.get_details()["properties"]["mlflow.runId"]
+        updated = client.update_deployment("keras-svc", model_uri=f"runs:/{mlflow_run_id}/outputs/model")
+        assert updated["models"] == ["model:1"]  # registered from the run's folder first
+        assert client.predict("keras-svc", rows)["predictions"] == predictions["predictions"]
+        assert [d["name"] for d in client.list_deployments()] == ["keras-svc"]
 
-    listed = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "deployments", "get", "-t", "runyard",
-                             "--name", "keras-svc"], capture_output=True, text=True, timeout=120)
-    assert listed.returncode == 0 and "keras-svc" in listed.stdout, listed.stderr[-2000:]
-    client.delete_deployment("keras-svc")
-    assert client.list_deployments() == []
+        listed = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "deployments", "get", "-t", "runyard",
+                                 "--name", "keras-svc"], capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 0 and "keras-svc" in listed.stdout, listed.stderr[-2000:]
+        client.delete_deployment("keras-svc")
+        assert client.list_deployments() == []
+    finally:  # a failed check must not leave the endpoint's server running
+        for left in client.list_deployments():
+            client.delete_deployment(left["name"])
     with pytest.raises(mlflow.exceptions.MlflowException, match="not a runyard workspace"):
         get_deploy_client(f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}")

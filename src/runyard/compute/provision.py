@@ -9,6 +9,7 @@ import os
 import sys
 import traceback
 
+from runyard import gpus
 from runyard.compute import ray_cluster, store
 from runyard.workspace import Workspace
 
@@ -18,6 +19,8 @@ def provision(ws: Workspace, name: str) -> int:
     config, token = record["config"], record["secret"]
     count = config["max_nodes"]
     cpus = max(1, (os.cpu_count() or 1) // count)
+    # a GPU vm_size (STANDARD_NC6: 1 GPU) gives each node that many of this machine's GPUs
+    node_gpus = gpus.split_among_nodes(count, gpus.per_vm_size(config.get("vm_size", "")))
     folder = ws.folder / "compute" / name
     started: list[dict] = []
     try:
@@ -26,7 +29,7 @@ def provision(ws: Workspace, name: str) -> int:
             store.update(ws, name, progress=f"Starting {role}", processes=started)
             node = ray_cluster.start_node(
                 head_address=started[0]["address"] if started else None, token=token,
-                cpus=cpus, log=folder / f"node-{index}.log")
+                cpus=cpus, log=folder / f"node-{index}.log", gpus=node_gpus[index])
             started.append(node)
             current = store.find(ws, name)
             if current is None or current["state"] == store.DELETING:

@@ -135,11 +135,14 @@ def _ray_binary() -> str:
 
 
 def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
-               object_store_bytes: int = 100 * 1024 * 1024) -> dict:
-    """Start one Ray node and wait until it has joined; returns {"pid", "started", "address"}."""
+               object_store_bytes: int = 100 * 1024 * 1024, gpus: list[int] | None = None) -> dict:
+    """Start one Ray node and wait until it has joined; returns {"pid", "started", "address"}.
+    `gpus`: this machine's GPUs the node has (Ray hands them to jobs by these ids)."""
     import psutil
 
+    gpus = gpus or []
     argv = [_ray_binary(), "start", "--block", "--disable-usage-stats", f"--num-cpus={cpus}",
+            f"--num-gpus={len(gpus)}",
             f'--resources={{"{SLOT}": 1}}', f"--object-store-memory={object_store_bytes}",
             f"--dashboard-agent-listen-port={_free_port()}"]
     port = None
@@ -156,6 +159,7 @@ def start_node(*, head_address: str | None, token: str, cpus: int, log: Path,
     env = {**inherited_environment(os.environ, strict=True, also=("RAY_", "RUNYARD_")),
            **connection_env({"secret": token})}
     env.pop("RAY_ADDRESS", None)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))  # Ray's ids of the node's GPUs
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -113,6 +113,9 @@ class RayJob(JobRunner):
             ray_cluster.connect(self.target)
         log.info("Connected to the Ray cluster (waited %.2f s)", time.monotonic() - started)
         bundle = {ray_cluster.SLOT: 1} if self.target["type"] == "AmlCompute" else {"CPU": 1}
+        gpus_each = self._gpus_per_node()
+        if gpus_each:
+            bundle["GPU"] = gpus_each
         self.group = placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_SPREAD",
                                      name=f"runyard-{self.run_id}")
         ready = self.group.ready()
@@ -132,9 +135,38 @@ class RayJob(JobRunner):
                 queued(reason)
                 told = reason
         log.info("Placement group ready after %.2f s", time.monotonic() - started)
+        self.node_gpus = self._gpu_ids(count, gpus_each)
         self._open_on_nodes()
         log.info("%d node(s) ready after %.2f s", count, time.monotonic() - started)
         return True
+
+    def _gpus_per_node(self) -> int:
+        """GPUs each node of the job asks Ray for: the run's gpu_count, else (v1: all the
+        node has) as many as every node that could take the job has."""
+        import ray
+
+        wanted = self.spec.get("gpu_count")
+        if wanted is not None:
+            return int(wanted)
+        nodes = [n for n in ray.nodes() if n["Alive"] and (
+            self.target["type"] != "AmlCompute" or ray_cluster.SLOT in n["Resources"])]
+        return int(min((n["Resources"].get("GPU", 0) for n in nodes), default=0))
+
+    def _gpu_ids(self, count: int, gpus_each: int) -> list[list[str]]:
+        """The GPUs Ray gave each bundle (what the node's processes may see)."""
+        if not gpus_each:
+            return [[] for _ in range(count)]
+        import ray
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        probe = ray.remote(num_cpus=0, num_gpus=gpus_each)(_granted_gpus)
+        return ray.get([probe.options(scheduling_strategy=PlacementGroupSchedulingStrategy(
+            self.group, placement_group_bundle_index=index)).remote() for index in range(count)],
+            timeout=120)
+
+    def devices(self) -> list[str]:
+        return [f"GPU {gpu} on node {index}" for index, ids in enumerate(getattr(self, "node_gpus", []))
+                for gpu in ids]
 
     def _open_on_nodes(self) -> None:
         """The job on each bundle's node, through that node's launcher (created if needed)."""
@@ -237,10 +269,14 @@ class RayJob(JobRunner):
                 "run_id": self.run_id,
                 "nodes": {f"rynode{i}": name for i, name in enumerate(self.launcher_names)}}
         calls = []
+        node_gpus = getattr(self, "node_gpus", [])
         for index, specs in enumerate(per_node):
             payload = [{"rank": s.rank, "name": s.name, "env": s.env} for s in specs]
+            node_variables = dict(variables)
+            if any(node_gpus):  # each node's processes (and MPI daemons) see its GPUs only
+                node_variables["CUDA_VISIBLE_DEVICES"] = ",".join(node_gpus[index])
             calls.append(self.agents[index].start.remote(
-                payload, variables, legacy_keras, launch if self.mpi and index == 0 else None))
+                payload, node_variables, legacy_keras, launch if self.mpi and index == 0 else None))
         pids = ray.get(calls, timeout=120)
         self._distributed = self.mpi or sum(len(specs) for specs in per_node) > 1
         for index, specs in enumerate(per_node):
@@ -450,3 +486,10 @@ class _RunHandle:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _granted_gpus() -> list[str]:
+    """Run in a bundle: the GPU ids Ray granted it on its node."""
+    import ray
+
+    return [str(gpu) for gpu in ray.get_gpu_ids()]

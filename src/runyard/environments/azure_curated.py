@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from runyard.environments import curated, interpreters, tensorflow_releases
+from runyard.environments import curated, interpreters, mapping, tensorflow_releases
 from runyard.errors import NotFoundError
 
 AZURE_PREFIXES = ("azureml", "microsoft")
@@ -62,13 +62,20 @@ def _tensorflow(name: str, version: str, rest: str) -> Substitute:
     choice = tensorflow_releases.choose(version, prefer_pythons=prefer)
     assert choice is not None  # the name's pattern guarantees a readable version
     package, pins = choice.requirements[0], choice.requirements[1:]
+    gpu = bool(_GPU_IN_NAME.search(rest))
+    if gpu:  # the compute decides: GPU TensorFlow where it has a GPU (environments/plan.py)
+        package = f"tensorflow-gpu=={choice.version}"
     note = f"Azure's curated environment {name!r} is built here from PyPI: {package} on Python {choice.python}"
     note += f", with {', '.join(pins)}." if pins else "."
     if choice.minor != tensorflow_releases.parse_minor(version):
         note += f" TensorFlow {choice.version} is the nearest release to {version} that installs here."
-    if _GPU_IN_NAME.search(rest):
-        note += " It runs on the CPU: GPU builds need a GPU on the compute."
-    return Substitute(python=choice.python, pip=list(choice.requirements), note=note)
+    if gpu and choice.minor >= mapping.AND_CUDA_FROM:
+        note += (" On a compute with an NVIDIA GPU that is TensorFlow with its CUDA libraries "
+                 "(tensorflow[and-cuda]); elsewhere the CPU build.")
+    elif gpu:
+        note += (" It runs on the CPU: the GPU builds of TensorFlow before 2.14 need CUDA "
+                 "installed on the machine.")
+    return Substitute(python=choice.python, pip=[package, *pins], note=note)
 
 
 def _pythons_here() -> list[str]:

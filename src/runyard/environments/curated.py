@@ -15,6 +15,13 @@ CURATED: dict[str, dict] = {
         "pip": [f"tensorflow-cpu=={_TF}", f"tf-keras=={_TF}", f"tensorboard=={_TF}",
                 "numpy", "pandas", "matplotlib", "scikit-learn", "scipy", "mlflow-skinny>=3,<4"],
     },
+    # The same with TensorFlow's GPU build and its CUDA libraries from PyPI where the compute
+    # has an NVIDIA GPU (the CPU build elsewhere, with a warning).
+    f"runyard-tensorflow-{_TF.rsplit('.', 1)[0]}-gpu": {
+        "python": "3.11",
+        "pip": [f"tensorflow[and-cuda]=={_TF}", f"tf-keras=={_TF}", f"tensorboard=={_TF}",
+                "numpy", "pandas", "matplotlib", "scikit-learn", "scipy", "mlflow-skinny>=3,<4"],
+    },
     # Python alone: the quickest environment to build.
     "runyard-python-3.11-minimal": {"python": "3.11", "pip": []},
 }

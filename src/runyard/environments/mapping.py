@@ -12,7 +12,7 @@ import re
 CONDA_TO_PYPI = {
     "tensorflow": "tensorflow-cpu",
     "tensorflow-cpu": "tensorflow-cpu",
-    "tensorflow-gpu": "tensorflow-cpu",  # no GPU on the compute: see gpu_substitutions
+    "tensorflow-gpu": "tensorflow-gpu",  # the GPU build, or the CPU one: tensorflow_for_device
     "tensorflow-mkl": "tensorflow-cpu",
     "keras": "keras",
     "tf-keras": "tf-keras",
@@ -40,8 +40,6 @@ CONDA_TOOLING = {"pip", "setuptools", "wheel", "python"}
 
 # Azure ML SDK packages: runyard provides their API inside every job, so they are skipped.
 AZUREML_PREFIXES = ("azureml-", "azureml_", "azure-ml", "azureml")
-
-GPU_PACKAGES = {"tensorflow-gpu": "tensorflow-cpu"}
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:(==|>=|<=|>|<|!=|=)\s*([^\s=]+))?\s*(?:=\S+)?\s*$")
 
@@ -88,16 +86,33 @@ def requirement_name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def substitute_gpu_packages(requirements: list[str]) -> tuple[list[str], list[str]]:
-    """tensorflow-gpu -> tensorflow-cpu on a machine with no GPU; returns (new list, warnings)."""
-    out, warnings = [], []
-    for requirement in requirements:
-        name = requirement_name(requirement)
-        if name in GPU_PACKAGES:
-            replacement = GPU_PACKAGES[name] + requirement.strip()[len(name):]
-            warnings.append(f"{requirement} needs a GPU, which this compute does not have: "
-                            f"installing {replacement} instead.")
-            out.append(replacement)
-        else:
-            out.append(requirement)
-    return out, warnings
+AND_CUDA_FROM = (2, 14)  # TensorFlow brings its CUDA libraries from PyPI (tensorflow[and-cuda]) from 2.14
+
+
+def _pinned_version(spec: str) -> tuple[int, ...] | None:
+    match = re.search(r"==\s*(\d+)\.(\d+)", spec)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def tensorflow_for_device(requirement: str, gpu: bool) -> tuple[str, str | None]:
+    """TensorFlow for the machine the job runs on: with a GPU, `tensorflow`, `tensorflow-gpu`
+    and `tensorflow[and-cuda]` install TensorFlow with its CUDA libraries from PyPI (no system
+    CUDA); without one, a GPU build asked for becomes the CPU build. Returns the requirement
+    and the warning it gives, if any. Other requirements pass unchanged."""
+    name = requirement_name(requirement)
+    if name not in ("tensorflow", "tensorflow-gpu"):
+        return requirement, None
+    spec = re.sub(r"^\s*[A-Za-z0-9_.\-]+\s*(\[[^\]]*\])?", "", requirement)
+    asked_gpu = name == "tensorflow-gpu" or "and-cuda" in requirement
+    version = _pinned_version(spec)
+    if gpu:
+        if version is None or version >= AND_CUDA_FROM:
+            return f"tensorflow[and-cuda]{spec}", None
+        cpu = f"{'tensorflow-cpu' if version >= (2, 1) else 'tensorflow'}{spec}"
+        return cpu, (f"{requirement.strip()}: TensorFlow before 2.14 needs CUDA installed on the machine "
+                     f"for its GPU build, and runyard installs CUDA from PyPI only: installing {cpu} "
+                     "(ask for TensorFlow 2.14 or newer to train on the GPU).")
+    if asked_gpu:
+        cpu = f"tensorflow-cpu{spec}"
+        return cpu, f"{requirement.strip()} needs a GPU, which this compute does not have: installing {cpu} instead."
+    return requirement, None

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 
+from runyard import gpus
 from runyard.environments import interpreters, mapping
 from runyard.environments.conda import CondaDependencies
 from runyard.environments.environment import current_python_version
@@ -52,9 +51,6 @@ class BuildPlan:
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def has_gpu() -> bool:
-    return bool(shutil.which("nvidia-smi")) or os.path.exists("/dev/nvidia0")
-
 
 def plan(definition: dict) -> BuildPlan:
     """Raises EnvironmentBuildError (a conda package with no PyPI equivalent) or
@@ -62,11 +58,14 @@ def plan(definition: dict) -> BuildPlan:
     cd = CondaDependencies(_underlying_structure=definition["python"]["condaDependencies"])
     notes: list[str] = []
     requirements: list[str] = []
+    gpu = gpus.present()
     for spec in cd.conda_packages:
         try:
             mapped = mapping.conda_to_pip(spec)
         except mapping.CondaMappingError as exc:
             raise EnvironmentBuildError(f"Environment {definition['name']!r}: {exc}") from None
+        if gpu and mapped and mapping.split_conda_spec(spec)[0] == "tensorflow":
+            mapped = "tensorflow-gpu" + mapped[len("tensorflow-cpu"):]  # conda's TensorFlow, on a GPU
         if mapped:
             requirements.append(mapped)
             notes.append(f"conda package {spec} -> PyPI {mapped}")
@@ -85,9 +84,10 @@ def plan(definition: dict) -> BuildPlan:
             notes.append(f"skipped {package}: runyard provides the Azure ML API in every job")
             continue
         requirements.append(package)
-    if not has_gpu():
-        requirements, warnings = mapping.substitute_gpu_packages(requirements)
-        notes += [f"warning: {w}" for w in warnings]
+    for index, requirement in enumerate(requirements):
+        requirements[index], warning = mapping.tensorflow_for_device(requirement, gpu)
+        if warning:
+            notes.append(f"warning: {warning}")
     install_env = {k: v for k, v in definition.get("environmentVariables", {}).items()
                    if k.startswith(BUILD_ENV_PREFIXES)}
     no_deps = [r for r in requirements if mapping.requirement_name(r) in NO_DEPS]

@@ -12,10 +12,10 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from runyard import settings
+from runyard import gpus, settings
 from runyard.distributed import mpi_output, plan, ports
 from runyard.distributed.mpi_output import MpiDemux
 from runyard.distributed.plan import ProcessSpec
@@ -44,6 +44,34 @@ class LocalJob(JobRunner):
         self.node: materialize.NodeJob | None = None  # set in Preparing
         self.launched: list[Launched] = []
         self.output_errors: list[OSError] = []
+        self.gpu_indexes: list[int] = []  # held from place() to teardown()
+
+    # -- Queued: this machine's GPUs ---------------------------------------------------------
+    def place(self) -> bool:
+        """Hold the GPUs the run asks for (all by default) while it runs; Queued, saying
+        which runs hold them, until they are free. Nothing to wait for without GPUs."""
+        self.gpus = gpus.available()
+        wanted = self.spec.gpu_count
+        if not self.gpus or wanted == 0:
+            return True
+        told = None
+        while True:
+            taken, holders = gpus.reserve(self.spec.run_id, wanted, os.getpid())
+            if taken:
+                self.gpu_indexes = taken
+                return True
+            reason = (f"Queued: waiting for {wanted or len(self.gpus)} GPU(s) of this machine, "
+                      f"held by {', '.join(holders)}")
+            if reason != told:
+                self.ctx.say(reason)
+                told = reason
+            if self.ctx.canceled():
+                return False
+            time.sleep(0.5)
+
+    def devices(self) -> list[str]:
+        by_index = {gpu.index: gpu for gpu in getattr(self, "gpus", [])}
+        return [by_index[i].label for i in self.gpu_indexes if i in by_index]
 
     # -- Preparing -----------------------------------------------------------------------------
     def prepare(self) -> bool:
@@ -75,6 +103,10 @@ class LocalJob(JobRunner):
         if self.distribution.get("kind") == "tensorflow" and has_module(self.node.interpreter, "tf_keras"):
             # Keras 3 cannot train under MultiWorkerMirrored or ParameterServer strategies.
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
+        if getattr(self, "gpus", None):  # a GPU machine: each process sees only its GPUs
+            visible = gpus.assign([spec.name for spec in specs], self.gpu_indexes)
+            specs = [replace(spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": devices})
+                     for spec, devices in zip(specs, visible, strict=True)]
         log.info("Starting %d process(es): %s (in %s)", len(specs), " ".join(argv), self.paths.workdir)
         self.specs = specs
         try:
@@ -163,3 +195,5 @@ class LocalJob(JobRunner):
     def teardown(self) -> None:
         if self.distribution:
             ports.release(self.spec.run_id)
+        if self.gpu_indexes:
+            gpus.release(self.spec.run_id)

@@ -32,6 +32,9 @@ class RunConfiguration:
         self.environment_variables: dict[str, str] = {}
         self.data: dict = {}  # input name -> DatasetConsumptionConfig
         self.data_references: dict = {}  # name -> DataReferenceConfiguration (or DataReference)
+        # GPUs per node (runyard's): None all the node has, as v1; 0 none (runs on GPU
+        # machines then never wait for one); n that many
+        self.gpu_count: int | None = None
         self.docker: DockerConfiguration | None = None
         if conda_dependencies is not None:
             from runyard.environments.environment import Environment
@@ -188,6 +191,11 @@ def validate(config: ScriptRunConfig, workspace=None) -> dict:
             f"Received: max_run_duration_seconds={received(duration)}")
     fields["max_run_duration_seconds"] = float(duration)
     fields["environment_variables"] = {str(k): str(v) for k, v in rc.environment_variables.items()}
+    gpu_count = rc.gpu_count
+    if gpu_count is not None and (isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count < 0):
+        raise UserErrorException("run_config.gpu_count is a number of GPUs (0 for none) or None for all "
+                                 f"the node has. Received: gpu_count={received(gpu_count)}")
+    fields["gpu_count"] = gpu_count
     return fields
 
 

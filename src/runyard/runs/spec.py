@@ -30,3 +30,5 @@ class RunSpec(BaseModel):
     distribution: dict | None = None
     # Datasets the job consumes (data/consumption.py); their placeholders are in arguments.
     inputs: list[dict] = Field(default_factory=list)
+    # GPUs per node: None all the node has (v1), 0 none, n that many (held while the run runs)
+    gpu_count: int | None = None

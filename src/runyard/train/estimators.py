@@ -54,9 +54,13 @@ class Estimator:
                                                          "framework_version"})
         if unknown:
             raise UserErrorException(f"{self._framework} got unexpected arguments: {', '.join(unknown)}.")
+        self.use_gpu = bool(use_gpu)
         if use_gpu:
-            warnings.warn(f"{self._framework}(use_gpu=True): this compute has no GPU; the job "
-                          "runs on the CPU.", UserWarning, stacklevel=2)
+            from runyard import gpus
+
+            if not gpus.available():
+                warnings.warn(f"{self._framework}(use_gpu=True): this machine has no GPU; the job "
+                              "runs on the CPU.", UserWarning, stacklevel=2)
         if entry_script is None:
             raise UserErrorException(f"{self._framework} needs entry_script='train.py'.")
         self.source_directory = source_directory
@@ -155,6 +159,8 @@ class Estimator:
         for index, item in enumerate(self.inputs, start=1):
             name = getattr(item, "name", None) or f"estimator_input_{index}"
             config.run_config.data[name] = item
+        # v1 ran use_gpu=True jobs with the node's GPUs and others on a CPU image
+        config.run_config.gpu_count = None if self.use_gpu else 0
         return config
 
 
