@@ -184,8 +184,8 @@ def test_tensorflow_tasks_run_one_per_node_with_their_own_addresses(ws, src, tar
         server = socket.socket()
         server.bind(("", int(port)))  # the task's port is free where the task runs
         print("task", task["type"], task["index"], "listens on", host, port, flush=True)
-        for step in range(5):
-            run.log("loss", 1.0 / (step + 1))
+        for step in range(5):  # (MLflow stores two points equal in value, step and ms once)
+            run.log("loss", 1.0 / (step + 1) + int(os.environ["RUNYARD_PROCESS_RANK"]))
         os.makedirs("outputs", exist_ok=True)
         with open(f"outputs/{task['type']}-{task['index']}.txt", "w") as fh:
             fh.write(os.environ["RUNYARD_PROCESS_RANK"])
@@ -215,7 +215,7 @@ def test_tensorflow_tasks_run_one_per_node_with_their_own_addresses(ws, src, tar
     lines = printed(run, "listens on")
     assert len(lines) == 3 and {line.split("]")[0] for line in lines} == {"[worker 0", "[worker 1", "[ps 0"}
     # Every point once: 5 per process, 3 processes.
-    assert sorted(run.get_metrics()["loss"]) == sorted([1.0, 0.5, 1 / 3, 0.25, 0.2] * 3)
+    assert sorted(run.get_metrics()["loss"]) == sorted(v + rank for v in [1.0, 0.5, 1 / 3, 0.25, 0.2] for rank in range(3))
     names = run.get_file_names()
     assert {"outputs/worker-0.txt", "outputs/worker-1.txt", "outputs/ps-0.txt"} <= set(names)
     assert "user_logs/std_log_process_2.txt" in names
