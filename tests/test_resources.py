@@ -225,3 +225,15 @@ def test_azure_gpu_sizes_give_local_cluster_nodes_their_gpus(monkeypatch):
     assert gpus.split_among_nodes(2, 2) == [[0, 1], [2]]  # capped by what the machine has
     monkeypatch.setenv("RUNYARD_GPUS", "")
     assert gpus.split_among_nodes(2, 4) == [[], []]
+
+
+def test_runyard_run_gpus_option(ws, src):
+    from runyard.core import Run
+
+    script = src.write("show.py", SHOW_DEVICES)
+    result = runyard_cli("run", "--gpus", "0", "--detach", str(script), env_extra={"RUNYARD_GPUS": "0"}, check=True)
+    run = Run.get(ws, result.stdout.strip())
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert run.get_tags()["visible"] == "" and run.get_details()["devices"] == ["cpu"]
+    refused = runyard_cli("run", "--gpus", "-1", str(script))
+    assert refused.returncode == 2 and "--gpus" in refused.stderr

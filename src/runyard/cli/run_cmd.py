@@ -56,11 +56,13 @@ def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
 @click.option("--name", "display_name", default=None, metavar="TEXT",
               help="The run's display name (shown by the UI; default: generated).")
+@click.option("--gpus", "gpu_count", type=click.IntRange(min=0), default=None, metavar="N",
+              help="GPUs per node the run holds (default: all the node has; 0: none, never waits for one).")
 @click.option("--detach", "-d", is_flag=True, help="Return at once; follow with `runyard runs logs -f`.")
 @workspace_option
 def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mpi,
         processes_per_node, nodes, rerun, experiment, source_dir, compute, max_duration, tags,
-        display_name, detach, workspace_config):
+        display_name, gpu_count, detach, workspace_config):
     """Run SCRIPT with ARGS as a tracked run; options after SCRIPT go to the script.
 
     \b
@@ -98,7 +100,7 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
         elif ps_count or chief:
             raise UserErrorException("--ps and --chief go with --workers N.")
         submitted = _submit_script(ws, script, script_args, env_ref, requirements, experiment,
-                                   source_dir, compute, max_duration, tags, distributed)
+                                   source_dir, compute, max_duration, tags, distributed, gpu_count)
     if display_name is not None:
         submitted.display_name = display_name
     out = console(stderr=True)
@@ -119,7 +121,7 @@ def run(script, script_args, env_ref, requirements, workers, ps_count, chief, mp
 # runyard run's own long options: given after the script they would reach the script instead.
 OWN_OPTIONS = ("--env", "--requirements", "--workers", "--ps", "--chief", "--mpi", "--processes-per-node",
                "--nodes", "--rerun", "--experiment", "--source-dir", "--compute", "--max-duration", "--tag",
-               "--name", "--detach", "--workspace")
+               "--name", "--gpus", "--detach", "--workspace")
 
 
 def _script_arguments(script: str, script_args: tuple) -> list[str]:
@@ -147,11 +149,12 @@ def _script_arguments(script: str, script_args: tuple) -> list[str]:
 
 
 def _submit_script(ws, script, script_args, env_ref, requirements, experiment, source_dir,
-                   compute, max_duration, tags, distributed):
+                   compute, max_duration, tags, distributed, gpu_count=None):
     from runyard.runs.experiment import Experiment
 
     config, source = script_config(ws, script, script_args, env_ref, requirements, source_dir,
                                    compute, max_duration, distributed)
+    config.run_config.gpu_count = gpu_count
     return Experiment(ws, experiment or _experiment_name(source)).submit(config, tags=_parse_tags(tags))
 
 
