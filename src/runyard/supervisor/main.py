@@ -424,10 +424,10 @@ class Supervisor:
 
     def _with_memory(self, error: dict, exit_code: int | None) -> dict:
         """A job that ran out of memory says so first, with its peak and its limit."""
-        usage = getattr(self, "usage", None)
-        if usage is None:
+        usage, sampler = getattr(self, "usage", None), getattr(self, "sampler", None)
+        if usage is None or sampler is None:
             return error
-        said = resources.out_of_memory_message(usage, self.sampler.limit, self.oom_kills_before,
+        said = resources.out_of_memory_message(usage, sampler.limit, self.oom_kills_before,
                                                exit_code, error["message"].split(": ", 1)[-1])
         if said is None:
             return error
