@@ -5,9 +5,7 @@ error. `RUNYARD_GPUS` narrows the GPUs runyard hands out (settings.gpus).
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import json
 import logging
 import re
 from contextlib import contextmanager
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 import psutil
 
 from runyard import settings
+from runyard.locked_table import locked_table
 
 log = logging.getLogger("runyard.gpus")
 
@@ -123,17 +122,10 @@ def readings(indexes: list[int]) -> dict[int, Reading]:
 # holding it and its supervisor's pid (a holder whose supervisor died is forgotten).
 @contextmanager
 def _table():
-    path = settings.runyard_cache() / "gpus.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            table = json.loads(path.read_text()) if path.exists() else {}
-        except ValueError:
-            table = {}
-        table = {k: v for k, v in table.items() if psutil.pid_exists(v["pid"])}
+    with locked_table("gpus") as table:
+        for index in [k for k, v in table.items() if not psutil.pid_exists(v["pid"])]:
+            del table[index]  # its supervisor died without giving it back
         yield table
-        path.write_text(json.dumps(table))
 
 
 def reserve(run_id: str, wanted: int | None, pid: int) -> tuple[list[int], list[str]]:

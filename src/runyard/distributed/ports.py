@@ -6,30 +6,13 @@ which ports active runs hold until they release them, since the job binds them o
 
 from __future__ import annotations
 
-import fcntl
-import json
 import socket
-from contextlib import contextmanager
 
-from runyard import settings
-
-
-@contextmanager
-def _table():
-    path = settings.runyard_cache() / "ports.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            table = json.loads(path.read_text()) if path.exists() else {}
-        except ValueError:
-            table = {}
-        yield table
-        path.write_text(json.dumps(table))
+from runyard.locked_table import locked_table
 
 
 def reserve(run_id: str, count: int, host: str = "127.0.0.1") -> list[int]:
-    with _table() as table:
+    with locked_table("ports") as table:
         taken = {int(p) for p in table}
         ports: list[int] = []
         while len(ports) < count:
@@ -44,6 +27,6 @@ def reserve(run_id: str, count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def release(run_id: str) -> None:
-    with _table() as table:
+    with locked_table("ports") as table:
         for port in [p for p, owner in table.items() if owner == run_id]:
             del table[port]
