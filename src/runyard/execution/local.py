@@ -44,6 +44,7 @@ class LocalJob(JobRunner):
         self.node: materialize.NodeJob | None = None  # set in Preparing
         self.launched: list[Launched] = []
         self.output_errors: list[OSError] = []
+        self.gpus: list[gpus.Gpu] = []  # this machine's, found in place()
         self.gpu_indexes: list[int] = []  # held from place() to teardown()
 
     # -- Queued: this machine's GPUs ---------------------------------------------------------
@@ -70,7 +71,7 @@ class LocalJob(JobRunner):
             time.sleep(0.5)
 
     def devices(self) -> list[str]:
-        by_index = {gpu.index: gpu for gpu in getattr(self, "gpus", [])}
+        by_index = {gpu.index: gpu for gpu in self.gpus}
         return [by_index[i].label for i in self.gpu_indexes if i in by_index]
 
     # -- Preparing -----------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class LocalJob(JobRunner):
         if self.distribution.get("kind") == "tensorflow" and has_module(self.node.interpreter, "tf_keras"):
             # Keras 3 cannot train under MultiWorkerMirrored or ParameterServer strategies.
             env.setdefault("TF_USE_LEGACY_KERAS", "1")
-        if getattr(self, "gpus", None):  # a GPU machine: each process sees only its GPUs
+        if self.gpus:  # a GPU machine: each process sees only its GPUs
             visible = gpus.assign([spec.name for spec in specs], self.gpu_indexes)
             specs = [replace(spec, env={**spec.env, "CUDA_VISIBLE_DEVICES": devices})
                      for spec, devices in zip(specs, visible, strict=True)]
