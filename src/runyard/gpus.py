@@ -128,10 +128,10 @@ def _table():
         yield table
 
 
-def reserve(run_id: str, wanted: int | None, pid: int) -> tuple[list[int], list[str]]:
-    """Take `wanted` of this machine's GPUs for a run (None: all of them) if that many are free:
-    (their indexes, []); else nothing is taken: ([], the runs holding the others)."""
-    gpus = [gpu.index for gpu in available()]
+def reserve(run_id: str, gpus: list[int], wanted: int | None, pid: int) -> tuple[list[int], list[str]]:
+    """Take `wanted` of this machine's GPUs (`gpus`, from available()) for a run (None: all of
+    them) if that many are free: (their indexes, []); else nothing is taken: ([], the runs
+    holding the others)."""
     count = len(gpus) if wanted is None else wanted
     if count > len(gpus):
         from runyard.errors import UserErrorException

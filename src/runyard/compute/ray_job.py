@@ -57,6 +57,7 @@ class RayJob(JobRunner):
         self.ranks_dir = self.user_logs.parent / "ranks"
         self.group: Any = None  # the job's Ray placement group
         self.agents: list[_RunHandle] = []  # the job on each bundle's node
+        self.node_gpus: list[list[str]] = []  # the GPU ids Ray granted on each node
         self.launcher_names: list[str] = []
         self.nodes: list[dict] = []  # RunOnNode.info() per bundle
         self.lost: dict[int, str] = {}  # node index -> why it is gone
@@ -165,8 +166,7 @@ class RayJob(JobRunner):
             timeout=120)
 
     def devices(self) -> list[str]:
-        return [f"GPU {gpu} on node {index}" for index, ids in enumerate(getattr(self, "node_gpus", []))
-                for gpu in ids]
+        return [f"GPU {gpu} on node {index}" for index, ids in enumerate(self.node_gpus) for gpu in ids]
 
     def _open_on_nodes(self) -> None:
         """The job on each bundle's node, through that node's launcher (created if needed)."""
@@ -269,12 +269,11 @@ class RayJob(JobRunner):
                 "run_id": self.run_id,
                 "nodes": {f"rynode{i}": name for i, name in enumerate(self.launcher_names)}}
         calls = []
-        node_gpus = getattr(self, "node_gpus", [])
         for index, specs in enumerate(per_node):
             payload = [{"rank": s.rank, "name": s.name, "env": s.env} for s in specs]
             node_variables = dict(variables)
-            if any(node_gpus):  # each node's processes (and MPI daemons) see its GPUs only
-                node_variables["CUDA_VISIBLE_DEVICES"] = ",".join(node_gpus[index])
+            if any(self.node_gpus):  # each node's processes (and MPI daemons) see its GPUs only
+                node_variables["CUDA_VISIBLE_DEVICES"] = ",".join(self.node_gpus[index])
             calls.append(self.agents[index].start.remote(
                 payload, node_variables, legacy_keras, launch if self.mpi and index == 0 else None))
         pids = ray.get(calls, timeout=120)

@@ -36,7 +36,7 @@ class DataPath:
 
     def create_data_reference(self, data_reference_name=None, datapath_compute_binding=None):
         """v1: this path bound to the compute (DataPathComputeBinding: mount or download)."""
-        from runyard.data.data_reference import DataPathComputeBinding, DataReference
+        from runyard.data.data_reference import DataReference
 
         binding = datapath_compute_binding or DataPathComputeBinding()
         return DataReference(self.datastore, data_reference_name or self.name, self.path_on_datastore,

@@ -47,19 +47,20 @@ class RunFiles:
 
     def _input_fields(self) -> dict:
         """What the run input stores (checked now: the run exists and has files there)."""
-        sizes = _sizes(self.workspace, self.run_id, self.prefix)
+        _, sizes = _files(self.workspace, self.run_id, self.prefix)
         if not sizes:
             raise UserErrorException(
                 f"Run {self.run_id} has no files under {self.prefix + '/' if self.prefix else '/'}; "
                 "nothing to give the next run. Check the run's files with run.get_file_names().")
-        return {"run_files": {"run_id": self.run_id, "prefix": self.prefix}, "manifest": None}
+        return {**self._definition, "manifest": None}
 
 
-def _sizes(workspace, run_id: str, prefix: str) -> dict[str, int]:
+def _files(workspace, run_id: str, prefix: str) -> tuple[str, dict[str, int]]:
+    """The run's MLflow run id, and its files under `prefix` with their sizes."""
     from runyard.stores import tracking
 
-    record = workspace.backend.runs.get(run_id)
-    return tracking.file_sizes(workspace.tracking_uri, record["mlflow_run_id"], prefix or None)
+    mlflow_run_id = workspace.backend.runs.get(run_id)["mlflow_run_id"]
+    return mlflow_run_id, tracking.file_sizes(workspace.tracking_uri, mlflow_run_id, prefix or None)
 
 
 def fetch(spec: dict, workspace, target: Path, emit: Callable[[str], None]) -> list[dict]:
@@ -67,10 +68,9 @@ def fetch(spec: dict, workspace, target: Path, emit: Callable[[str], None]) -> l
     from runyard.stores import tracking
 
     run_id, prefix = spec["run_files"]["run_id"], spec["run_files"]["prefix"]
-    sizes = _sizes(workspace, run_id, prefix)
+    mlflow_run_id, sizes = _files(workspace, run_id, prefix)
     emit(f"Input {spec['name']!r} (run {run_id} {prefix or ''}): {len(sizes):,} files, "
          f"{sum(sizes.values()) / 1e6:,.1f} MB -> {target}")
-    mlflow_run_id = workspace.backend.runs.get(run_id)["mlflow_run_id"]
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
         got = tracking.download(workspace.tracking_uri, mlflow_run_id, prefix, Path(tmp) / "files")

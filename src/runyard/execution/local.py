@@ -57,7 +57,8 @@ class LocalJob(JobRunner):
             return True
         told = None
         while True:
-            taken, holders = gpus.reserve(self.spec.run_id, wanted, os.getpid())
+            taken, holders = gpus.reserve(self.spec.run_id, [gpu.index for gpu in self.gpus], wanted,
+                                          os.getpid())
             if taken:
                 self.gpu_indexes = taken
                 return True

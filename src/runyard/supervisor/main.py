@@ -69,6 +69,9 @@ class Supervisor:
         self._ingest_lock = threading.Lock()
         self.reader = RecordReader(self.paths.metrics_dir, self.paths.ingest_state)
         self.disk_full: tuple[str, BaseException] | None = None  # (what was being written, error)
+        self.sampler: resources.Sampler | None = None  # system metrics, while the job runs
+        self.usage: resources.Usage | None = None  # what the job used, once sampling stopped
+        self.oom_kills_before = 0  # the kernel's OOM-kill count when the job started
 
     # -- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -138,7 +141,6 @@ class Supervisor:
 
     def _start_sampling(self) -> None:
         """System metrics of the job's processes (supervisor/resources.py), from its start."""
-        self.sampler = None
         self.oom_kills_before = resources.oom_kills()
         every = settings.system_metrics_interval()
         if every > 0:
@@ -148,10 +150,9 @@ class Supervisor:
 
     def _stop_sampling(self) -> resources.Usage | None:
         """The job's usage, kept in the run's properties; None when nothing was sampled."""
-        sampler = getattr(self, "sampler", None)
-        if sampler is None:
+        if self.sampler is None:
             return None
-        usage = sampler.stop()
+        usage = self.sampler.stop()
         self.registry.merge_json(self.run_id, "properties", usage.summary(self.job.devices()))
         return usage
 
@@ -424,10 +425,9 @@ class Supervisor:
 
     def _with_memory(self, error: dict, exit_code: int | None) -> dict:
         """A job that ran out of memory says so first, with its peak and its limit."""
-        usage, sampler = getattr(self, "usage", None), getattr(self, "sampler", None)
-        if usage is None or sampler is None:
+        if self.usage is None or self.sampler is None:
             return error
-        said = resources.out_of_memory_message(usage, sampler.limit, self.oom_kills_before,
+        said = resources.out_of_memory_message(self.usage, self.sampler.limit, self.oom_kills_before,
                                                exit_code, error["message"].split(": ", 1)[-1])
         if said is None:
             return error

@@ -29,7 +29,6 @@ MEMORY = PREFIX + "system_memory_usage_megabytes"  # the job's processes' reside
 MEMORY_PERCENT = PREFIX + "system_memory_usage_percentage"  # of the job's memory limit
 
 
-
 def gpu_metric(index: int, what: str) -> str:
     return f"{PREFIX}gpu_{index}_{what}"
 
@@ -86,11 +85,15 @@ class Sampler:
         excluded = set(self.excluded())
         found = {}
         for proc in psutil.Process().children(recursive=True):
-            if proc.pid in excluded or proc.ppid() in excluded:
+            try:
+                if proc.pid in excluded or proc.ppid() in excluded:
+                    continue
+                known = self._processes.get(proc.pid)
+                # the same object as last time keeps cpu_percent's reference point
+                same = known is not None and known.create_time() == proc.create_time()
+            except psutil.NoSuchProcess:  # ended since the walk listed it
                 continue
-            known = self._processes.get(proc.pid)
-            # the same object as last time keeps cpu_percent's reference point
-            found[proc.pid] = known if known is not None and known.create_time() == proc.create_time() else proc
+            found[proc.pid] = known if same else proc
         self._processes = found
         return list(found.values())
 
