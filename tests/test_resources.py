@@ -134,7 +134,10 @@ if task:
     print("TASK", task["type"], task["index"], os.environ["CUDA_VISIBLE_DEVICES"] or "none", flush=True)
     if task["type"] == "ps":
         time.sleep(600)      # parameter servers serve until the job stops them
-time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0)
+if len(sys.argv) > 1:                # hold on until the test lets go (a file appears)
+    deadline = time.time() + 120
+    while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+        time.sleep(0.1)
 """
 
 
@@ -147,7 +150,8 @@ def test_gpus_are_handed_out_and_a_run_waits_queued_for_busy_ones(ws, src, monke
     monkeypatch.setenv("RUNYARD_GPUS", "0")
     src.write("show.py", SHOW_DEVICES)
     experiment = Experiment(ws, "gpus")
-    first = experiment.submit(ScriptRunConfig(str(src.path), script="show.py", arguments=[4]))
+    release = src.path.parent / "release-the-gpu"
+    first = experiment.submit(ScriptRunConfig(str(src.path), script="show.py", arguments=[str(release)]))
     wait_until(lambda: first.get_status() == "Running", timeout=60)
     second = experiment.submit(ScriptRunConfig(str(src.path), script="show.py"))
     cpu_only = ScriptRunConfig(str(src.path), script="show.py")
@@ -156,6 +160,7 @@ def test_gpus_are_handed_out_and_a_run_waits_queued_for_busy_ones(ws, src, monke
     assert third.wait_for_completion()["status"] == "Completed"
     assert first.get_status() == "Running" and second.get_status() == "Queued"  # 0 GPUs: no wait
     assert third.get_tags()["visible"] == ""
+    release.touch()  # the first run ends now; the second then gets the GPU
     for run in (first, second):
         assert run.wait_for_completion()["status"] == "Completed"
         assert run.get_tags()["visible"] == "0"
